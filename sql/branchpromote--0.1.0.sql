@@ -1,0 +1,243 @@
+-- branchpromote 0.1.0: catalog, views, roles and the SQL API.
+\echo Use "CREATE EXTENSION branchpromote" to load this file. \quit
+
+-- Loading the module runs _PG_init, which refuses unless the library is in
+-- shared_preload_libraries; this call also refuses a database other than
+-- branchpromote.database_name (the reconciler only watches that one).
+CREATE FUNCTION branchpromote._check_install() RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'branchpromote_check_install';
+SELECT branchpromote._check_install();
+REVOKE ALL ON FUNCTION branchpromote._check_install() FROM PUBLIC;
+
+-- Roles are cluster-wide and outlive the extension, so they are created only
+-- when missing (a DO block, not IF NOT EXISTS on an extension member).
+DO $roles$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['branchpromote_admin', 'branchpromote_deployer',
+                             'branchpromote_viewer'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$roles$;
+-- Admins can do what deployers do and see what viewers see; deployers see
+-- only the projects whose owner role they have.
+GRANT branchpromote_deployer, branchpromote_viewer TO branchpromote_admin;
+
+-- ---------------------------------------------------------------- tables
+-- Only src/catalog.c reads and writes these; users read the views below.
+
+CREATE TABLE branchpromote.project (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text NOT NULL UNIQUE
+                 CHECK (name ~ '^[a-z][a-z0-9_-]{0,62}$'),
+    owner        oid NOT NULL,
+    app_password text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- Timeline ids come from a sequence so a data directory can be named before
+-- the row that references it commits (see doc/design.md, "Crash safety").
+CREATE SEQUENCE branchpromote.timeline_id_seq;
+
+CREATE TABLE branchpromote.timeline (
+    id           bigint PRIMARY KEY,
+    project_id   bigint NOT NULL REFERENCES branchpromote.project ON DELETE CASCADE,
+    kind         text NOT NULL CHECK (kind IN ('dev', 'prod', 'preview', 'backup')),
+    parent_id    bigint REFERENCES branchpromote.timeline ON DELETE CASCADE,
+    fork_lsn     pg_lsn,
+    durable      boolean NOT NULL,
+    expires_at   timestamptz,
+    clone_method text CHECK (clone_method IN ('initdb', 'reflink', 'copy')),
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CHECK ((parent_id IS NULL) = (fork_lsn IS NULL))
+);
+CREATE INDEX ON branchpromote.timeline (project_id);
+
+CREATE TABLE branchpromote.environment (
+    project_id  bigint NOT NULL REFERENCES branchpromote.project ON DELETE CASCADE,
+    name        text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_-]{0,62}$'),
+    timeline_id bigint NOT NULL REFERENCES branchpromote.timeline ON DELETE CASCADE,
+    release     text,
+    PRIMARY KEY (project_id, name)
+);
+
+CREATE TABLE branchpromote.anchor (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    timeline_id bigint NOT NULL REFERENCES branchpromote.timeline ON DELETE CASCADE,
+    name        text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('pre-deploy', 'manual', 'scheduled')),
+    lsn         pg_lsn NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (timeline_id, name)
+);
+
+CREATE TABLE branchpromote.compute (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    project_id    bigint NOT NULL REFERENCES branchpromote.project ON DELETE CASCADE,
+    env           text NOT NULL,
+    timeline_id   bigint NOT NULL REFERENCES branchpromote.timeline ON DELETE CASCADE,
+    port          integer NOT NULL UNIQUE CHECK (port BETWEEN 1024 AND 65535),
+    desired_state text NOT NULL DEFAULT 'running'
+                  CHECK (desired_state IN ('running', 'stopped')),
+    actual_state  text NOT NULL DEFAULT 'starting'
+                  CHECK (actual_state IN ('starting', 'running', 'suspended', 'stopped', 'failed')),
+    pid           integer,
+    last_active   timestamptz,
+    last_error    text,
+    UNIQUE (project_id, env)
+);
+
+CREATE TABLE branchpromote.deploy (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    project_id    bigint NOT NULL REFERENCES branchpromote.project ON DELETE CASCADE,
+    release       text,
+    action        text NOT NULL CHECK (action IN ('first_deploy', 'redeploy')),
+    from_timeline bigint REFERENCES branchpromote.timeline ON DELETE SET NULL,
+    to_timeline   bigint REFERENCES branchpromote.timeline ON DELETE SET NULL,
+    fork_lsn      pg_lsn,
+    clone_method  text,
+    status        text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+    started_at    timestamptz NOT NULL,
+    finished_at   timestamptz,
+    elapsed_ms    double precision,
+    error         text
+);
+
+-- One row per mutating call, with the steps it took, in order.
+CREATE TABLE branchpromote.operation (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    project     text NOT NULL,
+    kind        text NOT NULL,
+    status      text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+    steps       jsonb NOT NULL DEFAULT '[]',
+    actor       name NOT NULL DEFAULT current_user,
+    started_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at timestamptz
+);
+
+REVOKE ALL ON ALL TABLES IN SCHEMA branchpromote FROM PUBLIC;
+REVOKE ALL ON SEQUENCE branchpromote.timeline_id_seq FROM PUBLIC;
+
+-- ----------------------------------------------------------------- views
+-- Views run with the extension owner's rights on the tables; each shows a
+-- role the projects it may see: admins and viewers all, deployers their own.
+
+CREATE FUNCTION branchpromote._can_see(owner oid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN pg_catalog.pg_has_role('branchpromote_viewer', 'USAGE')
+        OR pg_catalog.pg_has_role('branchpromote_admin', 'USAGE')
+        OR pg_catalog.pg_has_role(owner, 'USAGE');
+
+CREATE VIEW branchpromote.projects AS
+SELECT p.name AS project, pg_catalog.pg_get_userbyid(p.owner) AS owner,
+       (SELECT pg_catalog.array_agg(e.name ORDER BY e.name)
+          FROM branchpromote.environment e WHERE e.project_id = p.id) AS environments,
+       p.created_at
+  FROM branchpromote.project p
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.timelines AS
+SELECT p.name AS project, t.id AS timeline, t.kind, t.parent_id AS parent,
+       t.fork_lsn, t.durable, t.expires_at, t.clone_method, t.created_at
+  FROM branchpromote.timeline t JOIN branchpromote.project p ON p.id = t.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.environments AS
+SELECT p.name AS project, e.name AS env, e.timeline_id AS timeline, e.release
+  FROM branchpromote.environment e JOIN branchpromote.project p ON p.id = e.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.computes AS
+SELECT p.name AS project, c.env, c.timeline_id AS timeline, c.port,
+       c.desired_state, c.actual_state, c.pid, c.last_active, c.last_error
+  FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.deploys AS
+SELECT p.name AS project, d.id AS deploy_id, d.release, d.action, d.status,
+       d.from_timeline, d.to_timeline, d.fork_lsn, d.clone_method,
+       d.started_at, d.finished_at, d.elapsed_ms, d.error
+  FROM branchpromote.deploy d JOIN branchpromote.project p ON p.id = d.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.anchors AS
+SELECT p.name AS project, a.timeline_id AS timeline, a.name, a.kind, a.lsn, a.created_at
+  FROM branchpromote.anchor a
+  JOIN branchpromote.timeline t ON t.id = a.timeline_id
+  JOIN branchpromote.project p ON p.id = t.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.operations AS
+SELECT o.id AS operation, o.project, o.kind, o.status, o.steps, o.actor,
+       o.started_at, o.finished_at
+  FROM branchpromote.operation o
+ WHERE pg_catalog.pg_has_role('branchpromote_viewer', 'USAGE')
+    OR pg_catalog.pg_has_role('branchpromote_admin', 'USAGE')
+    OR o.actor = current_user;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA branchpromote FROM PUBLIC;
+GRANT USAGE ON SCHEMA branchpromote TO branchpromote_viewer, branchpromote_deployer;
+GRANT SELECT ON branchpromote.projects, branchpromote.timelines,
+    branchpromote.environments, branchpromote.computes, branchpromote.deploys,
+    branchpromote.anchors, branchpromote.operations
+  TO branchpromote_viewer, branchpromote_deployer;
+
+-- ------------------------------------------------------------------- API
+-- C functions are SECURITY INVOKER: they check the caller's rights, then
+-- touch the catalog as the extension owner (src/catalog.c).
+
+CREATE FUNCTION branchpromote.create_project(project text) RETURNS jsonb
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_create_project';
+
+CREATE FUNCTION branchpromote.plan_promotion(project text, release text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE c STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_plan_promotion';
+
+CREATE FUNCTION branchpromote.promote_branch(project text, release text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_promote_branch';
+
+CREATE FUNCTION branchpromote.connection_uri(project text, env text DEFAULT 'dev',
+                                             direct boolean DEFAULT false)
+    RETURNS text
+    LANGUAGE c STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_connection_uri';
+
+CREATE FUNCTION branchpromote.drop_project(project text, confirm text) RETURNS jsonb
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_drop_project';
+
+CREATE FUNCTION branchpromote.suspend_compute(project text, env text) RETURNS jsonb
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_suspend_compute';
+
+CREATE FUNCTION branchpromote.wake_compute(project text, env text) RETURNS jsonb
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_wake_compute';
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA branchpromote FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION branchpromote._can_see(oid)
+  TO branchpromote_viewer, branchpromote_deployer;
+GRANT EXECUTE ON FUNCTION
+    branchpromote.create_project(text),
+    branchpromote.plan_promotion(text, text),
+    branchpromote.promote_branch(text, text),
+    branchpromote.connection_uri(text, text, boolean),
+    branchpromote.drop_project(text, text),
+    branchpromote.suspend_compute(text, text),
+    branchpromote.wake_compute(text, text)
+  TO branchpromote_deployer;

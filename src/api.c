@@ -1,0 +1,614 @@
+/*
+ * api.c — the SQL-callable functions.
+ *
+ * Each one: validate input, check the caller's rights, lock the project
+ * row, plan (pure), execute through the drivers, record in the catalog,
+ * return jsonb.  Effects on files and processes cannot roll back, so every
+ * new timeline directory names its creating transaction and the reconciler
+ * removes it if that transaction aborts (see storage_local.c, worker.c).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "common/jsonapi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "driver.h"
+#include "guc.h"
+#include "names.h"
+#include "pgconn.h"
+#include "planner.h"
+#include "requests.h"
+
+PG_FUNCTION_INFO_V1(branchpromote_create_project);
+PG_FUNCTION_INFO_V1(branchpromote_plan_promotion);
+PG_FUNCTION_INFO_V1(branchpromote_promote_branch);
+PG_FUNCTION_INFO_V1(branchpromote_connection_uri);
+PG_FUNCTION_INFO_V1(branchpromote_drop_project);
+PG_FUNCTION_INFO_V1(branchpromote_suspend_compute);
+PG_FUNCTION_INFO_V1(branchpromote_wake_compute);
+
+/* ------------------------------------------------------------ helpers */
+
+/* A JSON object under construction, plus an operation's step journal. */
+typedef struct Result
+{
+	StringInfoData json;
+	StringInfoData steps;
+	instr_time	start;
+	instr_time	last;
+} Result;
+
+static void
+ResultInit(Result *r)
+{
+	initStringInfo(&r->json);
+	initStringInfo(&r->steps);
+	appendStringInfoChar(&r->json, '{');
+	appendStringInfoChar(&r->steps, '[');
+	INSTR_TIME_SET_CURRENT(r->start);
+	r->last = r->start;
+}
+
+static double
+MsSince(instr_time t)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, t);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
+/* Journal a finished step with its duration. */
+static void
+Step(Result *r, const char *name)
+{
+	if (r->steps.len > 1)
+		appendStringInfoString(&r->steps, ", ");
+	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f}", name, MsSince(r->last));
+	INSTR_TIME_SET_CURRENT(r->last);
+}
+
+static void
+Key(Result *r, const char *key)
+{
+	if (r->json.len > 1)
+		appendStringInfoString(&r->json, ", ");
+	escape_json(&r->json, key);
+	appendStringInfoString(&r->json, ": ");
+}
+
+static void
+PutStr(Result *r, const char *key, const char *value)
+{
+	Key(r, key);
+	if (value)
+		escape_json(&r->json, value);
+	else
+		appendStringInfoString(&r->json, "null");
+}
+
+static void
+PutInt(Result *r, const char *key, int64 value)
+{
+	Key(r, key);
+	appendStringInfo(&r->json, INT64_FORMAT, value);
+}
+
+static void
+PutRaw(Result *r, const char *key, const char *json)
+{
+	Key(r, key);
+	appendStringInfoString(&r->json, json);
+}
+
+static void
+PutLsn(Result *r, const char *key, XLogRecPtr lsn)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%X/%X", LSN_FORMAT_ARGS(lsn));
+	PutStr(r, key, buf);
+}
+
+static Datum
+ResultJsonb(Result *r)
+{
+	Key(r, "elapsed_ms");
+	appendStringInfo(&r->json, "%.3f}", MsSince(r->start));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(r->json.data));
+}
+
+static char *
+StepsJson(Result *r)
+{
+	appendStringInfoChar(&r->steps, ']');
+	return r->steps.data;
+}
+
+/* A required text argument; NULL is an error, not a NULL result. */
+static char *
+ArgText(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static void
+RequireName(const char *what, const char *name)
+{
+	if (!BpNameIsValid(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid %s name \"%s\"", what, name),
+				 errhint("A %s name starts with a lowercase letter and has at most 63 lowercase letters, digits, '_' or '-'.", what)));
+}
+
+/* The caller may create projects: superuser or a deployer. */
+static void
+RequireDeployer(void)
+{
+	Oid			deployer = get_role_oid("branchpromote_deployer", true);
+
+	if (superuser() || (OidIsValid(deployer) && has_privs_of_role(GetUserId(), deployer)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to manage branchpromote projects"),
+			 errhint("Ask an administrator to GRANT branchpromote_deployer to your role.")));
+}
+
+/* The caller may act on this project: its owner (or a member), or an admin. */
+static void
+RequireProjectAccess(const BpProject *p)
+{
+	Oid			admin = get_role_oid("branchpromote_admin", true);
+	Oid			me = GetUserId();
+
+	if (superuser() || has_privs_of_role(me, p->owner) ||
+		(OidIsValid(admin) && has_privs_of_role(me, admin)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for project \"%s\"", p->name),
+			 errhint("Ask its owner to GRANT role \"%s\" to you, or ask a branchpromote_admin.",
+					 GetUserNameFromId(p->owner, true) ? GetUserNameFromId(p->owner, true) : "?")));
+}
+
+/* Load a project the caller may act on (catalog session open). */
+static void
+LoadProject(const char *name, bool for_update, BpProject *p)
+{
+	RequireName("project", name);
+	if (!CatalogFindProject(name, for_update, p))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", name),
+				 errhint("SELECT project FROM branchpromote.projects lists the projects you can see.")));
+	RequireProjectAccess(p);
+}
+
+/* A project's compute for env, with a precise error when there is none. */
+static void
+LoadCompute(const BpProject *p, const char *env, BpComputeRow *c)
+{
+	RequireName("environment", env);
+	if (!CatalogGetCompute(p->id, env, c))
+	{
+		if (strcmp(env, "prod") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("project \"%s\" has no prod environment yet", p->name),
+					 errhint("Prod appears at the first promotion: SELECT branchpromote.promote_branch('%s');", p->name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" has no environment \"%s\"", p->name, env),
+				 errhint("SELECT env FROM branchpromote.environments WHERE project = '%s' lists them.", p->name)));
+	}
+}
+
+/* Ask the reconciler to start or stop a compute; error if it could not. */
+static BpReply
+AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed)
+{
+	BpRequest	req;
+	BpReply		reply;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = kind;
+	req.committed = committed;
+	if (spec)
+		req.spec = *spec;
+	BpAsk(&req, bp_compute_start_timeout_ms, &reply);
+	if (!reply.ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("%s failed",
+						kind == BP_REQ_TEMPLATE ? "making the timeline template" :
+						kind == BP_REQ_START ? "starting the compute" : "stopping the compute"),
+				 errdetail_internal("%s", reply.error),
+				 errhint("The server log and the compute's log have more; SELECT * FROM branchpromote.computes shows its state.")));
+	return reply;
+}
+
+/* A new compute for env on timeline, started and recorded as running. */
+static BpComputeRow
+ProvisionCompute(Result *r, int64 project_id, const char *env, int64 timeline_id)
+{
+	BpComputeRow c;
+	BpReply		reply;
+
+	memset(&c, 0, sizeof(c));
+	c.spec.port = CatalogAllocatePort();
+	c.spec.timeline_id = timeline_id;
+	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
+	c.id = c.spec.compute_id;
+	reply = AskWorker(BP_REQ_START, &c.spec, false);
+	c.pid = reply.pid;
+	CatalogSetComputeState(c.id, "running", c.pid, NULL);
+	Step(r, "start compute");
+	return c;
+}
+
+/* Make the project's application role and database on its new dev compute. */
+static void
+BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *password)
+{
+	BpComputeAddr addr;
+	PGconn	   *conn;
+	const char *ident = quote_identifier(name);
+
+	BpCompute()->admin_address(spec, &addr);
+	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
+	BpExecCommand(conn, psprintf("CREATE ROLE %s LOGIN PASSWORD %s", ident,
+								 quote_literal_cstr(password)), bp_operation_timeout_ms);
+	BpExecCommand(conn, psprintf("CREATE DATABASE %s OWNER %s", ident, ident),
+				  bp_operation_timeout_ms);
+	BpDisconnect(conn);
+}
+
+static char *
+NewPassword(void)
+{
+	uint8		raw[16];
+	char	   *hex = palloc(sizeof(raw) * 2 + 1);
+
+	if (!pg_strong_random(raw, sizeof(raw)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random password")));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	return hex;
+}
+
+static char *
+CallerName(void)
+{
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* -------------------------------------------------------------- API */
+
+/* create_project(project) → jsonb: a dev timeline and its running compute. */
+Datum
+branchpromote_create_project(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	Oid			caller = GetUserId();
+	char	   *actor = CallerName();
+	Result		r;
+	BpProject	existing;
+	char	   *password;
+	int64		project_id;
+	int64		timeline_id;
+	BpCloneMethod method;
+	BpComputeRow c;
+
+	ResultInit(&r);
+	RequireName("project", name);
+	RequireDeployer();
+	CatalogBegin();
+	CatalogLockProjectName(name);
+	if (CatalogFindProject(name, false, &existing))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("project \"%s\" already exists", name),
+				 errhint("Choose another name, or drop the existing one with branchpromote.drop_project('%s', '%s').", name, name)));
+	if (!BpStorage()->template_ready())
+		(void) AskWorker(BP_REQ_TEMPLATE, NULL, false);
+	Step(&r, "template");
+
+	password = NewPassword();
+	project_id = CatalogInsertProject(name, caller, password);
+	timeline_id = CatalogNextTimelineId();
+	BpWakeWorkerAtCommit();
+	method = BpStorage()->create_root(timeline_id);
+	Step(&r, "create timeline");
+	CatalogInsertTimeline(timeline_id, project_id, "dev", 0, InvalidXLogRecPtr,
+						  BpCloneMethodName(method));
+	CatalogSetEnvironment(project_id, "dev", timeline_id, NULL);
+	c = ProvisionCompute(&r, project_id, "dev", timeline_id);
+	BootstrapApplication(&c.spec, name, password);
+	Step(&r, "bootstrap application role and database");
+	CatalogRecordOperation(name, "create_project", actor, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "project", name);
+	PutStr(&r, "env", "dev");
+	PutInt(&r, "dev_timeline", timeline_id);
+	PutStr(&r, "clone_method", BpCloneMethodName(method));
+	PutInt(&r, "port", c.spec.port);
+	PutStr(&r, "compute", "running");
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* Read the state the planner needs. */
+static BpProjectState
+ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release)
+{
+	BpProjectState s;
+
+	*prod_tl = 0;
+	*prod_release = NULL;
+	s.has_prod = CatalogGetEnvironment(p->id, "prod", prod_tl, prod_release);
+	s.prod_release = *prod_release;
+	return s;
+}
+
+static char *
+OptText(FunctionCallInfo fcinfo, int n)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(n))
+		return NULL;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	for (const char *c = s; *c; c++)
+		if ((unsigned char) *c < 0x20)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("release must not contain control characters")));
+	if (s[0] == '\0' || strlen(s) > 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("release must be 1 to 200 characters long"),
+				 errhint("Pass the released commit or tag, e.g. a git SHA, or NULL.")));
+	return s;
+}
+
+/* plan_promotion(project, release) → jsonb: what promote_branch would do. */
+Datum
+branchpromote_plan_promotion(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *release = OptText(fcinfo, 1);
+	Result		r;
+	BpProject	p;
+	BpProjectState s;
+	BpPlan		plan;
+	int64		prod_tl;
+	char	   *prod_release;
+	int64		dev_tl;
+
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, false, &p);
+	s = ProjectState(&p, &prod_tl, &prod_release);
+	(void) CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL);
+	CatalogEnd();
+	plan = BpPlanPromotion(&s, release);
+
+	PutStr(&r, "action", BpActionName(plan.action));
+	PutStr(&r, "project", name);
+	PutStr(&r, "release", release);
+	PutStr(&r, "summary", plan.summary);
+	PutInt(&r, "dev_timeline", dev_tl);
+	if (s.has_prod)
+	{
+		PutInt(&r, "prod_timeline", prod_tl);
+		PutStr(&r, "prod_release", prod_release);
+	}
+	else
+		PutRaw(&r, "prod_timeline", "null");
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* promote_branch(project, release) → jsonb: the first deploy forks dev into prod. */
+Datum
+branchpromote_promote_branch(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *release = OptText(fcinfo, 1);
+	char	   *actor = CallerName();
+	TimestampTz started_at = GetCurrentTimestamp();
+	Result		r;
+	BpProject	p;
+	BpProjectState s;
+	BpPlan		plan;
+	int64		prod_tl;
+	char	   *prod_release;
+	int64		dev_tl;
+	BpComputeRow dev;
+	BpForkResult fork;
+	BpComputeRow prod;
+	BpDeployRow d;
+	int64		deploy_id;
+
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, true, &p);	/* serializes operations on the project */
+	s = ProjectState(&p, &prod_tl, &prod_release);
+	plan = BpPlanPromotion(&s, release);
+	if (plan.action == BP_ACTION_NOOP)
+	{
+		CatalogEnd();
+		PutStr(&r, "action", "noop");
+		PutStr(&r, "project", name);
+		PutStr(&r, "release", release);
+		PutInt(&r, "prod_timeline", prod_tl);
+		PG_RETURN_DATUM(ResultJsonb(&r));
+	}
+	if (plan.action == BP_ACTION_REDEPLOY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("project \"%s\" already has prod: re-deploys are not supported yet", name),
+				 errdetail("This version performs the first promotion only; prod is timeline " INT64_FORMAT ".", prod_tl),
+				 errhint("Keep using prod as it is; re-deploys with migrations come with the migration ledger.")));
+
+	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
+		elog(ERROR, "project \"%s\" has no dev environment", name);
+	LoadCompute(&p, "dev", &dev);
+	Step(&r, "plan");
+
+	prod_tl = CatalogNextTimelineId();
+	BpWakeWorkerAtCommit();
+	BpStorage()->fork_at_head(dev_tl, &dev.spec, prod_tl, &fork);
+	Step(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev");
+	CatalogInsertTimeline(prod_tl, p.id, "prod", dev_tl, fork.fork_lsn,
+						  BpCloneMethodName(fork.method));
+	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
+	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
+
+	d.project_id = p.id;
+	d.release = release;
+	d.action = BpActionName(plan.action);
+	d.from_timeline = dev_tl;
+	d.to_timeline = prod_tl;
+	d.fork_lsn = fork.fork_lsn;
+	d.clone_method = BpCloneMethodName(fork.method);
+	d.started_at = started_at;
+	d.elapsed_ms = MsSince(r.start);
+	deploy_id = CatalogInsertDeploy(&d);
+	CatalogRecordOperation(name, "promote_branch", actor, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "action", BpActionName(plan.action));
+	PutStr(&r, "project", name);
+	PutInt(&r, "deploy_id", deploy_id);
+	PutStr(&r, "release", release);
+	PutInt(&r, "dev_timeline", dev_tl);
+	PutInt(&r, "prod_timeline", prod_tl);
+	PutLsn(&r, "fork_lsn", fork.fork_lsn);
+	PutStr(&r, "clone_method", BpCloneMethodName(fork.method));
+	PutRaw(&r, "dev_was_running", fork.source_was_running ? "true" : "false");
+	PutInt(&r, "bytes_cloned", (int64) fork.bytes);
+	PutInt(&r, "prod_port", prod.spec.port);
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* connection_uri(project, env, direct) → text: a libpq URI with credentials. */
+Datum
+branchpromote_connection_uri(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *env = ArgText(fcinfo, 1, "env");
+	BpProject	p;
+	BpComputeRow c;
+	const char *host;
+	int			port;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("direct must not be null")));
+	CatalogBegin();
+	LoadProject(name, false, &p);
+	LoadCompute(&p, env, &c);
+	CatalogEnd();
+	/* No proxy yet: both forms name the compute itself. */
+	BpCompute()->client_endpoint(&c.spec, &host, &port);
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("postgresql://%s:%s@%s:%d/%s",
+											  p.name, p.password, host, port, p.name)));
+}
+
+/* drop_project(project, confirm) → jsonb: the reconciler removes it after commit. */
+Datum
+branchpromote_drop_project(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *confirm = ArgText(fcinfo, 1, "confirm");
+	char	   *actor = CallerName();
+	Result		r;
+	BpProject	p;
+	List	   *timelines;
+	ListCell   *lc;
+	StringInfoData ids;
+
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	if (strcmp(confirm, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("confirm does not match the project name"),
+				 errhint("To drop project \"%s\" and all its data, call branchpromote.drop_project('%s', '%s').", name, name, name)));
+	timelines = CatalogProjectTimelines(p.id);
+	CatalogDeleteProject(p.id);
+	BpWakeWorkerAtCommit();
+	Step(&r, "delete catalog rows");
+	CatalogRecordOperation(name, "drop_project", actor, StepsJson(&r));
+	CatalogEnd();
+
+	initStringInfo(&ids);
+	appendStringInfoChar(&ids, '[');
+	foreach(lc, timelines)
+		appendStringInfo(&ids, "%s" INT64_FORMAT, ids.len > 1 ? ", " : "", *(int64 *) lfirst(lc));
+	appendStringInfoChar(&ids, ']');
+	PutStr(&r, "dropped", name);
+	PutRaw(&r, "timelines", ids.data);
+	PutStr(&r, "cleanup", "after commit the reconciler stops the computes and removes the timelines' data");
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* Shared by suspend_compute and wake_compute. */
+static Datum
+ComputeRequest(FunctionCallInfo fcinfo, BpRequestKind kind)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *env = ArgText(fcinfo, 1, "env");
+	Result		r;
+	BpProject	p;
+	BpComputeRow c;
+	BpReply		reply;
+
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, false, &p);
+	LoadCompute(&p, env, &c);
+	CatalogEnd();
+	reply = AskWorker(kind, &c.spec, true);
+	PutStr(&r, "project", name);
+	PutStr(&r, "env", env);
+	PutStr(&r, "state", kind == BP_REQ_START ? "running" : "suspended");
+	if (kind == BP_REQ_START)
+		PutInt(&r, "pid", reply.pid);
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* suspend_compute(project, env) → jsonb: shut the compute down cleanly. */
+Datum
+branchpromote_suspend_compute(PG_FUNCTION_ARGS)
+{
+	return ComputeRequest(fcinfo, BP_REQ_STOP);
+}
+
+/* wake_compute(project, env) → jsonb: start it; returns once it accepts connections. */
+Datum
+branchpromote_wake_compute(PG_FUNCTION_ARGS)
+{
+	return ComputeRequest(fcinfo, BP_REQ_START);
+}

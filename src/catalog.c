@@ -1,0 +1,452 @@
+/*
+ * catalog.c — the only code that reads and writes branchpromote's tables.
+ *
+ * Table and column names live here and nowhere else.  API functions are
+ * SECURITY INVOKER and check the caller's rights first; CatalogBegin then
+ * switches to the extension's owner (tables are REVOKEd from PUBLIC) for
+ * the catalog work.  Transaction abort restores the caller's identity.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "guc.h"
+
+static Oid	saved_user = InvalidOid;
+static int	saved_sec = 0;
+
+/* Is the extension installed in this database? */
+bool
+CatalogExtensionInstalled(void)
+{
+	return OidIsValid(get_extension_oid("branchpromote", true));
+}
+
+/* Connect SPI and act as the extension's owner. */
+void
+CatalogBegin(void)
+{
+	Oid			nsp = get_namespace_oid("branchpromote", false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&saved_user, &saved_sec);
+	SetUserIdAndSecContext(owner, saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Disconnect SPI and act as the caller again. */
+void
+CatalogEnd(void)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(saved_user, saved_sec);
+}
+
+/* Run one statement with up to 8 arguments; nulls[i] == 'n' for NULL. */
+static int
+Run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+	int expect)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "branchpromote catalog statement failed (%d): %s", rc, sql);
+	return (int) SPI_processed;
+}
+
+static Datum
+Col(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+static int64
+ColInt64(int row, int col)
+{
+	bool		isnull;
+	Datum		d = Col(row, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static int
+ColInt32(int row, int col)
+{
+	bool		isnull;
+	Datum		d = Col(row, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/* A text column copied into the caller's memory context (NULL stays NULL). */
+static char *
+ColText(int row, int col)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+	char	   *copy;
+
+	if (v == NULL)
+		return NULL;
+	copy = SPI_palloc(strlen(v) + 1);
+	strcpy(copy, v);
+	return copy;
+}
+
+/* Serialize creation of projects with this name (transaction lock). */
+void
+CatalogLockProjectName(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	Run("SELECT pg_catalog.pg_advisory_xact_lock("
+		"'branchpromote.project'::pg_catalog.regclass::pg_catalog.int4, "
+		"pg_catalog.hashtext($1))", 1, types, values, NULL, SPI_OK_SELECT);
+}
+
+/* Look a project up by name, optionally locking it for the transaction. */
+bool
+CatalogFindProject(const char *name, bool for_update, BpProject *out)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+
+	if (Run(for_update ?
+			"SELECT id, name, owner, app_password FROM branchpromote.project WHERE name = $1 FOR UPDATE" :
+			"SELECT id, name, owner, app_password FROM branchpromote.project WHERE name = $1",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	out->id = ColInt64(0, 1);
+	out->name = ColText(0, 2);
+	out->owner = DatumGetObjectId(Col(0, 3, &isnull));
+	out->password = ColText(0, 4);
+	return true;
+}
+
+int64
+CatalogInsertProject(const char *name, Oid owner, const char *password)
+{
+	Oid			types[3] = {TEXTOID, OIDOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(name), ObjectIdGetDatum(owner),
+	CStringGetTextDatum(password)};
+
+	Run("INSERT INTO branchpromote.project (name, owner, app_password) "
+		"VALUES ($1, $2, $3) RETURNING id", 3, types, values, NULL, SPI_OK_INSERT_RETURNING);
+	return ColInt64(0, 1);
+}
+
+/* Delete a project; its timelines, environments, computes and deploys cascade. */
+void
+CatalogDeleteProject(int64 project_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+
+	Run("DELETE FROM branchpromote.project WHERE id = $1", 1, types, values, NULL,
+		SPI_OK_DELETE);
+}
+
+/* A timeline id, taken before the directory is made (non-transactional). */
+int64
+CatalogNextTimelineId(void)
+{
+	Run("SELECT pg_catalog.nextval('branchpromote.timeline_id_seq')", 0, NULL, NULL, NULL,
+		SPI_OK_SELECT);
+	return ColInt64(0, 1);
+}
+
+void
+CatalogInsertTimeline(int64 id, int64 project_id, const char *kind, int64 parent_id,
+					  XLogRecPtr fork_lsn, const char *clone_method)
+{
+	Oid			types[6] = {INT8OID, INT8OID, TEXTOID, INT8OID, PG_LSNOID, TEXTOID};
+	Datum		values[6] = {Int64GetDatum(id), Int64GetDatum(project_id),
+		CStringGetTextDatum(kind), Int64GetDatum(parent_id), LSNGetDatum(fork_lsn),
+	CStringGetTextDatum(clone_method)};
+	char		nulls[7] = "      ";
+
+	if (parent_id == 0)
+	{
+		nulls[3] = 'n';
+		nulls[4] = 'n';
+	}
+	Run("INSERT INTO branchpromote.timeline "
+		"(id, project_id, kind, parent_id, fork_lsn, durable, clone_method) "
+		"VALUES ($1, $2, $3, $4, $5, $3 IN ('dev', 'prod', 'backup'), $6)",
+		6, types, values, nulls, SPI_OK_INSERT);
+}
+
+static bool
+Exists(const char *sql, int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	return Run(sql, 1, types, values, NULL, SPI_OK_SELECT) > 0;
+}
+
+bool
+CatalogTimelineExists(int64 id)
+{
+	return Exists("SELECT 1 FROM branchpromote.timeline WHERE id = $1", id);
+}
+
+bool
+CatalogTimelineHasCompute(int64 id)
+{
+	return Exists("SELECT 1 FROM branchpromote.compute WHERE timeline_id = $1", id);
+}
+
+bool
+CatalogComputeExists(int64 id)
+{
+	return Exists("SELECT 1 FROM branchpromote.compute WHERE id = $1", id);
+}
+
+/* Ids of a project's timelines (List of int64 *). */
+List *
+CatalogProjectTimelines(int64 project_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	List	   *out = NIL;
+	int			n;
+
+	n = Run("SELECT id FROM branchpromote.timeline WHERE project_id = $1 ORDER BY id",
+			1, types, values, NULL, SPI_OK_SELECT);
+	for (int i = 0; i < n; i++)
+	{
+		int64	   *id = SPI_palloc(sizeof(int64));
+
+		*id = ColInt64(i, 1);
+		out = lappend(out, id);
+	}
+	return out;
+}
+
+/* Point env at a timeline (insert or move the pointer). */
+void
+CatalogSetEnvironment(int64 project_id, const char *env, int64 timeline_id,
+					  const char *release)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[4] = {Int64GetDatum(project_id), CStringGetTextDatum(env),
+		Int64GetDatum(timeline_id),
+	release ? CStringGetTextDatum(release) : (Datum) 0};
+	char		nulls[5] = "    ";
+
+	if (release == NULL)
+		nulls[3] = 'n';
+	Run("INSERT INTO branchpromote.environment (project_id, name, timeline_id, release) "
+		"VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, name) DO UPDATE "
+		"SET timeline_id = EXCLUDED.timeline_id, release = EXCLUDED.release",
+		4, types, values, nulls, SPI_OK_INSERT);
+}
+
+bool
+CatalogGetEnvironment(int64 project_id, const char *env, int64 *timeline_id,
+					  char **release)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(project_id), CStringGetTextDatum(env)};
+
+	if (Run("SELECT timeline_id, release FROM branchpromote.environment "
+			"WHERE project_id = $1 AND name = $2", 2, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	*timeline_id = ColInt64(0, 1);
+	if (release)
+		*release = ColText(0, 2);
+	return true;
+}
+
+/*
+ * A free compute port: the lowest in the configured range that no compute
+ * row uses.  Concurrent callers are kept apart by a transaction lock.
+ */
+int
+CatalogAllocatePort(void)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(bp_compute_port_base),
+	Int32GetDatum(Min(65535, bp_compute_port_base + bp_compute_port_count - 1))};
+
+	Run("SELECT pg_catalog.pg_advisory_xact_lock("
+		"'branchpromote.compute'::pg_catalog.regclass::pg_catalog.int4, 0)",
+		0, NULL, NULL, NULL, SPI_OK_SELECT);
+	if (Run("SELECT p FROM pg_catalog.generate_series($1, $2) AS p "
+			"WHERE NOT EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.port = p) "
+			"ORDER BY p LIMIT 1", 2, types, values, NULL, SPI_OK_SELECT) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no free compute port between %d and %d", bp_compute_port_base,
+						bp_compute_port_base + bp_compute_port_count - 1),
+				 errhint("Raise branchpromote.compute_port_count or drop unused projects.")));
+	return ColInt32(0, 1);
+}
+
+int64
+CatalogInsertCompute(int64 project_id, const char *env, int64 timeline_id, int port,
+					 int pid)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, INT4OID, INT4OID};
+	Datum		values[5] = {Int64GetDatum(project_id), CStringGetTextDatum(env),
+	Int64GetDatum(timeline_id), Int32GetDatum(port), Int32GetDatum(pid)};
+
+	Run("INSERT INTO branchpromote.compute "
+		"(project_id, env, timeline_id, port, actual_state, pid, last_active) "
+		"VALUES ($1, $2, $3, $4, 'running', $5, pg_catalog.now()) RETURNING id",
+		5, types, values, NULL, SPI_OK_INSERT_RETURNING);
+	return ColInt64(0, 1);
+}
+
+#define COMPUTE_COLUMNS \
+	"SELECT c.id, c.project_id, p.name, c.env, c.timeline_id, c.port, " \
+	"c.desired_state, c.actual_state, c.pid " \
+	"FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id "
+
+static void
+ComputeFromRow(BpComputeRow *out)
+{
+	out->id = ColInt64(0, 1);
+	out->project_id = ColInt64(0, 2);
+	out->project = ColText(0, 3);
+	out->env = ColText(0, 4);
+	out->spec.compute_id = out->id;
+	out->spec.timeline_id = ColInt64(0, 5);
+	out->spec.port = ColInt32(0, 6);
+	out->desired_state = ColText(0, 7);
+	out->actual_state = ColText(0, 8);
+	out->pid = ColInt32(0, 9);
+}
+
+bool
+CatalogGetCompute(int64 project_id, const char *env, BpComputeRow *out)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(project_id), CStringGetTextDatum(env)};
+
+	if (Run(COMPUTE_COLUMNS "WHERE c.project_id = $1 AND c.env = $2",
+			2, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	ComputeFromRow(out);
+	return true;
+}
+
+/*
+ * A compute by id.  With lock_project, its project is locked FOR SHARE
+ * unless an operation holds it; *locked then says which (a compute that
+ * exists but is busy returns true with *locked = false).
+ */
+bool
+CatalogGetComputeById(int64 id, bool lock_project, bool *locked, BpComputeRow *out)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	*locked = false;
+	if (lock_project)
+	{
+		if (Run(COMPUTE_COLUMNS "WHERE c.id = $1 FOR SHARE OF p SKIP LOCKED",
+				1, types, values, NULL, SPI_OK_SELECT) > 0)
+		{
+			*locked = true;
+			ComputeFromRow(out);
+			return true;
+		}
+	}
+	if (Run(COMPUTE_COLUMNS "WHERE c.id = $1", 1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	ComputeFromRow(out);
+	return true;
+}
+
+/* Record what the reconciler observed or did. */
+void
+CatalogSetComputeState(int64 id, const char *actual_state, int pid, const char *error)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[4] = {Int64GetDatum(id), CStringGetTextDatum(actual_state),
+	Int32GetDatum(pid), error ? CStringGetTextDatum(error) : (Datum) 0};
+	char		nulls[5] = "    ";
+
+	if (pid == 0)
+		nulls[2] = 'n';
+	if (error == NULL)
+		nulls[3] = 'n';
+	Run("UPDATE branchpromote.compute SET actual_state = $2, pid = $3, last_error = $4, "
+		"last_active = CASE WHEN $2 = 'running' THEN pg_catalog.now() ELSE last_active END "
+		"WHERE id = $1", 4, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/* Every compute id (List of int64 *). */
+List *
+CatalogComputeIds(void)
+{
+	List	   *out = NIL;
+	int			n = Run("SELECT id FROM branchpromote.compute ORDER BY id", 0, NULL, NULL,
+						NULL, SPI_OK_SELECT);
+
+	for (int i = 0; i < n; i++)
+	{
+		int64	   *id = SPI_palloc(sizeof(int64));
+
+		*id = ColInt64(i, 1);
+		out = lappend(out, id);
+	}
+	return out;
+}
+
+int64
+CatalogInsertDeploy(const BpDeployRow *d)
+{
+	Oid			types[8] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
+	TEXTOID, TIMESTAMPTZOID};
+	Datum		values[8] = {Int64GetDatum(d->project_id),
+		d->release ? CStringGetTextDatum(d->release) : (Datum) 0,
+		CStringGetTextDatum(d->action), Int64GetDatum(d->from_timeline),
+		Int64GetDatum(d->to_timeline), LSNGetDatum(d->fork_lsn),
+	CStringGetTextDatum(d->clone_method), TimestampTzGetDatum(d->started_at)};
+	char		nulls[9] = "        ";
+	char	   *sql;
+
+	if (d->release == NULL)
+		nulls[1] = 'n';
+	sql = psprintf("INSERT INTO branchpromote.deploy (project_id, release, action, "
+				   "from_timeline, to_timeline, fork_lsn, clone_method, status, started_at, "
+				   "finished_at, elapsed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', "
+				   "$8, pg_catalog.clock_timestamp(), %.3f) RETURNING id", d->elapsed_ms);
+	Run(sql, 8, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	return ColInt64(0, 1);
+}
+
+/* Journal a finished operation with its steps (a JSON array). */
+void
+CatalogRecordOperation(const char *project, const char *kind, const char *actor,
+					   const char *steps_json)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {CStringGetTextDatum(project), CStringGetTextDatum(kind),
+	CStringGetTextDatum(actor), CStringGetTextDatum(steps_json)};
+
+	Run("INSERT INTO branchpromote.operation (project, kind, status, steps, actor, finished_at) "
+		"VALUES ($1, $2, 'succeeded', $4::pg_catalog.jsonb, $3, pg_catalog.clock_timestamp())",
+		4, types, values, NULL, SPI_OK_INSERT);
+}

@@ -1,0 +1,83 @@
+/*
+ * catalog.h — the only code that reads and writes branchpromote's tables.
+ */
+#ifndef BP_CATALOG_H
+#define BP_CATALOG_H
+
+#include "access/xlogdefs.h"
+#include "nodes/pg_list.h"
+
+#include "driver.h"
+
+typedef struct BpProject
+{
+	int64		id;
+	char	   *name;
+	Oid			owner;
+	char	   *password;
+} BpProject;
+
+typedef struct BpComputeRow
+{
+	int64		id;
+	int64		project_id;
+	char	   *project;
+	char	   *env;
+	char	   *desired_state;
+	char	   *actual_state;
+	int			pid;
+	BpComputeSpec spec;
+} BpComputeRow;
+
+typedef struct BpDeployRow
+{
+	int64		project_id;
+	const char *release;
+	const char *action;
+	int64		from_timeline;
+	int64		to_timeline;
+	XLogRecPtr	fork_lsn;
+	const char *clone_method;
+	TimestampTz started_at;
+	double		elapsed_ms;
+} BpDeployRow;
+
+/* Session: SPI connected, running as the extension owner. */
+extern void CatalogBegin(void);
+extern void CatalogEnd(void);
+extern bool CatalogExtensionInstalled(void);
+
+extern void CatalogLockProjectName(const char *name);
+extern bool CatalogFindProject(const char *name, bool for_update, BpProject *out);
+extern int64 CatalogInsertProject(const char *name, Oid owner, const char *password);
+extern void CatalogDeleteProject(int64 project_id);
+
+extern int64 CatalogNextTimelineId(void);
+extern void CatalogInsertTimeline(int64 id, int64 project_id, const char *kind,
+								  int64 parent_id, XLogRecPtr fork_lsn,
+								  const char *clone_method);
+extern bool CatalogTimelineExists(int64 id);
+extern bool CatalogTimelineHasCompute(int64 id);
+extern List *CatalogProjectTimelines(int64 project_id);
+
+extern void CatalogSetEnvironment(int64 project_id, const char *env, int64 timeline_id,
+								  const char *release);
+extern bool CatalogGetEnvironment(int64 project_id, const char *env, int64 *timeline_id,
+								  char **release);
+
+extern int	CatalogAllocatePort(void);
+extern int64 CatalogInsertCompute(int64 project_id, const char *env, int64 timeline_id,
+								  int port, int pid);
+extern bool CatalogGetCompute(int64 project_id, const char *env, BpComputeRow *out);
+extern bool CatalogGetComputeById(int64 id, bool lock_project, bool *locked,
+								  BpComputeRow *out);
+extern void CatalogSetComputeState(int64 id, const char *actual_state, int pid,
+								   const char *error);
+extern List *CatalogComputeIds(void);
+extern bool CatalogComputeExists(int64 id);
+
+extern int64 CatalogInsertDeploy(const BpDeployRow *d);
+extern void CatalogRecordOperation(const char *project, const char *kind,
+								   const char *actor, const char *steps_json);
+
+#endif

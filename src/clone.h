@@ -1,0 +1,37 @@
+/*
+ * clone.h — copy-on-write directory cloning.
+ */
+#ifndef BP_CLONE_H
+#define BP_CLONE_H
+
+typedef enum BpCloneMethod
+{
+	BP_CLONE_REFLINK,			/* every file shared its extents: O(metadata) */
+	BP_CLONE_COPY				/* at least one file was copied: O(size) */
+} BpCloneMethod;
+
+/* What to do with one entry of the tree being cloned. */
+typedef enum BpCloneFilter
+{
+	BP_CLONE_KEEP,
+	BP_CLONE_SKIP,				/* leave the entry out */
+	BP_CLONE_EMPTY				/* a directory: create it, leave its contents out */
+} BpCloneFilter;
+
+typedef BpCloneFilter (*BpCloneFilterFn) (const char *relpath, bool is_dir);
+
+typedef struct BpCloneStats
+{
+	BpCloneMethod method;
+	uint64		files;
+	uint64		bytes;
+} BpCloneStats;
+
+extern void BpCloneTree(const char *src, const char *dst, BpCloneFilterFn filter,
+						BpCloneStats *stats);
+extern const char *BpCloneMethodName(BpCloneMethod method);
+extern void BpRemoveTree(const char *path);
+extern void BpSyncTree(const char *path);
+extern uint64 BpTreeSize(const char *path);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * compute_local.c — the local compute driver: a compute is a postmaster.
+ *
+ * Each compute is an independent postmaster on its timeline's data
+ * directory, listening on loopback TCP and on a unix socket in a private
+ * (0700) directory.  It is found again from postmaster.pid, so computes
+ * outlive a restart of the control server.
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
+
+#include "driver.h"
+#include "guc.h"
+#include "local.h"
+#include "process.h"
+
+#define STOP_TIMEOUT_MS 60000
+
+char *
+LocalSocketDir(int64 compute_id)
+{
+	return psprintf("%s/c" INT64_FORMAT, BpSocketRoot(), compute_id);
+}
+
+/*
+ * The pid in pgdata/postmaster.pid if that process is alive and the file
+ * names this directory; 0 otherwise.
+ */
+int
+LocalPostmasterPid(const char *pgdata)
+{
+	FILE	   *f = AllocateFile(psprintf("%s/postmaster.pid", pgdata), "r");
+	char		line1[64];
+	char		line2[MAXPGPATH];
+	int			pid = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fgets(line1, sizeof(line1), f) && fgets(line2, sizeof(line2), f))
+	{
+		line2[strcspn(line2, "\n")] = '\0';
+		pid = atoi(line1);
+		if (strcmp(line2, pgdata) != 0 || !BpPidAlive(pid))
+			pid = 0;
+	}
+	FreeFile(f);
+	return pid;
+}
+
+/* Wait (on the latch) until pid is gone or timeout_ms passed. */
+static bool
+WaitGone(int pid, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 10)
+	{
+		if (!BpPidAlive(pid))
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return !BpPidAlive(pid);
+}
+
+/* Stop the postmaster of pgdata: fast shutdown, then immediate, then kill. */
+void
+LocalStopPgdata(const char *pgdata)
+{
+	int			pid = LocalPostmasterPid(pgdata);
+
+	if (pid == 0)
+		return;
+	kill(pid, SIGINT);
+	if (WaitGone(pid, STOP_TIMEOUT_MS))
+		return;
+	kill(pid, SIGQUIT);
+	if (WaitGone(pid, 5000))
+		return;
+	kill(pid, SIGKILL);
+	if (!WaitGone(pid, 5000))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("compute process %d on \"%s\" did not stop", pid, pgdata)));
+}
+
+/* Launch the postmaster (reconciler only). */
+static int
+LocalStart(const BpComputeSpec *spec)
+{
+	char	   *sockdir = LocalSocketDir(spec->compute_id);
+	char	   *argv[16];
+	int			i = 0;
+
+	if (MakePGDirectory(BpSocketRoot()) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", BpSocketRoot())));
+	if (mkdir(sockdir, 0700) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create socket directory \"%s\": %m", sockdir)));
+	if (strlen(sockdir) + 20 >= sizeof(((struct sockaddr_un *) 0)->sun_path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("socket directory \"%s\" is too long for a unix socket path", sockdir),
+				 errhint("Set branchpromote.socket_directory to a shorter path.")));
+	argv[i++] = BpBinPath("postgres");
+	argv[i++] = "-D";
+	argv[i++] = LocalPgdata(spec->timeline_id);
+	argv[i++] = "-c";
+	argv[i++] = psprintf("port=%d", spec->port);
+	argv[i++] = "-c";
+	argv[i++] = "listen_addresses=127.0.0.1";
+	argv[i++] = "-c";
+	argv[i++] = psprintf("unix_socket_directories=%s", sockdir);
+	argv[i++] = "-c";
+	argv[i++] = "unix_socket_permissions=0700";
+	argv[i++] = "-c";
+	argv[i++] = "hot_standby=off";	/* answer only once promoted */
+	argv[i++] = "-c";
+	argv[i++] = psprintf("cluster_name=bp-compute-" INT64_FORMAT, spec->compute_id);
+	argv[i] = NULL;
+	return BpSpawnDetached(argv, LocalLogFile(spec->timeline_id));
+}
+
+static BpComputeStatus
+LocalStatus(const BpComputeSpec *spec, int *pid)
+{
+	BpComputeAddr addr;
+
+	*pid = LocalPostmasterPid(LocalPgdata(spec->timeline_id));
+	if (*pid == 0)
+		return BP_COMPUTE_DOWN;
+	BpCompute()->admin_address(spec, &addr);
+	return BpPing(&addr) ? BP_COMPUTE_READY : BP_COMPUTE_STARTING;
+}
+
+static void
+LocalStop(const BpComputeSpec *spec)
+{
+	LocalStopPgdata(LocalPgdata(spec->timeline_id));
+}
+
+static void
+LocalStopTimeline(int64 timeline_id)
+{
+	LocalStopPgdata(LocalPgdata(timeline_id));
+}
+
+static void
+LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr)
+{
+	strlcpy(addr->socket_dir, LocalSocketDir(spec->compute_id), sizeof(addr->socket_dir));
+	addr->port = spec->port;
+}
+
+static void
+LocalClientEndpoint(const BpComputeSpec *spec, const char **host, int *port)
+{
+	*host = "127.0.0.1";
+	*port = spec->port;
+}
+
+/* The last ~2 kB of the compute's log. */
+static char *
+LocalLogTail(const BpComputeSpec *spec)
+{
+	FILE	   *f = AllocateFile(LocalLogFile(spec->timeline_id), "r");
+	char		buf[2049];
+	size_t		n;
+	char	   *start;
+
+	if (f == NULL)
+		return pstrdup("(no log)");
+	if (fseek(f, -2048, SEEK_END) != 0)
+		rewind(f);
+	n = fread(buf, 1, 2048, f);
+	FreeFile(f);
+	buf[n] = '\0';
+	start = strchr(buf, '\n');
+	return pstrdup(start && n == 2048 ? start + 1 : buf);
+}
+
+static const BpComputeDriver local_compute = {
+	.name = "local",
+	.start = LocalStart,
+	.stop = LocalStop,
+	.stop_timeline = LocalStopTimeline,
+	.status = LocalStatus,
+	.admin_address = LocalAdminAddress,
+	.client_endpoint = LocalClientEndpoint,
+	.log_tail = LocalLogTail,
+};
+
+const BpComputeDriver *
+BpCompute(void)
+{
+	return &local_compute;
+}

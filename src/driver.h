@@ -1,0 +1,89 @@
+/*
+ * driver.h — the storage and compute driver interfaces.
+ *
+ * The API and the reconciler speak only of timeline ids and compute specs;
+ * where a timeline lives (a directory, a pageserver) and how a compute runs
+ * (a local postmaster, a Kubernetes pod) is the driver's business.  `local`
+ * is the embedded default.
+ */
+#ifndef BP_DRIVER_H
+#define BP_DRIVER_H
+
+#include "access/xlogdefs.h"
+#include "access/transam.h"
+#include "nodes/pg_list.h"
+
+#include "clone.h"
+#include "pgconn.h"
+
+/* Everything a compute driver needs to run one compute. */
+typedef struct BpComputeSpec
+{
+	int64		compute_id;
+	int64		timeline_id;
+	int			port;
+} BpComputeSpec;
+
+typedef enum BpComputeStatus
+{
+	BP_COMPUTE_DOWN,			/* no server process */
+	BP_COMPUTE_STARTING,		/* a process, not yet accepting connections */
+	BP_COMPUTE_READY			/* accepting connections as a primary */
+} BpComputeStatus;
+
+typedef struct BpForkResult
+{
+	XLogRecPtr	fork_lsn;		/* the new timeline holds everything up to here */
+	BpCloneMethod method;
+	bool		source_was_running;
+	uint64		bytes;			/* logical bytes cloned */
+} BpForkResult;
+
+/* A timeline found in storage, and the transaction that created it. */
+typedef struct BpStoredTimeline
+{
+	int64		timeline_id;
+	FullTransactionId creator;	/* invalid if unknown (treated as finished) */
+} BpStoredTimeline;
+
+typedef struct BpStorageDriver
+{
+	const char *name;
+	/* Backend: is the shared base for new root timelines ready? */
+	bool		(*template_ready) (void);
+	/* Reconciler only (runs initdb): make the shared base. */
+	void		(*ensure_template) (void);
+	/* Backend: a new root timeline from the template. */
+	BpCloneMethod (*create_root) (int64 timeline_id);
+	/* Backend: fork source's head into a new timeline (source running or not). */
+	void		(*fork_at_head) (int64 source_timeline, const BpComputeSpec *source,
+								 int64 new_timeline, BpForkResult *result);
+	/* Reconciler only: every timeline in storage (List of BpStoredTimeline *). */
+	List	   *(*list) (void);
+	/* Reconciler only: remove a timeline and its history. */
+	void		(*remove) (int64 timeline_id);
+	uint64		(*size_bytes) (int64 timeline_id);
+} BpStorageDriver;
+
+typedef struct BpComputeDriver
+{
+	const char *name;
+	/* Reconciler only: launch the compute; returns the launched process id. */
+	int			(*start) (const BpComputeSpec *spec);
+	/* Reconciler only: stop it (fast shutdown) and wait until it is gone. */
+	void		(*stop) (const BpComputeSpec *spec);
+	/* Reconciler only: stop whatever server runs on a timeline. */
+	void		(*stop_timeline) (int64 timeline_id);
+	BpComputeStatus (*status) (const BpComputeSpec *spec, int *pid);
+	/* Superuser address for the control plane's own connections. */
+	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);
+	/* Where clients connect: host and port. */
+	void		(*client_endpoint) (const BpComputeSpec *spec, const char **host, int *port);
+	/* The last lines the compute logged, for error details (palloc'd). */
+	char	   *(*log_tail) (const BpComputeSpec *spec);
+} BpComputeDriver;
+
+extern const BpStorageDriver *BpStorage(void);
+extern const BpComputeDriver *BpCompute(void);
+
+#endif

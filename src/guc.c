@@ -1,0 +1,123 @@
+/*
+ * guc.c — branchpromote's configuration parameters.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/guc.h"
+
+#include "guc.h"
+#include "names.h"
+
+char	   *bp_data_root_setting = NULL;
+char	   *bp_socket_directory_setting = NULL;
+char	   *bp_database_name = NULL;
+int			bp_compute_port_base = 55432;
+int			bp_compute_port_count = 1000;
+int			bp_compute_start_timeout_ms = 60000;
+int			bp_operation_timeout_ms = 300000;
+int			bp_reconcile_interval_ms = 10000;
+
+/* A path setting must be empty (use the default) or absolute and safe. */
+static bool
+CheckPathSetting(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || BpPathIsSafe(*newval))
+		return true;
+	GUC_check_errdetail("The path must be absolute and must not contain quotes, backslashes, '%%', '$', '`' or control characters.");
+	return false;
+}
+
+/* Register every GUC and reserve the prefix. */
+void
+BpGucInit(void)
+{
+	DefineCustomStringVariable("branchpromote.data_root",
+							   "Directory where timelines (data directories and WAL archives) live.",
+							   "Empty means \"branchpromote\" beside the control server's data directory. Must be one filesystem.",
+							   &bp_data_root_setting, "",
+							   PGC_POSTMASTER, 0,
+							   CheckPathSetting, NULL, NULL);
+	DefineCustomStringVariable("branchpromote.socket_directory",
+							   "Directory holding each compute's private unix-socket directory.",
+							   "Empty means \"run\" under branchpromote.data_root.",
+							   &bp_socket_directory_setting, "",
+							   PGC_POSTMASTER, 0,
+							   CheckPathSetting, NULL, NULL);
+	DefineCustomStringVariable("branchpromote.database_name",
+							   "Database of the control server that holds the branchpromote catalog.",
+							   NULL,
+							   &bp_database_name, "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.compute_port_base",
+							"First loopback TCP port handed to computes.",
+							NULL,
+							&bp_compute_port_base, 55432, 1024, 65535 - 1,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.compute_port_count",
+							"How many ports from compute_port_base computes may use.",
+							NULL,
+							&bp_compute_port_count, 1000, 1, 64511,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.compute_start_timeout",
+							"How long a call waits for a compute to accept connections.",
+							NULL,
+							&bp_compute_start_timeout_ms, 60000, 100, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.operation_timeout",
+							"Upper bound on each remote step of an operation (backup start/stop, bootstrap).",
+							NULL,
+							&bp_operation_timeout_ms, 300000, 100, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.reconcile_interval",
+							"Time between the reconciler's periodic passes (it also runs on every catalog change).",
+							NULL,
+							&bp_reconcile_interval_ms, 10000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("branchpromote");
+}
+
+/* The data root: the setting, or "branchpromote" beside the data directory. */
+const char *
+BpDataRoot(void)
+{
+	static char *derived = NULL;
+
+	if (bp_data_root_setting != NULL && bp_data_root_setting[0] != '\0')
+		return bp_data_root_setting;
+	if (derived == NULL)
+	{
+		char		parent[MAXPGPATH];
+		char	   *abs = make_absolute_path(DataDir);
+
+		strlcpy(parent, abs, sizeof(parent));
+		get_parent_directory(parent);
+		derived = MemoryContextStrdup(TopMemoryContext,
+									  psprintf("%s/branchpromote", parent));
+		pfree(abs);
+		if (!BpPathIsSafe(derived))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("derived data root \"%s\" is not a safe path", derived),
+					 errhint("Set branchpromote.data_root to an absolute path without quotes or special characters.")));
+	}
+	return derived;
+}
+
+/* Where per-compute socket directories live. */
+const char *
+BpSocketRoot(void)
+{
+	static char *derived = NULL;
+
+	if (bp_socket_directory_setting != NULL && bp_socket_directory_setting[0] != '\0')
+		return bp_socket_directory_setting;
+	if (derived == NULL)
+		derived = MemoryContextStrdup(TopMemoryContext,
+									  psprintf("%s/run", BpDataRoot()));
+	return derived;
+}

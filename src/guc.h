@@ -1,0 +1,20 @@
+/*
+ * guc.h — branchpromote's configuration parameters.
+ */
+#ifndef BP_GUC_H
+#define BP_GUC_H
+
+extern char *bp_data_root_setting;
+extern char *bp_socket_directory_setting;
+extern char *bp_database_name;
+extern int	bp_compute_port_base;
+extern int	bp_compute_port_count;
+extern int	bp_compute_start_timeout_ms;
+extern int	bp_operation_timeout_ms;
+extern int	bp_reconcile_interval_ms;
+
+extern void BpGucInit(void);
+extern const char *BpDataRoot(void);
+extern const char *BpSocketRoot(void);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * local.h — on-disk layout shared by the local storage and compute drivers.
+ *
+ *   <data_root>/template/               initdb'd base, never started
+ *   <data_root>/timelines/<id>/owner    creating transaction's xid
+ *   <data_root>/timelines/<id>/pgdata/  the cluster
+ *   <data_root>/timelines/<id>/archive/ its WAL archive (basic_archive)
+ *   <data_root>/timelines/<id>/compute.log
+ *   <socket_directory>/c<compute id>/   private unix-socket directory
+ */
+#ifndef BP_LOCAL_H
+#define BP_LOCAL_H
+
+extern char *LocalTimelineDir(int64 timeline_id);
+extern char *LocalPgdata(int64 timeline_id);
+extern char *LocalArchive(int64 timeline_id);
+extern char *LocalLogFile(int64 timeline_id);
+extern char *LocalTemplateDir(void);
+extern char *LocalSocketDir(int64 compute_id);
+extern void LocalStopPgdata(const char *pgdata);
+extern int	LocalPostmasterPid(const char *pgdata);
+
+#endif

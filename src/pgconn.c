@@ -1,0 +1,257 @@
+/*
+ * pgconn.c — libpq from inside the server, waited on through the latch.
+ *
+ * Every wait goes through WaitLatchOrSocket with a deadline, so a stuck
+ * compute never hangs a backend or the reconciler, interrupts are honoured
+ * and postmaster death ends the wait.  Connections are tracked and closed
+ * at transaction end if an error left them open (BpDisconnectAll).
+ */
+#include "postgres.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+
+#include "pgconn.h"
+
+#define MAX_OPEN_CONNS 8
+
+static PGconn *open_conns[MAX_OPEN_CONNS];
+
+/* The OS user this server runs as: the superuser of every compute. */
+const char *
+BpOsUserName(void)
+{
+	static char name[NAMEDATALEN];
+
+	if (name[0] == '\0')
+	{
+		struct passwd *pw = getpwuid(geteuid());
+
+		if (pw == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not look up the name of OS user %d", (int) geteuid())));
+		strlcpy(name, pw->pw_name, sizeof(name));
+	}
+	return name;
+}
+
+/* Milliseconds left until deadline (never negative). */
+static long
+MsLeft(instr_time deadline)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(deadline, now);
+	return Max(0, (long) INSTR_TIME_GET_MILLISEC(deadline));
+}
+
+static instr_time
+Deadline(int timeout_ms)
+{
+	instr_time	d;
+	instr_time	add;
+
+	INSTR_TIME_SET_CURRENT(d);
+	INSTR_TIME_SET_ZERO(add);
+	add.tv_sec = timeout_ms / 1000;
+	add.tv_nsec = (long) (timeout_ms % 1000) * 1000000L;
+	INSTR_TIME_ADD(d, add);
+	return d;
+}
+
+/* Wait until conn's socket is ready for what libpq asked, or time out. */
+static void
+WaitSocket(PGconn *conn, bool for_write, instr_time deadline, const char *what)
+{
+	long		left = MsLeft(deadline);
+	int			rc;
+
+	if (left <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("timed out while %s", what),
+				 errhint("Check the compute's log, or raise branchpromote.operation_timeout.")));
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+						   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+						   PQsocket(conn), left, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+Track(PGconn *conn)
+{
+	for (int i = 0; i < MAX_OPEN_CONNS; i++)
+		if (open_conns[i] == NULL)
+		{
+			open_conns[i] = conn;
+			return;
+		}
+	PQfinish(conn);
+	ereport(ERROR,
+			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+			 errmsg("too many open connections to computes in one backend")));
+}
+
+static void
+Fill(const BpComputeAddr *addr, const char *dbname, const char **k, const char **v,
+	 char *portbuf)
+{
+	snprintf(portbuf, 16, "%d", addr->port);
+	k[0] = "host";
+	v[0] = addr->socket_dir;
+	k[1] = "port";
+	v[1] = portbuf;
+	k[2] = "dbname";
+	v[2] = dbname;
+	k[3] = "user";
+	v[3] = BpOsUserName();
+	k[4] = "application_name";
+	v[4] = "branchpromote";
+	k[5] = NULL;
+	v[5] = NULL;
+}
+
+/* Connect to a compute as its superuser, waiting at most timeout_ms. */
+PGconn *
+BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms)
+{
+	const char *k[6];
+	const char *v[6];
+	char		port[16];
+	instr_time	deadline = Deadline(timeout_ms);
+	PGconn	   *conn;
+
+	Fill(addr, dbname, k, v, port);
+	conn = PQconnectStartParams(k, v, false);
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while connecting to a compute")));
+	Track(conn);
+	for (;;)
+	{
+		PostgresPollingStatusType st = PQconnectPoll(conn);
+
+		if (st == PGRES_POLLING_OK)
+			break;
+		if (st == PGRES_POLLING_FAILED)
+		{
+			char	   *msg = pchomp(PQerrorMessage(conn));
+
+			BpDisconnect(conn);
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to compute on port %d", addr->port),
+					 errdetail_internal("%s", msg),
+					 errhint("Check SELECT * FROM branchpromote.computes for its state.")));
+		}
+		WaitSocket(conn, st == PGRES_POLLING_WRITING, deadline, "connecting to a compute");
+	}
+	return conn;
+}
+
+/* Run one statement; returns its (last) result, which the caller PQclears. */
+PGresult *
+BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+	   int timeout_ms)
+{
+	instr_time	deadline = Deadline(timeout_ms);
+	PGresult   *last = NULL;
+	PGresult   *res;
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send a query to a compute"),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			WaitSocket(conn, false, deadline, "waiting for a compute to answer");
+			if (!PQconsumeInput(conn))
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("lost the connection to a compute"),
+						 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (last)
+			PQclear(last);
+		last = res;
+	}
+	if (last == NULL || (PQresultStatus(last) != PGRES_TUPLES_OK &&
+						 PQresultStatus(last) != PGRES_COMMAND_OK))
+	{
+		char	   *msg = pstrdup(last ? PQresultErrorMessage(last) : PQerrorMessage(conn));
+		char	   *state = last ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : NULL;
+		int			code = state ? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
+			: ERRCODE_CONNECTION_FAILURE;
+
+		if (last)
+			PQclear(last);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("compute refused: %s", pchomp(msg)),
+				 errcontext("statement sent to a compute: %s", sql)));
+	}
+	return last;
+}
+
+/* Run one statement and discard its result. */
+void
+BpExecCommand(PGconn *conn, const char *sql, int timeout_ms)
+{
+	PQclear(BpExec(conn, sql, 0, NULL, timeout_ms));
+}
+
+/* Close one connection. */
+void
+BpDisconnect(PGconn *conn)
+{
+	for (int i = 0; i < MAX_OPEN_CONNS; i++)
+		if (open_conns[i] == conn)
+			open_conns[i] = NULL;
+	PQfinish(conn);
+}
+
+/* Close whatever an error left open (called at transaction end). */
+void
+BpDisconnectAll(void)
+{
+	for (int i = 0; i < MAX_OPEN_CONNS; i++)
+		if (open_conns[i] != NULL)
+		{
+			PQfinish(open_conns[i]);
+			open_conns[i] = NULL;
+		}
+}
+
+/* Does the compute accept connections (not starting, not in recovery)? */
+bool
+BpPing(const BpComputeAddr *addr)
+{
+	const char *k[7];
+	const char *v[7];
+	char		port[16];
+
+	Fill(addr, "postgres", k, v, port);
+	k[5] = "connect_timeout";
+	v[5] = "2";
+	k[6] = NULL;
+	v[6] = NULL;
+	return PQpingParams(k, v, false) == PQPING_OK;
+}

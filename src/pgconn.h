@@ -1,0 +1,25 @@
+/*
+ * pgconn.h — libpq from inside the server, waited on through the latch.
+ */
+#ifndef BP_PGCONN_H
+#define BP_PGCONN_H
+
+#include "libpq-fe.h"
+
+/* How to reach a compute as its superuser, over its private unix socket. */
+typedef struct BpComputeAddr
+{
+	char		socket_dir[MAXPGPATH];
+	int			port;
+} BpComputeAddr;
+
+extern PGconn *BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms);
+extern PGresult *BpExec(PGconn *conn, const char *sql, int nparams,
+						const char *const *params, int timeout_ms);
+extern void BpExecCommand(PGconn *conn, const char *sql, int timeout_ms);
+extern void BpDisconnect(PGconn *conn);
+extern void BpDisconnectAll(void);
+extern bool BpPing(const BpComputeAddr *addr);
+extern const char *BpOsUserName(void);
+
+#endif

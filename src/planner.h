@@ -1,0 +1,30 @@
+/*
+ * planner.h — the promotion planner (pure code).
+ */
+#ifndef BP_PLANNER_H
+#define BP_PLANNER_H
+
+typedef enum BpAction
+{
+	BP_ACTION_FIRST_DEPLOY,
+	BP_ACTION_REDEPLOY,
+	BP_ACTION_NOOP
+} BpAction;
+
+/* What the planner needs to know about a project. */
+typedef struct BpProjectState
+{
+	bool		has_prod;
+	const char *prod_release;	/* release pinned on prod, or NULL */
+} BpProjectState;
+
+typedef struct BpPlan
+{
+	BpAction	action;
+	const char *summary;		/* one sentence: what promote_branch would do */
+} BpPlan;
+
+extern BpPlan BpPlanPromotion(const BpProjectState *state, const char *release);
+extern const char *BpActionName(BpAction action);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * process.c — starting programs from the reconciler.
+ *
+ * Programs are exec'd from an argv array (no shell, so no quoting of user
+ * input can go wrong), with stdin from /dev/null, stdout and stderr appended
+ * to a log file, every other descriptor closed and signal state reset.
+ * Computes are double-forked into their own session so they outlive the
+ * control server and never become its zombies.
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+
+#include "process.h"
+
+/* Absolute path of a program installed beside this server's postgres. */
+char *
+BpBinPath(const char *program)
+{
+	char		dir[MAXPGPATH];
+
+	strlcpy(dir, my_exec_path, sizeof(dir));
+	get_parent_directory(dir);
+	return psprintf("%s/%s", dir, program);
+}
+
+/* Is there a process with this pid? */
+bool
+BpPidAlive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * In a freshly forked child: point stdio at /dev/null and the log, close
+ * everything else, reset signals, exec.  Only async-signal-safe calls.
+ */
+static void
+ExecChild(char *const argv[], int logfd)
+{
+	int			devnull = open("/dev/null", O_RDONLY);
+	sigset_t	none;
+
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
+		dup2(logfd, STDOUT_FILENO) < 0 || dup2(logfd, STDERR_FILENO) < 0)
+		_exit(126);
+	closefrom(3);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+static int
+OpenLog(const char *logpath)
+{
+	int			fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open log file \"%s\": %m", logpath)));
+	return fd;
+}
+
+/*
+ * Start argv[0] detached (own session, re-parented to init) and return its
+ * pid once it has been exec'd or has failed to be.
+ */
+pid_t
+BpSpawnDetached(char *const argv[], const char *logpath)
+{
+	int			logfd = OpenLog(logpath);
+	int			fds[2];
+	pid_t		child;
+	pid_t		grandchild = -1;
+	int			status;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not create a pipe: %m")));
+	fflush(NULL);
+	child = fork();
+	if (child < 0)
+	{
+		close(fds[0]);
+		close(fds[1]);
+		close(logfd);
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not fork: %m")));
+	}
+	if (child == 0)
+	{
+		pid_t		gc;
+
+		setsid();
+		gc = fork();
+		if (gc == 0)
+			ExecChild(argv, logfd);
+		if (write(fds[1], &gc, sizeof(gc)) != sizeof(gc))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	close(logfd);
+	if (read(fds[0], &grandchild, sizeof(grandchild)) != sizeof(grandchild))
+		grandchild = -1;
+	close(fds[0]);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	if (grandchild <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not start \"%s\"", argv[0])));
+	return grandchild;
+}
+
+/*
+ * Run argv[0] to completion (output to logpath), waiting on the latch so
+ * postmaster death and interrupts are honoured.  Returns its exit code.
+ */
+int
+BpRunAndWait(char *const argv[], const char *logpath, int timeout_ms)
+{
+	int			logfd = OpenLog(logpath);
+	pid_t		pid;
+	long		waited = 0;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+	{
+		close(logfd);
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not fork: %m")));
+	}
+	if (pid == 0)
+		ExecChild(argv, logfd);
+	close(logfd);
+	for (;;)
+	{
+		int			status;
+		pid_t		r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (r < 0 && errno != EINTR)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not wait for \"%s\": %m", argv[0])));
+		if (waited >= timeout_ms)
+		{
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("\"%s\" did not finish within %d ms", argv[0], timeout_ms)));
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 20, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		waited += 20;
+	}
+}

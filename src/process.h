@@ -1,0 +1,12 @@
+/*
+ * process.h — starting programs: argv arrays only, never a shell.
+ */
+#ifndef BP_PROCESS_H
+#define BP_PROCESS_H
+
+extern pid_t BpSpawnDetached(char *const argv[], const char *logpath);
+extern int	BpRunAndWait(char *const argv[], const char *logpath, int timeout_ms);
+extern char *BpBinPath(const char *program);
+extern bool BpPidAlive(pid_t pid);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * requests.c — backends asking the reconciler to act, through shared memory.
+ *
+ * Backends never spawn processes.  A backend that needs a compute started or
+ * stopped puts a request in a slot, sets the reconciler's latch and sleeps
+ * on a condition variable until the reply comes or its timeout passes.  A
+ * requester that gives up marks its slot abandoned; the reconciler frees it
+ * when done.  Committing a catalog change also wakes the reconciler so it
+ * converges at once instead of at its next periodic pass.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "pgconn.h"
+#include "requests.h"
+
+#define BP_SLOTS 32
+
+typedef enum SlotState
+{
+	SLOT_FREE,
+	SLOT_PENDING,
+	SLOT_RUNNING,
+	SLOT_DONE,
+	SLOT_ABANDONED				/* requester gone; free once done */
+} SlotState;
+
+typedef struct Slot
+{
+	SlotState	state;
+	BpRequest	req;
+	BpReply		reply;
+} Slot;
+
+typedef struct BpShared
+{
+	LWLock	   *lock;
+	Latch	   *worker_latch;
+	bool		pass_requested;
+	ConditionVariable cv;
+	Slot		slots[BP_SLOTS];
+} BpShared;
+
+static BpShared *shared = NULL;
+static bool wake_at_commit = false;
+
+/* Ask for our shared memory (shmem_request_hook). */
+void
+BpRequestsShmemRequest(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(BpShared)));
+	RequestNamedLWLockTranche("branchpromote", 1);
+}
+
+/* Attach to (and the first time, initialize) shared memory. */
+void
+BpRequestsShmemInit(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("branchpromote", sizeof(BpShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(BpShared));
+		shared->lock = &(GetNamedLWLockTranche("branchpromote"))->lock;
+		ConditionVariableInit(&shared->cv);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+WakeWorker(bool pass)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (pass)
+		shared->pass_requested = true;
+	latch = shared->worker_latch;
+	LWLockRelease(shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* At commit, wake the reconciler; at abort, also close stray connections. */
+static void
+AtXactEnd(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit)
+				WakeWorker(true);
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			BpDisconnectAll();
+			/* an aborted operation may have left files to clean up */
+			if (wake_at_commit)
+				WakeWorker(true);
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Per-backend setup. */
+void
+BpRequestsInit(void)
+{
+	RegisterXactCallback(AtXactEnd, NULL);
+}
+
+/* This transaction changed what the reconciler should converge to. */
+void
+BpWakeWorkerAtCommit(void)
+{
+	wake_at_commit = true;
+}
+
+static long
+ElapsedMs(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return (long) INSTR_TIME_GET_MILLISEC(now);
+}
+
+/* Give up on a slot: free it if untouched, else let the worker free it. */
+static void
+Abandon(int slot)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->slots[slot].state == SLOT_PENDING ||
+		shared->slots[slot].state == SLOT_DONE)
+		shared->slots[slot].state = SLOT_FREE;
+	else if (shared->slots[slot].state == SLOT_RUNNING)
+		shared->slots[slot].state = SLOT_ABANDONED;
+	LWLockRelease(shared->lock);
+}
+
+/* Ask the reconciler to act and wait for its reply (or error on timeout). */
+void
+BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply)
+{
+	volatile int slot = -1;
+	instr_time	start;
+
+	INSTR_TIME_SET_CURRENT(start);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < BP_SLOTS; i++)
+		if (shared->slots[i].state == SLOT_FREE)
+		{
+			slot = i;
+			shared->slots[i].state = SLOT_PENDING;
+			shared->slots[i].req = *req;
+			memset(&shared->slots[i].reply, 0, sizeof(BpReply));
+			break;
+		}
+	LWLockRelease(shared->lock);
+	if (slot < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many requests waiting for the branchpromote reconciler"),
+				 errhint("Try again in a moment.")));
+	WakeWorker(false);
+
+	PG_TRY();
+	{
+		ConditionVariablePrepareToSleep(&shared->cv);
+		for (;;)
+		{
+			bool		done;
+			long		left;
+
+			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+			done = shared->slots[slot].state == SLOT_DONE;
+			if (done)
+			{
+				*reply = shared->slots[slot].reply;
+				shared->slots[slot].state = SLOT_FREE;
+			}
+			LWLockRelease(shared->lock);
+			if (done)
+				break;
+			left = timeout_ms - ElapsedMs(start);
+			if (left <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("the branchpromote reconciler did not answer within %d ms", timeout_ms),
+						 errhint("Check that the \"branchpromote reconciler\" process runs (pg_stat_activity), or raise branchpromote.compute_start_timeout.")));
+			(void) ConditionVariableTimedSleep(&shared->cv, Min(left, 1000), PG_WAIT_EXTENSION);
+		}
+		ConditionVariableCancelSleep();
+	}
+	PG_CATCH();
+	{
+		ConditionVariableCancelSleep();
+		Abandon(slot);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* The reconciler announces itself; its latch is cleared when it exits. */
+static void
+Detach(int code, Datum arg)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->worker_latch = NULL;
+	for (int i = 0; i < BP_SLOTS; i++)
+		if (shared->slots[i].state == SLOT_RUNNING)
+			shared->slots[i].state = SLOT_PENDING;	/* the next worker retries */
+		else if (shared->slots[i].state == SLOT_ABANDONED)
+			shared->slots[i].state = SLOT_FREE;
+	LWLockRelease(shared->lock);
+}
+
+void
+BpWorkerAttach(void)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->worker_latch = MyLatch;
+	shared->pass_requested = true;
+	LWLockRelease(shared->lock);
+	before_shmem_exit(Detach, 0);
+}
+
+/* Take the next pending request in a slot numbered from or above, if any. */
+bool
+BpWorkerNextRequest(int from, int *slot, BpRequest *req)
+{
+	bool		found = false;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = from; i < BP_SLOTS && !found; i++)
+		if (shared->slots[i].state == SLOT_PENDING)
+		{
+			shared->slots[i].state = SLOT_RUNNING;
+			*req = shared->slots[i].req;
+			*slot = i;
+			found = true;
+		}
+	LWLockRelease(shared->lock);
+	return found;
+}
+
+/* Answer a request and wake its requester. */
+void
+BpWorkerReply(int slot, const BpReply *reply)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->slots[slot].state == SLOT_ABANDONED)
+		shared->slots[slot].state = SLOT_FREE;
+	else
+	{
+		shared->slots[slot].reply = *reply;
+		shared->slots[slot].state = SLOT_DONE;
+	}
+	LWLockRelease(shared->lock);
+	ConditionVariableBroadcast(&shared->cv);
+}
+
+/* Put a request back (its project is locked by an operation in progress). */
+void
+BpWorkerDefer(int slot)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->slots[slot].state == SLOT_ABANDONED)
+		shared->slots[slot].state = SLOT_FREE;
+	else
+		shared->slots[slot].state = SLOT_PENDING;
+	LWLockRelease(shared->lock);
+}
+
+/* Was a full pass asked for since the last call?  Clears the flag. */
+bool
+BpWorkerPassRequested(void)
+{
+	bool		r;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	r = shared->pass_requested;
+	shared->pass_requested = false;
+	LWLockRelease(shared->lock);
+	return r;
+}

@@ -1,0 +1,431 @@
+/*
+ * worker.c — the reconciler: makes reality match the catalog.
+ *
+ * Level-triggered: every pass reads desired state from the catalog and
+ * compares it with what runs and what is on disk.  It
+ *   - answers backends' requests (start or stop a compute, make the template);
+ *   - starts computes that should run and do not, adopts running ones after
+ *     a restart of the control server (same pid, no restart);
+ *   - removes timeline directories no committed row references once the
+ *     transaction that created them has finished (aborted operations,
+ *     dropped projects), stopping any server running on them first.
+ * One transaction per item; an error on one item is logged and recorded on
+ * it (compute.last_error) and the loop goes on.  It waits only on its latch
+ * (with postmaster death), woken by requests and by commits that change the
+ * catalog, with a periodic pass as a backstop.
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/procarray.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "driver.h"
+#include "guc.h"
+#include "process.h"
+#include "requests.h"
+#include "worker.h"
+
+typedef void (*ItemFn) (void *arg);
+
+static MemoryContext loop_cxt;
+
+/* Register the reconciler (from _PG_init, while preloading). */
+void
+BpWorkerRegister(void)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	strlcpy(w.bgw_library_name, "branchpromote", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "branchpromote_reconciler_main", BGW_MAXLEN);
+	strlcpy(w.bgw_name, "branchpromote reconciler", BGW_MAXLEN);
+	strlcpy(w.bgw_type, "branchpromote reconciler", BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
+}
+
+/*
+ * Run fn in its own transaction (with the catalog open if with_catalog).
+ * On error: log it, copy its message to errbuf, roll back, return false.
+ */
+static bool
+RunItem(const char *what, bool with_catalog, ItemFn fn, void *arg,
+		char *errbuf, size_t errlen)
+{
+	volatile bool ok = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+	PG_TRY();
+	{
+		if (with_catalog)
+			CatalogBegin();
+		fn(arg);
+		if (with_catalog)
+			CatalogEnd();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(loop_cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: %s: %s", what, ed->message),
+				 ed->detail ? errdetail_internal("%s", ed->detail) : 0));
+		if (errbuf)
+			snprintf(errbuf, errlen, "%s%s%s", ed->message,
+					 ed->detail ? ": " : "", ed->detail ? ed->detail : "");
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(loop_cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}
+
+/* Start a compute unless it runs, and wait until it accepts connections. */
+static int
+StartAndWait(const BpComputeSpec *spec)
+{
+	const BpComputeDriver *drv = BpCompute();
+	int			pid;
+	int			launched = 0;
+	BpComputeStatus st = drv->status(spec, &pid);
+
+	if (st == BP_COMPUTE_READY)
+		return pid;
+	if (st == BP_COMPUTE_DOWN)
+		launched = drv->start(spec);
+	for (int waited = 0;; waited += 10)
+	{
+		st = drv->status(spec, &pid);
+		if (st == BP_COMPUTE_READY)
+			return pid;
+		if (st == BP_COMPUTE_DOWN && launched > 0 && !BpPidAlive(launched))
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("compute " INT64_FORMAT " exited while starting", spec->compute_id),
+					 errdetail_internal("%s", drv->log_tail(spec))));
+		if (waited >= bp_compute_start_timeout_ms)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("compute " INT64_FORMAT " did not accept connections within %d ms",
+							spec->compute_id, bp_compute_start_timeout_ms),
+					 errdetail_internal("%s", drv->log_tail(spec))));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+typedef struct ReqItem
+{
+	BpRequest	req;
+	BpReply		reply;
+	bool		deferred;
+} ReqItem;
+
+static void
+DoTemplate(void *arg)
+{
+	BpStorage()->ensure_template();
+}
+
+/* Carry out one start/stop request. */
+static void
+DoRequest(void *arg)
+{
+	ReqItem    *it = arg;
+	BpComputeSpec spec = it->req.spec;
+	BpComputeRow row;
+	bool		locked;
+
+	if (it->req.committed)
+	{
+		if (!CatalogGetComputeById(spec.compute_id, true, &locked, &row))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("compute " INT64_FORMAT " does not exist", spec.compute_id)));
+		if (!locked)
+		{
+			it->deferred = true;	/* an operation holds its project */
+			return;
+		}
+		spec = row.spec;
+	}
+	if (it->req.kind == BP_REQ_START)
+	{
+		it->reply.pid = StartAndWait(&spec);
+		if (it->req.committed)
+			CatalogSetComputeState(spec.compute_id, "running", it->reply.pid, NULL);
+	}
+	else
+	{
+		BpCompute()->stop(&spec);
+		if (it->req.committed)
+			CatalogSetComputeState(spec.compute_id, "suspended", 0, NULL);
+	}
+	it->reply.ok = true;
+}
+
+typedef struct FailItem
+{
+	int64		compute_id;
+	const char *error;
+} FailItem;
+
+static void
+DoRecordFailure(void *arg)
+{
+	FailItem   *f = arg;
+
+	if (CatalogComputeExists(f->compute_id))
+		CatalogSetComputeState(f->compute_id, "failed", 0, f->error);
+}
+
+static void
+RecordFailure(int64 compute_id, const char *error)
+{
+	FailItem	f = {compute_id, error};
+
+	(void) RunItem("recording a compute failure", true, DoRecordFailure, &f, NULL, 0);
+}
+
+/* Answer every pending request once; true if some had to wait. */
+static bool
+ProcessRequests(void)
+{
+	int			slot;
+	bool		deferred_any = false;
+	ReqItem		it;
+
+	for (int from = 0; BpWorkerNextRequest(from, &slot, &it.req); from = slot + 1)
+	{
+		TimestampTz start = GetCurrentTimestamp();
+		bool		ok;
+
+		memset(&it.reply, 0, sizeof(it.reply));
+		it.deferred = false;
+		if (it.req.kind == BP_REQ_TEMPLATE)
+			ok = RunItem("making the timeline template", false, DoTemplate, &it,
+						 it.reply.error, sizeof(it.reply.error));
+		else
+			ok = RunItem(it.req.kind == BP_REQ_START ? "starting a compute" : "stopping a compute",
+						 it.req.committed, DoRequest, &it,
+						 it.reply.error, sizeof(it.reply.error));
+		if (it.deferred)
+		{
+			BpWorkerDefer(slot);
+			deferred_any = true;
+			continue;
+		}
+		it.reply.ok = ok;
+		if (!ok && it.req.committed)
+			RecordFailure(it.req.spec.compute_id, it.reply.error);
+		it.reply.elapsed_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
+		BpWorkerReply(slot, &it.reply);
+	}
+	return deferred_any;
+}
+
+static void
+DoCheckExtension(void *arg)
+{
+	*(bool *) arg = CatalogExtensionInstalled();
+}
+
+static void
+DoListComputes(void *arg)
+{
+	List	   *ids = CatalogComputeIds();
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+	ListCell   *lc;
+
+	*(List **) arg = NIL;
+	foreach(lc, ids)
+	{
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = *(int64 *) lfirst(lc);
+		*(List **) arg = lappend(*(List **) arg, id);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Converge one compute to its desired state. */
+static void
+DoReconcileCompute(void *arg)
+{
+	int64		id = *(int64 *) arg;
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	BpComputeStatus st;
+
+	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked)
+		return;					/* gone, or an operation holds its project */
+	st = BpCompute()->status(&row.spec, &pid);
+	if (strcmp(row.desired_state, "running") == 0)
+	{
+		if (st == BP_COMPUTE_READY)
+		{
+			if (strcmp(row.actual_state, "running") != 0 || row.pid != pid)
+				CatalogSetComputeState(id, "running", pid, NULL);	/* adopt */
+			return;
+		}
+		if (st == BP_COMPUTE_STARTING || strcmp(row.actual_state, "suspended") == 0)
+			return;
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: starting compute %s/%s (was %s)",
+						row.project, row.env, row.actual_state)));
+		pid = StartAndWait(&row.spec);
+		CatalogSetComputeState(id, "running", pid, NULL);
+	}
+	else
+	{
+		if (st != BP_COMPUTE_DOWN)
+			BpCompute()->stop(&row.spec);
+		if (strcmp(row.actual_state, "stopped") != 0)
+			CatalogSetComputeState(id, "stopped", 0, NULL);
+	}
+}
+
+/* Has the transaction that created a timeline finished? */
+static bool
+CreatorFinished(FullTransactionId creator)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+
+	if (!FullTransactionIdIsValid(creator) || !FullTransactionIdPrecedes(creator, next))
+		return true;
+	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(creator) > (UINT64CONST(1) << 31))
+		return true;
+	return !TransactionIdIsInProgress(XidFromFullTransactionId(creator));
+}
+
+/* Remove a timeline nothing committed references; stop stray servers. */
+static void
+DoReconcileTimeline(void *arg)
+{
+	BpStoredTimeline *t = arg;
+
+	/* SPI takes a fresh snapshot per statement: after this check, so a
+	 * creator that committed has its rows visible. */
+	if (!CreatorFinished(t->creator))
+		return;
+	if (!CatalogTimelineExists(t->timeline_id))
+	{
+		BpCompute()->stop_timeline(t->timeline_id);
+		BpStorage()->remove(t->timeline_id);
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: removed timeline " INT64_FORMAT
+						", which no committed row references", t->timeline_id)));
+	}
+	else if (!CatalogTimelineHasCompute(t->timeline_id))
+		BpCompute()->stop_timeline(t->timeline_id);
+}
+
+static void
+DoListTimelines(void *arg)
+{
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+
+	*(List **) arg = BpStorage()->list();
+	MemoryContextSwitchTo(old);
+}
+
+/* One level-triggered pass over everything. */
+static void
+ReconcilePass(void)
+{
+	bool		installed = false;
+	List	   *computes = NIL;
+	List	   *timelines = NIL;
+	ListCell   *lc;
+
+	if (!RunItem("checking the extension", false, DoCheckExtension, &installed, NULL, 0) ||
+		!installed)
+		return;
+	(void) RunItem("making the timeline template", false, DoTemplate, NULL, NULL, 0);
+	if (RunItem("listing computes", true, DoListComputes, &computes, NULL, 0))
+		foreach(lc, computes)
+		{
+			char		err[1024];
+
+			if (!RunItem("reconciling a compute", true, DoReconcileCompute, lfirst(lc),
+						 err, sizeof(err)))
+				RecordFailure(*(int64 *) lfirst(lc), err);
+			(void) ProcessRequests();	/* keep requesters waiting briefly */
+		}
+	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
+		foreach(lc, timelines)
+			(void) RunItem("checking a timeline", true, DoReconcileTimeline, lfirst(lc),
+						   NULL, 0);
+}
+
+/* Entry point of the reconciler. */
+void
+branchpromote_reconciler_main(Datum arg)
+{
+	TimestampTz next_pass = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGCHLD, SIG_DFL);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(bp_database_name, NULL, 0);
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "branchpromote reconciler",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(loop_cxt);
+	BpWorkerAttach();
+	ereport(LOG, (errmsg("branchpromote reconciler started on database \"%s\", data root \"%s\"",
+						 bp_database_name, BpDataRoot())));
+
+	for (;;)
+	{
+		bool		deferred;
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		deferred = ProcessRequests();
+		if (BpWorkerPassRequested() || GetCurrentTimestamp() >= next_pass)
+		{
+			ReconcilePass();
+			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													bp_reconcile_interval_ms);
+		}
+		MemoryContextReset(loop_cxt);
+		timeout = deferred ? 50 :
+			Max(1, (long) ((next_pass - GetCurrentTimestamp()) / 1000));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,10 @@
+/*
+ * worker.h — the reconciler background worker.
+ */
+#ifndef BP_WORKER_H
+#define BP_WORKER_H
+
+extern void BpWorkerRegister(void);
+extern PGDLLEXPORT void branchpromote_reconciler_main(Datum arg);
+
+#endif
