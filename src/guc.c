@@ -94,11 +94,15 @@ BpDataRoot(void)
 		char		parent[MAXPGPATH];
 		char	   *abs = make_absolute_path(DataDir);
 
+		if (abs == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
 		strlcpy(parent, abs, sizeof(parent));
 		get_parent_directory(parent);
 		derived = MemoryContextStrdup(TopMemoryContext,
 									  psprintf("%s/branchpromote", parent));
-		pfree(abs);
+		free(abs);			/* make_absolute_path mallocs */
 		if (!BpPathIsSafe(derived))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -24,7 +24,9 @@
 #include "access/xact.h"
 #include "common/controldata_utils.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 
 #include "driver.h"
@@ -195,7 +197,12 @@ LocalEnsureTemplate(void)
 				 errmsg("could not open \"%s/postgresql.conf\": %m", tmp)));
 	fprintf(conf, "\n# branchpromote: per-timeline settings\ninclude_if_exists = 'branchpromote.conf'\n");
 	FreeFile(conf);
-	durable_rename(tmp, LocalTemplateDir(), ERROR);
+	BpSyncTree(tmp);
+	if (rename(tmp, LocalTemplateDir()) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename \"%s\" to \"%s\": %m", tmp, LocalTemplateDir())));
+	fsync_fname(BpDataRoot(), true);
 }
 
 /* A new root timeline: a clone of the template. */
@@ -269,6 +276,28 @@ ParseLsn(const char *s)
 	return ((uint64) hi << 32) | lo;
 }
 
+/* Wait until walfile is in timeline's archive (basic_archive renames it in). */
+static void
+WaitArchived(int64 timeline_id, const char *walfile)
+{
+	char	   *path = psprintf("%s/%s", LocalArchive(timeline_id), walfile);
+	struct stat sb;
+
+	for (int waited = 0; stat(path, &sb) != 0; waited += 5)
+	{
+		if (waited >= bp_operation_timeout_ms)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("WAL segment %s was not archived within %d ms", walfile,
+							bp_operation_timeout_ms),
+					 errhint("Check the source compute's log for archiver errors.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* Fork a running source through a non-exclusive base backup. */
 static void
 ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
@@ -288,8 +317,13 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 				   bp_operation_timeout_ms));
 	BpCloneTree(LocalPgdata(source_tl), pgdata, RunningFilter, &stats);
 	EnsureDir(psprintf("%s/pg_wal/archive_status", pgdata));
-	res = BpExec(conn, "SELECT lsn, labelfile, spcmapfile FROM pg_catalog.pg_backup_stop(true)",
-				 0, NULL, bp_operation_timeout_ms);
+	/*
+	 * pg_backup_stop(true) polls the archive once a second; instead, stop
+	 * without waiting and wait on our latch for the one segment that ends
+	 * the backup (earlier ones are archived before it, in order).
+	 */
+	res = BpExec(conn, "SELECT s.lsn, s.labelfile, s.spcmapfile, pg_catalog.pg_walfile_name(s.lsn) "
+				 "FROM pg_catalog.pg_backup_stop(false) s", 0, NULL, bp_operation_timeout_ms);
 	if (PQntuples(res) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -301,6 +335,7 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the source timeline uses tablespaces"),
 				 errhint("The local driver forks only timelines without tablespaces.")));
+	WaitArchived(source_tl, PQgetvalue(res, 0, 3));
 	PQclear(res);
 	BpDisconnect(conn);
 	WriteTimelineConf(new_tl, source_tl, true);
