@@ -244,6 +244,23 @@ AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed)
 	return reply;
 }
 
+/* A port no compute row uses and nothing on this machine listens on. */
+static int
+FreePort(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, CatalogFreePorts(256))
+		if (BpCompute()->port_available(lfirst_int(lc)))
+			return lfirst_int(lc);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("no free compute port from %d (%d ports)", bp_compute_port_base,
+					bp_compute_port_count),
+			 errhint("Raise branchpromote.compute_port_count, move branchpromote.compute_port_base, or drop unused projects.")));
+	return 0;					/* keep the compiler quiet */
+}
+
 /* A new compute for env on timeline, started and recorded as running. */
 static BpComputeRow
 ProvisionCompute(Result *r, int64 project_id, const char *env, int64 timeline_id)
@@ -252,7 +269,7 @@ ProvisionCompute(Result *r, int64 project_id, const char *env, int64 timeline_id
 	BpReply		reply;
 
 	memset(&c, 0, sizeof(c));
-	c.spec.port = CatalogAllocatePort();
+	c.spec.port = FreePort();
 	c.spec.timeline_id = timeline_id;
 	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
 	c.id = c.spec.compute_id;

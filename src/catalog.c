@@ -278,28 +278,28 @@ CatalogGetEnvironment(int64 project_id, const char *env, int64 *timeline_id,
 }
 
 /*
- * A free compute port: the lowest in the configured range that no compute
- * row uses.  Concurrent callers are kept apart by a transaction lock.
+ * Ports in the configured range that no compute row uses, lowest first (at
+ * most max).  Concurrent callers are kept apart by a transaction lock.
  */
-int
-CatalogAllocatePort(void)
+List *
+CatalogFreePorts(int max)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(bp_compute_port_base),
-	Int32GetDatum(Min(65535, bp_compute_port_base + bp_compute_port_count - 1))};
+	Oid			types[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		values[3] = {Int32GetDatum(bp_compute_port_base),
+		Int32GetDatum(Min(65535, bp_compute_port_base + bp_compute_port_count - 1)),
+	Int32GetDatum(max)};
+	List	   *out = NIL;
+	int			n;
 
 	Run("SELECT pg_catalog.pg_advisory_xact_lock("
 		"'branchpromote.compute'::pg_catalog.regclass::pg_catalog.int4, 0)",
 		0, NULL, NULL, NULL, SPI_OK_SELECT);
-	if (Run("SELECT p FROM pg_catalog.generate_series($1, $2) AS p "
+	n = Run("SELECT p FROM pg_catalog.generate_series($1, $2) AS p "
 			"WHERE NOT EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.port = p) "
-			"ORDER BY p LIMIT 1", 2, types, values, NULL, SPI_OK_SELECT) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("no free compute port between %d and %d", bp_compute_port_base,
-						bp_compute_port_base + bp_compute_port_count - 1),
-				 errhint("Raise branchpromote.compute_port_count or drop unused projects.")));
-	return ColInt32(0, 1);
+			"ORDER BY p LIMIT $3", 3, types, values, NULL, SPI_OK_SELECT);
+	for (int i = 0; i < n; i++)
+		out = lappend_int(out, ColInt32(i, 1));
+	return out;
 }
 
 int64

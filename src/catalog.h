@@ -65,7 +65,7 @@ extern void CatalogSetEnvironment(int64 project_id, const char *env, int64 timel
 extern bool CatalogGetEnvironment(int64 project_id, const char *env, int64 *timeline_id,
 								  char **release);
 
-extern int	CatalogAllocatePort(void);
+extern List *CatalogFreePorts(int max);
 extern int64 CatalogInsertCompute(int64 project_id, const char *env, int64 timeline_id,
 								  int port, int pid);
 extern bool CatalogGetCompute(int64 project_id, const char *env, BpComputeRow *out);

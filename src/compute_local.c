@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "miscadmin.h"
@@ -164,6 +166,25 @@ LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr)
 	addr->port = spec->port;
 }
 
+/* Is 127.0.0.1:port free to bind (nothing else listening there)? */
+static bool
+LocalPortAvailable(int port)
+{
+	int			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa;
+	bool		ok;
+
+	if (fd < 0)
+		return false;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
 static void
 LocalClientEndpoint(const BpComputeSpec *spec, const char **host, int *port)
 {
@@ -198,6 +219,7 @@ static const BpComputeDriver local_compute = {
 	.stop_timeline = LocalStopTimeline,
 	.status = LocalStatus,
 	.admin_address = LocalAdminAddress,
+	.port_available = LocalPortAvailable,
 	.client_endpoint = LocalClientEndpoint,
 	.log_tail = LocalLogTail,
 };

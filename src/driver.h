@@ -77,6 +77,8 @@ typedef struct BpComputeDriver
 	BpComputeStatus (*status) (const BpComputeSpec *spec, int *pid);
 	/* Superuser address for the control plane's own connections. */
 	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);
+	/* Can a new compute listen on this port (nothing else holds it)? */
+	bool		(*port_available) (int port);
 	/* Where clients connect: host and port. */
 	void		(*client_endpoint) (const BpComputeSpec *spec, const char **host, int *port);
 	/* The last lines the compute logged, for error details (palloc'd). */

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Command 1 of the README: install what is missing, build, start a local
+# control plane and walk through the main journey. Safe to run again.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+HOME_DIR=${BP_HOME:-/var/lib/branchpromote}
+PORT=${BP_PORT:-5440}
+SOCK=$HOME_DIR/run
+
+ensure_deps
+build_install
+
+mkdir -p "$HOME_DIR" && chown "$BP_OS_USER": "$HOME_DIR"
+method=$(mount_reflink_fs "$HOME_DIR/data.img" "$HOME_DIR/data" 20G)
+chown "$BP_OS_USER": "$HOME_DIR/data"
+say "data root $HOME_DIR/data (expected clone method: $method)"
+start_control "$HOME_DIR/control" "$PORT" "$SOCK" "$HOME_DIR/data"
+
+ctl() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -d postgres "$@"; }
+ctl -c "CREATE EXTENSION IF NOT EXISTS branchpromote" -c "CREATE EXTENSION IF NOT EXISTS pg_cron"
+
+say "the journey: project 'demo'"
+if [ "$(ctl -Atc "SELECT count(*) FROM branchpromote.projects WHERE project = 'demo'")" = 1 ]; then
+	echo "(dropping the demo project from an earlier run)"
+	ctl -Atc "SELECT branchpromote.drop_project('demo', 'demo')" >/dev/null
+fi
+
+echo "-- 1. create the project: a dev timeline with its own compute"
+ctl -c "SELECT jsonb_pretty(branchpromote.create_project('demo'))"
+DEV=$(ctl -Atc "SELECT branchpromote.connection_uri('demo', 'dev')")
+
+echo "-- 2. write data in dev"
+psql -X -q "$DEV" -c "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL)" \
+	-c "INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 1000) g"
+psql -X "$DEV" -c "SELECT count(*) AS dev_customers FROM customers"
+
+echo "-- 3. what a promotion would do (pure, no side effects)"
+ctl -c "SELECT jsonb_pretty(branchpromote.plan_promotion('demo', 'v1'))"
+
+echo "-- 4. promote: fork dev's head into a durable prod timeline"
+ctl -c "SELECT jsonb_pretty(branchpromote.promote_branch('demo', 'v1'))"
+PROD=$(ctl -Atc "SELECT branchpromote.connection_uri('demo', 'prod')")
+
+echo "-- 5. prod serves its own copy; writes never cross"
+psql -X "$PROD" -c "SELECT count(*) AS prod_customers FROM customers"
+psql -X -q "$PROD" -c "INSERT INTO customers VALUES (1001, 'only in prod')"
+psql -X -q "$DEV" -c "INSERT INTO customers VALUES (2001, 'only in dev')"
+psql -X "$PROD" -c "SELECT count(*) AS prod_customers, bool_or(id = 2001) AS sees_dev_write FROM customers"
+psql -X "$DEV" -c "SELECT count(*) AS dev_customers, bool_or(id = 1001) AS sees_prod_write FROM customers"
+
+echo "-- 6. the catalog"
+ctl -c "SELECT * FROM branchpromote.environments" -c "SELECT project, env, timeline, port, actual_state, pid FROM branchpromote.computes" \
+	-c "SELECT project, deploy_id, release, action, status, fork_lsn, clone_method, round(elapsed_ms) AS ms FROM branchpromote.deploys"
+
+cat <<EOT
+
+Connect:
+  control plane:  runuser -u $BP_OS_USER -- psql -h $SOCK -p $PORT -d postgres
+  demo dev:       psql '$DEV'
+  demo prod:      psql '$PROD'
+Every function, view and setting: doc/reference.md. Run every test: ./scripts/test.sh
+EOT
