@@ -74,17 +74,23 @@ WaitGone(int pid, int timeout_ms)
 	return !BpPidAlive(pid);
 }
 
-/* Stop the postmaster of pgdata: fast shutdown, then immediate, then kill. */
+/*
+ * Stop the postmaster of pgdata: fast shutdown (unless immediate: the data
+ * is about to be removed), then immediate shutdown, then kill.
+ */
 void
-LocalStopPgdata(const char *pgdata)
+LocalStopPgdata(const char *pgdata, bool immediate)
 {
 	int			pid = LocalPostmasterPid(pgdata);
 
 	if (pid == 0)
 		return;
-	kill(pid, SIGINT);
-	if (WaitGone(pid, STOP_TIMEOUT_MS))
-		return;
+	if (!immediate)
+	{
+		kill(pid, SIGINT);
+		if (WaitGone(pid, STOP_TIMEOUT_MS))
+			return;
+	}
 	kill(pid, SIGQUIT);
 	if (WaitGone(pid, 5000))
 		return;
@@ -100,7 +106,7 @@ static int
 LocalStart(const BpComputeSpec *spec)
 {
 	char	   *sockdir = LocalSocketDir(spec->compute_id);
-	char	   *argv[16];
+	char	   *argv[20];
 	int			i = 0;
 
 	if (MakePGDirectory(BpSocketRoot()) != 0 && errno != EEXIST)
@@ -130,6 +136,8 @@ LocalStart(const BpComputeSpec *spec)
 	argv[i++] = "-c";
 	argv[i++] = "hot_standby=off";	/* answer only once promoted */
 	argv[i++] = "-c";
+	argv[i++] = "recovery_init_sync_method=syncfs";
+	argv[i++] = "-c";
 	argv[i++] = psprintf("cluster_name=bp-compute-" INT64_FORMAT, spec->compute_id);
 	argv[i] = NULL;
 	return BpSpawnDetached(argv, LocalLogFile(spec->timeline_id));
@@ -150,13 +158,13 @@ LocalStatus(const BpComputeSpec *spec, int *pid)
 static void
 LocalStop(const BpComputeSpec *spec)
 {
-	LocalStopPgdata(LocalPgdata(spec->timeline_id));
+	LocalStopPgdata(LocalPgdata(spec->timeline_id), false);
 }
 
 static void
-LocalStopTimeline(int64 timeline_id)
+LocalStopTimeline(int64 timeline_id, bool immediate)
 {
-	LocalStopPgdata(LocalPgdata(timeline_id));
+	LocalStopPgdata(LocalPgdata(timeline_id), immediate);
 }
 
 static void

@@ -73,7 +73,7 @@ typedef struct BpComputeDriver
 	/* Reconciler only: stop it (fast shutdown) and wait until it is gone. */
 	void		(*stop) (const BpComputeSpec *spec);
 	/* Reconciler only: stop whatever server runs on a timeline. */
-	void		(*stop_timeline) (int64 timeline_id);
+	void		(*stop_timeline) (int64 timeline_id, bool immediate);
 	BpComputeStatus (*status) (const BpComputeSpec *spec, int *pid);
 	/* Superuser address for the control plane's own connections. */
 	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);

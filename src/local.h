@@ -17,7 +17,7 @@ extern char *LocalArchive(int64 timeline_id);
 extern char *LocalLogFile(int64 timeline_id);
 extern char *LocalTemplateDir(void);
 extern char *LocalSocketDir(int64 compute_id);
-extern void LocalStopPgdata(const char *pgdata);
+extern void LocalStopPgdata(const char *pgdata, bool immediate);
 extern int	LocalPostmasterPid(const char *pgdata);
 
 #endif

@@ -337,14 +337,14 @@ DoReconcileTimeline(void *arg)
 		return;
 	if (!CatalogTimelineExists(t->timeline_id))
 	{
-		BpCompute()->stop_timeline(t->timeline_id);
+		BpCompute()->stop_timeline(t->timeline_id, true);
 		BpStorage()->remove(t->timeline_id);
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: removed timeline " INT64_FORMAT
 						", which no committed row references", t->timeline_id)));
 	}
 	else if (!CatalogTimelineHasCompute(t->timeline_id))
-		BpCompute()->stop_timeline(t->timeline_id);
+		BpCompute()->stop_timeline(t->timeline_id, false);
 }
 
 static void
@@ -381,8 +381,11 @@ ReconcilePass(void)
 		}
 	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
 		foreach(lc, timelines)
+		{
 			(void) RunItem("checking a timeline", true, DoReconcileTimeline, lfirst(lc),
 						   NULL, 0);
+			(void) ProcessRequests();
+		}
 }
 
 /* Entry point of the reconciler. */
