@@ -21,11 +21,12 @@ PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # Regression tests: inputs in sql/, outputs in expected/ (the PGXS defaults).
 REGRESS = setup create_project promote privileges
-REGRESS_OPTS = --use-existing --dbname=postgres
+# The catalog lives in branchpromote.database_name (postgres): test there.
+REGRESS_OPTS = --use-existing
 
 # Isolation specs under test/.
 ISOLATION = concurrent_promote
-ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --use-existing --dbname=postgres
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --use-existing
 
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
@@ -37,13 +38,15 @@ SHLIB_LINK = -lpq
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+CONTRIB_TESTDB = postgres
+ISOLATION_TESTDB = postgres
 
 # Unit tests of the pure core (no server needed).
 UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c
 test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h
 	$(CC) -DFRONTEND -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
-		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpgcommon -lpgport
+		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport
 
 unitcheck: test/unit/test_core
 	test/unit/test_core

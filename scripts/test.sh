@@ -45,11 +45,13 @@ start_control "$T/control" "$PORT" "$T/run" "$T/data" \
 	"branchpromote.compute_port_base = 57000" "branchpromote.reconcile_interval = '1s'"
 suite "pg_regress and isolation (preloaded control server)" \
 	env PGHOST="$T/run" PGPORT="$PORT" runuser -u "$BP_OS_USER" -- \
-	make -C "$T/src" -s PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= || show_diffs
+	make -C "$T/src" -s PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS=
 stop_servers_under "$T/control"
 stop_servers_under "$T/data"
+show_diffs
 
-suite "pg_regress without the preload" in_tree installcheck-nopreload || show_diffs
+suite "pg_regress without the preload" in_tree installcheck-nopreload
+show_diffs
 suite "TAP tests" env ${BP_TEST_XFS_DIR:+BP_TEST_XFS_DIR=$BP_TEST_XFS_DIR} runuser -u "$BP_OS_USER" -- \
 	make -C "$T/src" -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS= ISOLATION=
 

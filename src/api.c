@@ -143,7 +143,8 @@ ArgText(FunctionCallInfo fcinfo, int n, const char *name)
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
+				 errmsg("%s must not be null", name),
+				 errhint("Pass a value for %s.", name)));
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
@@ -154,7 +155,7 @@ RequireName(const char *what, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("invalid %s name \"%s\"", what, name),
-				 errhint("A %s name starts with a lowercase letter and has at most 63 lowercase letters, digits, '_' or '-'.", what)));
+				 errhint("Names start with a lowercase letter followed by at most 62 lowercase letters, digits, '_' or '-'.")));
 }
 
 /* The caller may create projects: superuser or a deployer. */
@@ -171,14 +172,18 @@ RequireDeployer(void)
 			 errhint("Ask an administrator to GRANT branchpromote_deployer to your role.")));
 }
 
-/* The caller may act on this project: its owner (or a member), or an admin. */
+/*
+ * The caller may act on this project: its owner (or a member of the owner
+ * role), or an admin.  Runs inside the catalog session, where the current
+ * user is the extension owner, so it asks about the saved caller.
+ */
 static void
 RequireProjectAccess(const BpProject *p)
 {
 	Oid			admin = get_role_oid("branchpromote_admin", true);
-	Oid			me = GetUserId();
+	Oid			me = CatalogCaller();
 
-	if (superuser() || has_privs_of_role(me, p->owner) ||
+	if (superuser_arg(me) || has_privs_of_role(me, p->owner) ||
 		(OidIsValid(admin) && has_privs_of_role(me, admin)))
 		return;
 	ereport(ERROR,
@@ -398,7 +403,8 @@ OptText(FunctionCallInfo fcinfo, int n)
 		if ((unsigned char) *c < 0x20)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("release must not contain control characters")));
+					 errmsg("release must not contain control characters"),
+					 errhint("Pass the released commit or tag, e.g. a git SHA, or NULL.")));
 	if (s[0] == '\0' || strlen(s) > 200)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -541,7 +547,8 @@ branchpromote_connection_uri(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("direct must not be null")));
+				 errmsg("direct must not be null"),
+				 errhint("Pass true for the compute's own address or false (the default).")));
 	CatalogBegin();
 	LoadProject(name, false, &p);
 	LoadCompute(&p, env, &c);

@@ -51,6 +51,14 @@ CatalogBegin(void)
 		elog(ERROR, "SPI_connect failed");
 }
 
+/* Who called: the user in effect before CatalogBegin switched to the owner. */
+Oid
+CatalogCaller(void)
+{
+	Assert(OidIsValid(saved_user));
+	return saved_user;
+}
+
 /* Disconnect SPI and act as the caller again. */
 void
 CatalogEnd(void)

@@ -45,6 +45,7 @@ typedef struct BpDeployRow
 /* Session: SPI connected, running as the extension owner. */
 extern void CatalogBegin(void);
 extern void CatalogEnd(void);
+extern Oid	CatalogCaller(void);
 extern bool CatalogExtensionInstalled(void);
 
 extern void CatalogLockProjectName(const char *name);

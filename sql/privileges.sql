@@ -1,0 +1,46 @@
+-- Deployers manage their own projects; viewers read; PUBLIC gets nothing.
+CREATE ROLE bp_alice;
+CREATE ROLE bp_bob;
+CREATE ROLE bp_vera;
+GRANT branchpromote_deployer TO bp_alice, bp_bob;
+GRANT branchpromote_viewer TO bp_vera;
+
+SET ROLE bp_alice;
+SELECT (branchpromote.create_project('alices'))->>'project' AS created;
+SELECT project, owner FROM branchpromote.projects;
+SELECT branchpromote.connection_uri('alices') LIKE 'postgresql://alices:%' AS alice_can_connect;
+SELECT bp_try($$SELECT * FROM branchpromote.project$$);
+RESET ROLE;
+
+-- another deployer neither sees nor touches it
+SET ROLE bp_bob;
+SELECT count(*) AS visible FROM branchpromote.projects;
+SELECT bp_try($$SELECT branchpromote.promote_branch('alices')$$);
+SELECT bp_try($$SELECT branchpromote.connection_uri('alices')$$);
+SELECT bp_try($$SELECT branchpromote.drop_project('alices', 'alices')$$);
+SELECT bp_try($$SELECT branchpromote.plan_promotion('alices')$$);
+RESET ROLE;
+
+-- a viewer sees every project but may call nothing
+SET ROLE bp_vera;
+SELECT project, env FROM branchpromote.environments;
+SELECT bp_try($$SELECT branchpromote.create_project('veras')$$);
+SELECT bp_try($$SELECT branchpromote.connection_uri('alices')$$);
+RESET ROLE;
+
+-- granting the owner role grants the project
+GRANT bp_alice TO bp_bob;
+SET ROLE bp_bob;
+SELECT count(*) AS visible FROM branchpromote.projects;
+SELECT (branchpromote.plan_promotion('alices'))->>'action' AS action;
+RESET ROLE;
+
+-- admins act on every project
+CREATE ROLE bp_admin;
+GRANT branchpromote_admin TO bp_admin;
+SET ROLE bp_admin;
+SELECT (branchpromote.drop_project('alices', 'alices'))->>'dropped' AS dropped;
+SELECT actor, kind FROM branchpromote.operations WHERE project = 'alices' ORDER BY operation;
+RESET ROLE;
+
+DROP ROLE bp_admin, bp_alice, bp_bob, bp_vera;
