@@ -1,0 +1,179 @@
+# First promotion in copy mode (default data root, on ext4): dev running
+# (backup mode + clone) and dev suspended (plain clone); isolation of the two
+# timelines after the fork; the catalog views; the re-deploy refusal.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use BranchPromoteTest;
+use JSON::PP ();
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $bp = BranchPromoteTest->new_node('main', port_base => 58100);
+
+my $LSN = qr{^[0-9A-F]+/[0-9A-F]+$};
+
+sub count_in
+{
+	my ($uri, $where) = @_;
+	return compute_safe_psql($uri, "SELECT count(*) FROM items WHERE $where");
+}
+
+# ------------------------------------------------ project 1: dev is running
+
+my $c = $bp->json("SELECT branchpromote.create_project('shop')");
+is($c->{project}, 'shop', 'create_project names the project');
+is($c->{compute}, 'running', 'create_project reports a running dev compute');
+is($c->{clone_method}, 'copy', 'create_project on ext4 reports clone_method copy');
+my $dev_tl = $c->{dev_timeline};
+ok(-f $bp->pgdata($dev_tl) . '/PG_VERSION',
+	'the dev timeline is a data directory under the default data root');
+ok(-f $bp->timeline_dir($dev_tl) . '/owner', 'the dev timeline directory has an owner file');
+
+my $dev_uri = $bp->uri('shop', 'dev');
+like($dev_uri, qr{^postgresql://shop:[0-9a-f]{32}\@127\.0\.0\.1:\d+/shop$},
+	'connection_uri for dev has the documented form');
+compute_safe_psql($dev_uri, <<'SQL');
+CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL);
+INSERT INTO items SELECT g, 'dev row ' || g FROM generate_series(1, 500) g;
+SQL
+my $dev_digest = compute_safe_psql($dev_uri, ROWS_DIGEST);
+like($dev_digest, qr/^500:[0-9a-f]{32}$/, 'dev has the 500 rows written through its URI');
+
+my $p = $bp->json("SELECT branchpromote.promote_branch('shop', 'v1')");
+is($p->{action}, 'first_deploy', 'promote (dev running): action first_deploy');
+is($p->{project}, 'shop', 'promote (dev running): project');
+is($p->{release}, 'v1', 'promote (dev running): release pinned');
+like($p->{deploy_id}, qr/^\d+$/, 'promote (dev running): a deploy_id');
+ok($p->{deploy_id} > 0, 'promote (dev running): deploy_id is positive');
+is($p->{dev_timeline}, $dev_tl, 'promote (dev running): forked from the dev timeline');
+like($p->{prod_timeline}, qr/^\d+$/, 'promote (dev running): a prod_timeline');
+isnt($p->{prod_timeline}, $dev_tl, 'promote (dev running): prod is a new timeline');
+like($p->{fork_lsn}, $LSN, 'promote (dev running): fork_lsn is an LSN');
+is($p->{clone_method}, 'copy', 'promote (dev running): clone_method copy on ext4');
+ok(JSON::PP::is_bool($p->{dev_was_running}) && $p->{dev_was_running},
+	'promote (dev running): dev_was_running is JSON true');
+my $prod_tl = $p->{prod_timeline};
+ok(-f $bp->pgdata($prod_tl) . '/PG_VERSION', 'the prod timeline is its own data directory');
+
+my $prod_uri = $bp->uri('shop', 'prod');
+isnt($prod_uri, $dev_uri, 'prod has its own connection URI');
+like($prod_uri, qr{:$p->{prod_port}/shop$}, 'the prod URI names the prod port from the promote result');
+is(compute_safe_psql($prod_uri, ROWS_DIGEST), $dev_digest, 'prod has exactly the rows dev had at the fork');
+
+# After the fork, writes never cross in either direction.
+compute_safe_psql($prod_uri, "INSERT INTO items VALUES (100001, 'written in prod')");
+compute_safe_psql($dev_uri, "INSERT INTO items VALUES (200001, 'written in dev')");
+is(count_in($dev_uri, 'id = 100001'), 0, 'a row inserted in prod is not visible in dev');
+is(count_in($prod_uri, 'id = 200001'), 0, 'a row inserted in dev is not visible in prod');
+is(count_in($prod_uri, 'id = 100001'), 1, 'prod sees its own insert');
+is(count_in($dev_uri, 'id = 200001'), 1, 'dev sees its own insert');
+is(count_in($prod_uri, 'true'), 501, 'prod has dev\'s 500 rows plus its own');
+is(count_in($dev_uri, 'true'), 501, 'dev has its 500 rows plus its own');
+
+# The views.
+is( $bp->sql(
+		"SELECT env || '|' || timeline || '|' || coalesce(release, '') FROM branchpromote.environments WHERE project = 'shop' ORDER BY env"
+	),
+	"dev|$dev_tl|\nprod|$prod_tl|v1",
+	'environments: dev and prod point at their timelines, prod pins v1');
+is( $bp->sql(
+		"SELECT kind || '|' || parent || '|' || fork_lsn || '|' || clone_method || '|' || durable FROM branchpromote.timelines WHERE timeline = $prod_tl"
+	),
+	"prod|$dev_tl|$p->{fork_lsn}|copy|true",
+	'timelines: prod is a durable child of dev at the fork LSN, cloned by copy');
+my $prod_c = $bp->compute_row('shop', 'prod');
+ok(defined $prod_c, 'computes: prod has a compute');
+is($prod_c->{timeline}, $prod_tl, 'computes: the prod compute runs the prod timeline');
+is($prod_c->{desired_state} . '/' . $prod_c->{actual_state}, 'running/running',
+	'computes: prod is desired and actually running');
+ok($prod_c->{pid} && pid_alive($prod_c->{pid}), 'computes: prod has the pid of a live process');
+is($prod_c->{pid}, $bp->pidfile_pid($prod_tl), 'computes: the prod pid is the postmaster of the prod timeline');
+is($prod_c->{port}, $p->{prod_port}, 'computes: prod port matches the promote result');
+is( $bp->sql(
+		"SELECT deploy_id || '|' || action || '|' || status || '|' || from_timeline || '|' || to_timeline || '|' || fork_lsn || '|' || clone_method || '|' || release || '|' || (error IS NULL) || '|' || (finished_at >= started_at) FROM branchpromote.deploys WHERE project = 'shop'"
+	),
+	"$p->{deploy_id}|first_deploy|succeeded|$dev_tl|$prod_tl|$p->{fork_lsn}|copy|v1|true|true",
+	'deploys: one succeeded first_deploy row matching the promote result');
+is( $bp->sql(
+		"SELECT string_agg(kind || ':' || status, ',' ORDER BY operation) FROM branchpromote.operations WHERE project = 'shop'"
+	),
+	'create_project:succeeded,promote_branch:succeeded',
+	'operations: create_project and promote_branch journaled as succeeded');
+
+# Planning after prod exists; a second promotion is not supported yet.
+my $plan = $bp->json("SELECT branchpromote.plan_promotion('shop', 'v2')");
+is($plan->{action}, 'redeploy', 'plan_promotion after the first deploy: redeploy');
+is($plan->{prod_timeline}, $prod_tl, 'plan_promotion reports the current prod timeline');
+is($plan->{prod_release}, 'v1', 'plan_promotion reports the pinned release');
+my $tl_count = $bp->sql("SELECT count(*) FROM branchpromote.timelines WHERE project = 'shop'");
+is($tl_count, 2, 'shop has two timelines');
+my @dirs_before = $bp->timeline_dirs;
+my ($state, $err) = $bp->sqlstate("SELECT branchpromote.promote_branch('shop', 'v2')");
+is($state, '0A000', 'a second promote_branch fails with 0A000 (feature not supported)')
+  or diag($err);
+is($bp->sql("SELECT count(*) FROM branchpromote.timelines WHERE project = 'shop'"),
+	$tl_count, 'the refused promotion created no timeline row');
+is_deeply([ $bp->timeline_dirs ], \@dirs_before, 'the refused promotion created no timeline directory');
+is($bp->sql("SELECT count(*) FROM branchpromote.deploys WHERE project = 'shop'"),
+	1, 'the refused promotion recorded no deploy');
+is($bp->sql("SELECT timeline FROM branchpromote.environments WHERE project = 'shop' AND env = 'prod'"),
+	$prod_tl, 'the refused promotion left prod where it was');
+is($bp->json("SELECT branchpromote.promote_branch('shop', 'v1')")->{action},
+	'noop', 'promoting the release already pinned on prod is a noop');
+
+# ------------------------------------------------ project 2: dev is suspended
+
+$c = $bp->json("SELECT branchpromote.create_project('blog')");
+my $blog_dev_tl = $c->{dev_timeline};
+my $blog_dev_port = $c->{port};
+my $blog_dev_uri = $bp->uri('blog', 'dev');
+compute_safe_psql($blog_dev_uri, <<'SQL');
+CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL);
+INSERT INTO items SELECT g, 'blog row ' || g FROM generate_series(1, 300) g;
+SQL
+my $blog_digest = compute_safe_psql($blog_dev_uri, ROWS_DIGEST);
+like($blog_digest, qr/^300:/, 'blog dev has its 300 rows');
+my $blog_dev_pid = $bp->compute_row('blog', 'dev')->{pid};
+
+is($bp->json("SELECT branchpromote.suspend_compute('blog', 'dev')")->{state},
+	'suspended', 'suspend_compute reports suspended');
+my $dc = $bp->compute_row('blog', 'dev');
+is($dc->{actual_state}, 'suspended', 'computes: blog dev is suspended');
+ok(!defined $dc->{pid}, 'computes: a suspended compute has no pid');
+ok(!pid_alive($blog_dev_pid), 'the dev postmaster process is gone');
+is_deeply([ $bp->postmasters_on($blog_dev_tl) ], [], 'no postmaster runs on the suspended dev timeline');
+ok(!port_accepts($blog_dev_port), 'the suspended dev port refuses TCP connections');
+my ($rc, undef, $perr) = compute_psql($blog_dev_uri, 'SELECT 1');
+isnt($rc, 0, 'psql through the suspended dev URI fails');
+like($perr, qr/refused|could not connect/i, 'the failure is a refused connection');
+
+$p = $bp->json("SELECT branchpromote.promote_branch('blog', 'r1')");
+is($p->{action}, 'first_deploy', 'promote (dev suspended): action first_deploy');
+ok(JSON::PP::is_bool($p->{dev_was_running}) && !$p->{dev_was_running},
+	'promote (dev suspended): dev_was_running is JSON false');
+is($p->{clone_method}, 'copy', 'promote (dev suspended): clone_method copy');
+like($p->{fork_lsn}, $LSN, 'promote (dev suspended): fork_lsn is an LSN');
+my $blog_prod_tl = $p->{prod_timeline};
+my $blog_prod_uri = $bp->uri('blog', 'prod');
+is(compute_safe_psql($blog_prod_uri, ROWS_DIGEST), $blog_digest,
+	'prod forked from a suspended dev has exactly dev\'s rows');
+is($bp->sql(
+		"SELECT fork_lsn || '|' || parent FROM branchpromote.timelines WHERE timeline = $blog_prod_tl"),
+	"$p->{fork_lsn}|$blog_dev_tl", 'timelines: blog prod forked from blog dev at the reported LSN');
+is($bp->compute_row('blog', 'dev')->{actual_state}, 'suspended', 'promotion did not wake the suspended dev');
+is_deeply([ $bp->postmasters_on($blog_dev_tl) ], [], 'still no postmaster on the suspended dev timeline');
+
+my $w = $bp->json("SELECT branchpromote.wake_compute('blog', 'dev')");
+is($w->{state}, 'running', 'wake_compute reports running');
+ok(pid_alive($w->{pid}), 'wake_compute returns the pid of a live process');
+$dc = $bp->compute_row('blog', 'dev');
+is($dc->{actual_state} . '/' . $dc->{pid}, "running/$w->{pid}", 'computes: blog dev running with the new pid');
+is(compute_safe_psql($blog_dev_uri, ROWS_DIGEST), $blog_digest, 'the woken dev serves its rows again');
+compute_safe_psql($blog_dev_uri, "INSERT INTO items VALUES (300001, 'after wake')");
+is(count_in($blog_prod_uri, 'id = 300001'), 0, 'a dev write after the wake does not reach prod');
+
+$bp->teardown;
+done_testing();

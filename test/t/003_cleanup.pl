@@ -1,0 +1,136 @@
+# Side effects of aborted transactions and of drop_project are cleaned up by
+# the reconciler; refused calls leave nothing behind.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use BranchPromoteTest;
+use JSON::PP qw(decode_json);
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $bp = BranchPromoteTest->new_node('main', port_base => 58300);
+my $node = $bp->node;
+
+# A timeline directory is gone and no postmaster runs on it.
+sub timeline_gone
+{
+	my ($tl) = @_;
+	return !-e $bp->timeline_dir($tl) && !$bp->postmasters_on($tl);
+}
+
+my $c = $bp->json("SELECT branchpromote.create_project('p')");
+my $p_dev_tl = $c->{dev_timeline};
+my $p_dev_uri = $bp->uri('p', 'dev');
+compute_safe_psql($p_dev_uri, <<'SQL');
+CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL);
+INSERT INTO items SELECT g, 'p row ' || g FROM generate_series(1, 200) g;
+SQL
+my $p_digest = compute_safe_psql($p_dev_uri, ROWS_DIGEST);
+
+# A directory left without an owner file (a crash before it was written) is
+# an orphan; reconciler_pass plants two and waits for their removal.
+ok($bp->reconciler_pass, 'the reconciler removes timeline directories without an owner file');
+
+# ------------------------------------------- aborted promote_branch
+
+# While the promoting transaction is open, its directory is work in progress.
+my $bg = $node->background_psql('postgres');
+my $out = $bg->query_safe("BEGIN; SELECT branchpromote.promote_branch('p', 'v1');");
+my $aborted = decode_json($out);
+my $a_tl = $aborted->{prod_timeline};
+like($a_tl, qr/^\d+$/, 'the promote inside an open transaction made a prod timeline');
+ok(-d $bp->pgdata($a_tl), 'its directory exists while the transaction is open');
+my @a_pm = $bp->postmasters_on($a_tl);
+is(scalar @a_pm, 1, 'a prod compute runs on it while the transaction is open');
+is($bp->json("SELECT branchpromote.plan_promotion('p', 'v1')")->{action},
+	'first_deploy', 'other sessions do not see the uncommitted prod');
+ok($bp->reconciler_pass, 'the reconciler completed a pass meanwhile');
+ok(-d $bp->pgdata($a_tl), 'the reconciler keeps the directory of an in-progress promotion');
+ok(pid_alive($a_pm[0]), 'and keeps its compute running');
+$bg->query_safe('ROLLBACK');
+$bg->quit;
+
+ok(wait_until(sub { timeline_gone($a_tl) }),
+	'after ROLLBACK the reconciler removes the aborted prod timeline and stops its compute')
+  or diag('left: dir ' . (-e $bp->timeline_dir($a_tl) ? 'present' : 'gone')
+	  . ', postmasters ' . join(' ', $bp->postmasters_on($a_tl)));
+ok(!port_accepts($aborted->{prod_port}), 'nothing listens on the aborted prod compute\'s port');
+is($bp->sql("SELECT string_agg(env, ',' ORDER BY env) FROM branchpromote.environments WHERE project = 'p'"),
+	'dev', 'the catalog has no prod environment for p');
+is($bp->sql("SELECT string_agg(timeline::text, ',') FROM branchpromote.timelines WHERE project = 'p'"),
+	$p_dev_tl, 'the catalog has only the dev timeline for p');
+is($bp->sql("SELECT string_agg(env, ',') FROM branchpromote.computes WHERE project = 'p'"),
+	'dev', 'the catalog has only the dev compute for p');
+is($bp->sql("SELECT count(*) FROM branchpromote.deploys WHERE project = 'p'"), 0,
+	'the catalog has no deploy for p');
+is(compute_safe_psql($p_dev_uri, ROWS_DIGEST), $p_digest, 'dev still serves its rows after the aborted fork');
+
+# The aborted attempt left nothing in the way of a real one.
+my $p = $bp->json("SELECT branchpromote.promote_branch('p', 'v1')");
+is($p->{action}, 'first_deploy', 'a promotion after the aborted one succeeds');
+my $p_prod_tl = $p->{prod_timeline};
+is(compute_safe_psql($bp->uri('p', 'prod'), ROWS_DIGEST), $p_digest, 'and its prod has dev\'s rows');
+
+# ------------------------------------------- aborted create_project
+
+$out = $bp->sql("BEGIN; SELECT branchpromote.create_project('q'); ROLLBACK;");
+my $q_aborted = decode_json($out);
+my $q_tl = $q_aborted->{dev_timeline};
+like($q_tl, qr/^\d+$/, 'the aborted create_project had made a dev timeline');
+ok(wait_until(sub { timeline_gone($q_tl) }),
+	'after ROLLBACK the reconciler removes the aborted dev timeline and stops its compute');
+ok(!port_accepts($q_aborted->{port}), 'nothing listens on the aborted dev compute\'s port');
+is($bp->sql("SELECT count(*) FROM branchpromote.projects WHERE project = 'q'"), 0,
+	'the aborted project is not in the catalog');
+$c = $bp->json("SELECT branchpromote.create_project('q')");
+is($c->{project}, 'q', 'the name of an aborted project can be created again');
+isnt($c->{dev_timeline}, $q_tl, 'with a new timeline');
+my $q_tl2 = $c->{dev_timeline};
+is(compute_safe_psql($bp->uri('q', 'dev'), 'SELECT current_user || \'@\' || current_database()'),
+	'q@q', 'the re-created project serves its application role and database');
+
+# ------------------------------------------- drop_project
+
+my $p_dev_pid = $bp->compute_row('p', 'dev')->{pid};
+my $p_prod_pid = $bp->compute_row('p', 'prod')->{pid};
+my @dirs = $bp->timeline_dirs;
+my ($state, $err) = $bp->sqlstate("SELECT branchpromote.drop_project('p', 'wrong')");
+is($state, '22023', 'drop_project with a wrong confirmation fails with 22023') or diag($err);
+is($bp->sql("SELECT count(*) FROM branchpromote.projects WHERE project = 'p'"), 1,
+	'the refused drop left the project');
+is($bp->sql("SELECT count(*) FROM branchpromote.timelines WHERE project = 'p'"), 2,
+	'the refused drop left both timelines in the catalog');
+ok($bp->reconciler_pass, 'the reconciler completed a pass after the refused drop');
+is_deeply([ $bp->timeline_dirs ], \@dirs, 'the refused drop removed no directory');
+ok(pid_alive($p_dev_pid) && pid_alive($p_prod_pid), 'the refused drop stopped no compute');
+
+my $d = $bp->json("SELECT branchpromote.drop_project('p', 'p')");
+is($d->{dropped}, 'p', 'drop_project reports the dropped project');
+is_deeply([ sort { $a <=> $b } @{ $d->{timelines} } ], [ $p_dev_tl, $p_prod_tl ],
+	'drop_project lists both timelines');
+ok(wait_until(sub { timeline_gone($p_dev_tl) && timeline_gone($p_prod_tl) }),
+	'after the drop the reconciler removes both timeline directories and stops their computes');
+ok(!pid_alive($p_dev_pid) && !pid_alive($p_prod_pid), 'both compute processes of p are gone');
+is( $bp->sql(
+		"SELECT (SELECT count(*) FROM branchpromote.timelines WHERE project = 'p') + (SELECT count(*) FROM branchpromote.computes WHERE project = 'p') + (SELECT count(*) FROM branchpromote.environments WHERE project = 'p') + (SELECT count(*) FROM branchpromote.deploys WHERE project = 'p')"
+	),
+	0,
+	'no catalog row of p is left');
+ok(-d $bp->pgdata($q_tl2), 'the other project\'s timeline is untouched');
+is(compute_safe_psql($bp->uri('q', 'dev'), 'SELECT 1'), 1, 'the other project still serves');
+
+# ------------------------------------------- refused input leaves nothing
+
+@dirs = $bp->timeline_dirs;
+($state, $err) = $bp->sqlstate("SELECT branchpromote.create_project('Bad Name')");
+is($state, '42602', 'create_project(\'Bad Name\') fails with 42602') or diag($err);
+($state, $err) = $bp->sqlstate("SELECT branchpromote.create_project('q')");
+is($state, '42710', 'create_project of an existing name fails with 42710') or diag($err);
+is_deeply([ $bp->timeline_dirs ], \@dirs, 'the refused create_project calls made no directory');
+is($bp->sql('SELECT string_agg(project, \',\') FROM branchpromote.projects'), 'q',
+	'the refused create_project calls made no project');
+
+$bp->teardown;
+done_testing();
