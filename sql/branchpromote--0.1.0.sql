@@ -40,17 +40,25 @@ CREATE TABLE branchpromote.project (
 
 -- Timeline ids come from a sequence so a data directory can be named before
 -- the row that references it commits (see doc/design.md, "Crash safety").
+-- It starts past any directory an earlier installation left in the data
+-- root, so a new timeline never collides with one the reconciler has yet
+-- to remove.
 CREATE SEQUENCE branchpromote.timeline_id_seq;
+CREATE FUNCTION branchpromote._stored_timeline_max() RETURNS bigint
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'branchpromote_stored_timeline_max';
+SELECT pg_catalog.setval('branchpromote.timeline_id_seq',
+                         branchpromote._stored_timeline_max() + 1, false);
 
 CREATE TABLE branchpromote.timeline (
     id           bigint PRIMARY KEY,
     project_id   bigint NOT NULL REFERENCES branchpromote.project ON DELETE CASCADE,
     kind         text NOT NULL CHECK (kind IN ('dev', 'prod', 'preview', 'backup')),
-    parent_id    bigint REFERENCES branchpromote.timeline ON DELETE CASCADE,
+    -- no cascade: a timeline goes only with its whole project, never under a child
+    parent_id    bigint REFERENCES branchpromote.timeline,
     fork_lsn     pg_lsn,
     durable      boolean NOT NULL,
     expires_at   timestamptz,
-    clone_method text CHECK (clone_method IN ('initdb', 'reflink', 'copy')),
+    clone_method text CHECK (clone_method IN ('reflink', 'copy')),
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CHECK ((parent_id IS NULL) = (fork_lsn IS NULL))
 );
@@ -132,7 +140,7 @@ CREATE FUNCTION branchpromote._can_see(owner oid) RETURNS boolean
         OR pg_catalog.pg_has_role('branchpromote_admin', 'USAGE')
         OR pg_catalog.pg_has_role(owner, 'USAGE');
 
-CREATE VIEW branchpromote.projects AS
+CREATE VIEW branchpromote.projects WITH (security_barrier) AS
 SELECT p.name AS project, pg_catalog.pg_get_userbyid(p.owner) AS owner,
        (SELECT pg_catalog.array_agg(e.name ORDER BY e.name)
           FROM branchpromote.environment e WHERE e.project_id = p.id) AS environments,
@@ -140,44 +148,46 @@ SELECT p.name AS project, pg_catalog.pg_get_userbyid(p.owner) AS owner,
   FROM branchpromote.project p
  WHERE branchpromote._can_see(p.owner);
 
-CREATE VIEW branchpromote.timelines AS
+CREATE VIEW branchpromote.timelines WITH (security_barrier) AS
 SELECT p.name AS project, t.id AS timeline, t.kind, t.parent_id AS parent,
        t.fork_lsn, t.durable, t.expires_at, t.clone_method, t.created_at
   FROM branchpromote.timeline t JOIN branchpromote.project p ON p.id = t.project_id
  WHERE branchpromote._can_see(p.owner);
 
-CREATE VIEW branchpromote.environments AS
+CREATE VIEW branchpromote.environments WITH (security_barrier) AS
 SELECT p.name AS project, e.name AS env, e.timeline_id AS timeline, e.release
   FROM branchpromote.environment e JOIN branchpromote.project p ON p.id = e.project_id
  WHERE branchpromote._can_see(p.owner);
 
-CREATE VIEW branchpromote.computes AS
+CREATE VIEW branchpromote.computes WITH (security_barrier) AS
 SELECT p.name AS project, c.env, c.timeline_id AS timeline, c.port,
        c.desired_state, c.actual_state, c.pid, c.last_active, c.last_error
   FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id
  WHERE branchpromote._can_see(p.owner);
 
-CREATE VIEW branchpromote.deploys AS
+CREATE VIEW branchpromote.deploys WITH (security_barrier) AS
 SELECT p.name AS project, d.id AS deploy_id, d.release, d.action, d.status,
        d.from_timeline, d.to_timeline, d.fork_lsn, d.clone_method,
        d.started_at, d.finished_at, d.elapsed_ms, d.error
   FROM branchpromote.deploy d JOIN branchpromote.project p ON p.id = d.project_id
  WHERE branchpromote._can_see(p.owner);
 
-CREATE VIEW branchpromote.anchors AS
+CREATE VIEW branchpromote.anchors WITH (security_barrier) AS
 SELECT p.name AS project, a.timeline_id AS timeline, a.name, a.kind, a.lsn, a.created_at
   FROM branchpromote.anchor a
   JOIN branchpromote.timeline t ON t.id = a.timeline_id
   JOIN branchpromote.project p ON p.id = t.project_id
  WHERE branchpromote._can_see(p.owner);
 
-CREATE VIEW branchpromote.operations AS
+-- Operations outlive their project (a drop is journaled too): a row is
+-- visible to its actor and to whoever may see the project it names.
+CREATE VIEW branchpromote.operations WITH (security_barrier) AS
 SELECT o.id AS operation, o.project, o.kind, o.status, o.steps, o.actor,
        o.started_at, o.finished_at
   FROM branchpromote.operation o
- WHERE pg_catalog.pg_has_role('branchpromote_viewer', 'USAGE')
-    OR pg_catalog.pg_has_role('branchpromote_admin', 'USAGE')
-    OR o.actor = current_user;
+ WHERE o.actor = current_user
+    OR branchpromote._can_see(COALESCE(
+           (SELECT p.owner FROM branchpromote.project p WHERE p.name = o.project), 0));
 
 REVOKE ALL ON ALL TABLES IN SCHEMA branchpromote FROM PUBLIC;
 GRANT USAGE ON SCHEMA branchpromote TO branchpromote_viewer, branchpromote_deployer;

@@ -6,6 +6,10 @@ SELECT bp_try($$SELECT branchpromote.create_project('1shop')$$);
 SELECT bp_try($$SELECT branchpromote.create_project('shop;drop')$$);
 SELECT bp_try($$SELECT branchpromote.create_project(repeat('a', 64))$$);
 SELECT bp_try($$SELECT branchpromote.create_project(NULL)$$);
+-- a project's name is also its role and database: reserved names are refused
+SELECT bp_try($$SELECT branchpromote.create_project('postgres')$$);
+SELECT bp_try($$SELECT branchpromote.create_project('pg_shop')$$);
+SELECT bp_try($$SELECT branchpromote.create_project('template1')$$);
 SELECT count(*) AS projects FROM branchpromote.projects;
 
 SELECT r->>'project' AS project, r->>'env' AS env, r->>'compute' AS compute,
@@ -40,3 +44,9 @@ SELECT r->>'state' AS state, (r->>'pid')::int > 0 AS has_pid FROM branchpromote.
 SELECT env, actual_state, pid > 0 AS has_pid FROM branchpromote.computes WHERE project = 'shop';
 SELECT bp_try($$SELECT branchpromote.wake_compute('shop', 'prod')$$);
 SELECT bp_try($$SELECT branchpromote.suspend_compute('nope', 'dev')$$);
+-- the reconciler acts on committed state: not from a transaction with changes
+BEGIN;
+SELECT txid_current() > 0 AS has_xid;
+SELECT bp_try($$SELECT branchpromote.suspend_compute('shop', 'dev')$$);
+ROLLBACK;
+SELECT env, actual_state FROM branchpromote.computes WHERE project = 'shop';

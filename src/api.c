@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
@@ -29,6 +30,9 @@
 #include "planner.h"
 #include "requests.h"
 
+/* initdb of the template, once per data root, may take a while */
+#define TEMPLATE_TIMEOUT_MS (10 * 60 * 1000)
+
 PG_FUNCTION_INFO_V1(branchpromote_create_project);
 PG_FUNCTION_INFO_V1(branchpromote_plan_promotion);
 PG_FUNCTION_INFO_V1(branchpromote_promote_branch);
@@ -36,6 +40,7 @@ PG_FUNCTION_INFO_V1(branchpromote_connection_uri);
 PG_FUNCTION_INFO_V1(branchpromote_drop_project);
 PG_FUNCTION_INFO_V1(branchpromote_suspend_compute);
 PG_FUNCTION_INFO_V1(branchpromote_wake_compute);
+PG_FUNCTION_INFO_V1(branchpromote_stored_timeline_max);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -46,6 +51,7 @@ typedef struct Result
 	StringInfoData steps;
 	instr_time	start;
 	instr_time	last;
+	TimestampTz started_at;
 } Result;
 
 static void
@@ -57,6 +63,7 @@ ResultInit(Result *r)
 	appendStringInfoChar(&r->steps, '[');
 	INSTR_TIME_SET_CURRENT(r->start);
 	r->last = r->start;
+	r->started_at = GetCurrentTimestamp();
 }
 
 static double
@@ -158,6 +165,18 @@ RequireName(const char *what, const char *name)
 				 errhint("Names start with a lowercase letter followed by at most 62 lowercase letters, digits, '_' or '-'.")));
 }
 
+/* A new project's name: valid, and not one every compute already has. */
+static void
+RequireNewProjectName(const char *name)
+{
+	RequireName("project", name);
+	if (BpNameIsReserved(name) || strcmp(name, BpOsUserName()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("project name \"%s\" is reserved", name),
+				 errhint("A project's name is also its role and database on every compute; choose a name that is not postgres, template0/1, public, none, branchpromote, the OS user's name or pg_*.")));
+}
+
 /* The caller may create projects: superuser or a deployer. */
 static void
 RequireDeployer(void)
@@ -182,15 +201,17 @@ RequireProjectAccess(const BpProject *p)
 {
 	Oid			admin = get_role_oid("branchpromote_admin", true);
 	Oid			me = CatalogCaller();
+	char	   *owner;
 
 	if (superuser_arg(me) || has_privs_of_role(me, p->owner) ||
 		(OidIsValid(admin) && has_privs_of_role(me, admin)))
 		return;
+	owner = GetUserNameFromId(p->owner, true);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for project \"%s\"", p->name),
 			 errhint("Ask its owner to GRANT role \"%s\" to you, or ask a branchpromote_admin.",
-					 GetUserNameFromId(p->owner, true) ? GetUserNameFromId(p->owner, true) : "?")));
+					 owner ? owner : "(dropped role)")));
 }
 
 /* Load a project the caller may act on (catalog session open). */
@@ -227,7 +248,7 @@ LoadCompute(const BpProject *p, const char *env, BpComputeRow *c)
 
 /* Ask the reconciler to start or stop a compute; error if it could not. */
 static BpReply
-AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed)
+AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms)
 {
 	BpRequest	req;
 	BpReply		reply;
@@ -237,7 +258,7 @@ AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed)
 	req.committed = committed;
 	if (spec)
 		req.spec = *spec;
-	BpAsk(&req, bp_compute_start_timeout_ms, &reply);
+	BpAsk(&req, timeout_ms, &reply);
 	if (!reply.ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
@@ -278,7 +299,7 @@ ProvisionCompute(Result *r, int64 project_id, const char *env, int64 timeline_id
 	c.spec.timeline_id = timeline_id;
 	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
 	c.id = c.spec.compute_id;
-	reply = AskWorker(BP_REQ_START, &c.spec, false);
+	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);
 	c.pid = reply.pid;
 	CatalogSetComputeState(c.id, "running", c.pid, NULL);
 	Step(r, "start compute");
@@ -341,8 +362,8 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	BpComputeRow c;
 
 	ResultInit(&r);
-	RequireName("project", name);
 	RequireDeployer();
+	RequireNewProjectName(name);
 	CatalogBegin();
 	CatalogLockProjectName(name);
 	if (CatalogFindProject(name, false, &existing))
@@ -351,7 +372,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 				 errmsg("project \"%s\" already exists", name),
 				 errhint("Choose another name, or drop the existing one with branchpromote.drop_project('%s', '%s').", name, name)));
 	if (!BpStorage()->template_ready())
-		(void) AskWorker(BP_REQ_TEMPLATE, NULL, false);
+		(void) AskWorker(BP_REQ_TEMPLATE, NULL, false, TEMPLATE_TIMEOUT_MS);
 	Step(&r, "template");
 
 	password = NewPassword();
@@ -366,7 +387,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	c = ProvisionCompute(&r, project_id, "dev", timeline_id);
 	BootstrapApplication(&c.spec, name, password);
 	Step(&r, "bootstrap application role and database");
-	CatalogRecordOperation(name, "create_project", actor, StepsJson(&r));
+	CatalogRecordOperation(name, "create_project", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 
 	PutStr(&r, "project", name);
@@ -408,7 +429,7 @@ OptText(FunctionCallInfo fcinfo, int n)
 	if (s[0] == '\0' || strlen(s) > 200)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("release must be 1 to 200 characters long"),
+				 errmsg("release must be 1 to 200 bytes long"),
 				 errhint("Pass the released commit or tag, e.g. a git SHA, or NULL.")));
 	return s;
 }
@@ -425,13 +446,14 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	BpPlan		plan;
 	int64		prod_tl;
 	char	   *prod_release;
-	int64		dev_tl;
+	int64		dev_tl = 0;
 
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, false, &p);
 	s = ProjectState(&p, &prod_tl, &prod_release);
-	(void) CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL);
+	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
+		elog(ERROR, "project \"%s\" has no dev environment", name);
 	CatalogEnd();
 	plan = BpPlanPromotion(&s, release);
 
@@ -457,7 +479,6 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *release = OptText(fcinfo, 1);
 	char	   *actor = CallerName();
-	TimestampTz started_at = GetCurrentTimestamp();
 	Result		r;
 	BpProject	p;
 	BpProjectState s;
@@ -513,10 +534,10 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 	d.to_timeline = prod_tl;
 	d.fork_lsn = fork.fork_lsn;
 	d.clone_method = BpCloneMethodName(fork.method);
-	d.started_at = started_at;
+	d.started_at = r.started_at;
 	d.elapsed_ms = MsSince(r.start);
 	deploy_id = CatalogInsertDeploy(&d);
-	CatalogRecordOperation(name, "promote_branch", actor, StepsJson(&r));
+	CatalogRecordOperation(name, "promote_branch", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 
 	PutStr(&r, "action", BpActionName(plan.action));
@@ -584,7 +605,7 @@ branchpromote_drop_project(PG_FUNCTION_ARGS)
 	CatalogDeleteProject(p.id);
 	BpWakeWorkerAtCommit();
 	Step(&r, "delete catalog rows");
-	CatalogRecordOperation(name, "drop_project", actor, StepsJson(&r));
+	CatalogRecordOperation(name, "drop_project", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 
 	initStringInfo(&ids);
@@ -609,12 +630,23 @@ ComputeRequest(FunctionCallInfo fcinfo, BpRequestKind kind)
 	BpComputeRow c;
 	BpReply		reply;
 
+	/*
+	 * The reconciler acts on committed state and takes the project's lock:
+	 * a transaction that already changed something (a promotion, a drop)
+	 * would hide its changes from it or hold the lock it needs.
+	 */
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a transaction that has already made changes",
+						kind == BP_REQ_START ? "wake_compute" : "suspend_compute"),
+				 errhint("Commit first, then call it in its own transaction.")));
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, false, &p);
 	LoadCompute(&p, env, &c);
 	CatalogEnd();
-	reply = AskWorker(kind, &c.spec, true);
+	reply = AskWorker(kind, &c.spec, true, bp_compute_start_timeout_ms);
 	PutStr(&r, "project", name);
 	PutStr(&r, "env", env);
 	PutStr(&r, "state", kind == BP_REQ_START ? "running" : "suspended");
@@ -635,4 +667,16 @@ Datum
 branchpromote_wake_compute(PG_FUNCTION_ARGS)
 {
 	return ComputeRequest(fcinfo, BP_REQ_START);
+}
+
+/* _stored_timeline_max() → bigint: the highest timeline id in storage (0 if none). */
+Datum
+branchpromote_stored_timeline_max(PG_FUNCTION_ARGS)
+{
+	ListCell   *lc;
+	int64		max = 0;
+
+	foreach(lc, BpStorage()->list())
+		max = Max(max, ((BpStoredTimeline *) lfirst(lc))->timeline_id);
+	PG_RETURN_INT64(max);
 }

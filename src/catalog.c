@@ -319,8 +319,8 @@ CatalogInsertCompute(int64 project_id, const char *env, int64 timeline_id, int p
 	Int64GetDatum(timeline_id), Int32GetDatum(port), Int32GetDatum(pid)};
 
 	Run("INSERT INTO branchpromote.compute "
-		"(project_id, env, timeline_id, port, actual_state, pid, last_active) "
-		"VALUES ($1, $2, $3, $4, 'running', $5, pg_catalog.now()) RETURNING id",
+		"(project_id, env, timeline_id, port, actual_state, pid) "
+		"VALUES ($1, $2, $3, $4, 'starting', NULLIF($5, 0)) RETURNING id",
 		5, types, values, NULL, SPI_OK_INSERT_RETURNING);
 	return ColInt64(0, 1);
 }
@@ -448,13 +448,15 @@ CatalogInsertDeploy(const BpDeployRow *d)
 /* Journal a finished operation with its steps (a JSON array). */
 void
 CatalogRecordOperation(const char *project, const char *kind, const char *actor,
-					   const char *steps_json)
+					   TimestampTz started_at, const char *steps_json)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4] = {CStringGetTextDatum(project), CStringGetTextDatum(kind),
-	CStringGetTextDatum(actor), CStringGetTextDatum(steps_json)};
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[5] = {CStringGetTextDatum(project), CStringGetTextDatum(kind),
+		CStringGetTextDatum(actor), CStringGetTextDatum(steps_json),
+	TimestampTzGetDatum(started_at)};
 
-	Run("INSERT INTO branchpromote.operation (project, kind, status, steps, actor, finished_at) "
-		"VALUES ($1, $2, 'succeeded', $4::pg_catalog.jsonb, $3, pg_catalog.clock_timestamp())",
-		4, types, values, NULL, SPI_OK_INSERT);
+	Run("INSERT INTO branchpromote.operation "
+		"(project, kind, status, steps, actor, started_at, finished_at) "
+		"VALUES ($1, $2, 'succeeded', $4::pg_catalog.jsonb, $3, $5, pg_catalog.clock_timestamp())",
+		5, types, values, NULL, SPI_OK_INSERT);
 }

@@ -5,6 +5,7 @@
 #define BP_CATALOG_H
 
 #include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
 #include "driver.h"
@@ -79,6 +80,7 @@ extern bool CatalogComputeExists(int64 id);
 
 extern int64 CatalogInsertDeploy(const BpDeployRow *d);
 extern void CatalogRecordOperation(const char *project, const char *kind,
-								   const char *actor, const char *steps_json);
+								   const char *actor, TimestampTz started_at,
+								   const char *steps_json);
 
 #endif

@@ -289,8 +289,10 @@ BpSyncTree(const char *path)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open \"%s\": %m", path)));
+	/* ERROR, not PANIC: the new timeline is not committed yet, and its
+	 * directory is removed by the reconciler when the transaction aborts */
 	if (syncfs(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
+		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not synchronize file system for \"%s\": %m", path)));
 	CloseTransientFile(fd);

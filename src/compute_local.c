@@ -62,16 +62,15 @@ LocalPostmasterPid(const char *pgdata)
 static bool
 WaitGone(int pid, int timeout_ms)
 {
-	for (int waited = 0; waited < timeout_ms; waited += 10)
+	TimestampTz deadline = BpDeadline(timeout_ms);
+
+	while (BpPidAlive(pid))
 	{
-		if (!BpPidAlive(pid))
-			return true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		if (BpPast(deadline))
+			return false;
+		BpNap(10);
 	}
-	return !BpPidAlive(pid);
+	return true;
 }
 
 /*
@@ -98,7 +97,8 @@ LocalStopPgdata(const char *pgdata, bool immediate)
 	if (!WaitGone(pid, 5000))
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("compute process %d on \"%s\" did not stop", pid, pgdata)));
+				 errmsg("compute process %d on \"%s\" did not stop", pid, pgdata),
+				 errhint("Look for a hung process with ps; the reconciler retries on its next pass.")));
 }
 
 /* Launch the postmaster (reconciler only). */
@@ -109,6 +109,11 @@ LocalStart(const BpComputeSpec *spec)
 	char	   *argv[20];
 	int			i = 0;
 
+	if (strlen(sockdir) + 20 >= sizeof(((struct sockaddr_un *) 0)->sun_path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("socket directory \"%s\" is too long for a unix socket path", sockdir),
+				 errhint("Set branchpromote.socket_directory to a shorter path.")));
 	if (MakePGDirectory(BpSocketRoot()) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -117,11 +122,6 @@ LocalStart(const BpComputeSpec *spec)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create socket directory \"%s\": %m", sockdir)));
-	if (strlen(sockdir) + 20 >= sizeof(((struct sockaddr_un *) 0)->sun_path))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("socket directory \"%s\" is too long for a unix socket path", sockdir),
-				 errhint("Set branchpromote.socket_directory to a shorter path.")));
 	argv[i++] = BpBinPath("postgres");
 	argv[i++] = "-D";
 	argv[i++] = LocalPgdata(spec->timeline_id);

@@ -43,7 +43,8 @@ typedef struct BpForkResult
 typedef struct BpStoredTimeline
 {
 	int64		timeline_id;
-	FullTransactionId creator;	/* invalid if unknown (treated as finished) */
+	FullTransactionId creator;	/* invalid if its owner file is missing */
+	bool		young;			/* made less than a minute ago */
 } BpStoredTimeline;
 
 typedef struct BpStorageDriver

@@ -67,7 +67,7 @@ BpGucInit(void)
 							"How long a call waits for a compute to accept connections.",
 							NULL,
 							&bp_compute_start_timeout_ms, 60000, 100, INT_MAX,
-							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.operation_timeout",
 							"Upper bound on each remote step of an operation (backup start/stop, bootstrap).",
 							NULL,

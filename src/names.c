@@ -35,6 +35,27 @@ BpNameIsValid(const char *name)
 }
 
 /*
+ * Is name one a project may not take?  A project's name is also its role
+ * and database on every compute, so names that PostgreSQL reserves or that
+ * every cluster already has are refused.
+ */
+bool
+BpNameIsReserved(const char *name)
+{
+	static const char *const reserved[] = {
+		"postgres", "template0", "template1", "public", "none", "current_user",
+		"current_role", "session_user", "branchpromote", NULL
+	};
+
+	if (strncmp(name, "pg_", 3) == 0)
+		return true;
+	for (int i = 0; reserved[i]; i++)
+		if (strcmp(name, reserved[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
  * Is path absolute and free of characters that could break out of a quoted
  * configuration value or a restore_command ('  "  \  newline, control)?
  */

@@ -8,5 +8,6 @@
 
 extern bool BpNameIsValid(const char *name);
 extern bool BpPathIsSafe(const char *path);
+extern bool BpNameIsReserved(const char *name);
 
 #endif

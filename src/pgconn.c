@@ -1,7 +1,9 @@
 /*
  * pgconn.c — libpq from inside the server, waited on through the latch.
  *
- * Every wait goes through WaitLatchOrSocket with a deadline, so a stuck
+ * Every wait of a connection or a query goes through WaitLatchOrSocket
+ * with a deadline (BpPing alone is a blocking PQping, bounded by a 2 s
+ * connect_timeout on a local unix socket), so a stuck
  * compute never hangs a backend or the reconciler, interrupts are honoured
  * and postmaster death ends the wait.  Connections are tracked and closed
  * at transaction end if an error left them open (BpDisconnectAll).

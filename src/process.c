@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/timestamp.h"
 
 #include "process.h"
 
@@ -29,6 +30,34 @@ BpBinPath(const char *program)
 	strlcpy(dir, my_exec_path, sizeof(dir));
 	get_parent_directory(dir);
 	return psprintf("%s/%s", dir, program);
+}
+
+/* The time timeout_ms from now. */
+TimestampTz
+BpDeadline(int timeout_ms)
+{
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+}
+
+/* Has deadline passed? */
+bool
+BpPast(TimestampTz deadline)
+{
+	return GetCurrentTimestamp() >= deadline;
+}
+
+/*
+ * Wait up to ms on our latch (a set latch ends the nap early), honouring
+ * interrupts and postmaster death.  Callers loop until their condition
+ * holds or a deadline from BpDeadline passes.
+ */
+void
+BpNap(int ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
 }
 
 /* Is there a process with this pid? */
@@ -73,8 +102,9 @@ OpenLog(const char *logpath)
 }
 
 /*
- * Start argv[0] detached (own session, re-parented to init) and return its
- * pid once it has been exec'd or has failed to be.
+ * Start argv[0] detached (own session, re-parented to init) and return the
+ * pid of the process that execs it; a failed exec shows as that process
+ * exiting, which callers watch for.
  */
 pid_t
 BpSpawnDetached(char *const argv[], const char *logpath)
@@ -135,7 +165,7 @@ BpRunAndWait(char *const argv[], const char *logpath, int timeout_ms)
 {
 	int			logfd = OpenLog(logpath);
 	pid_t		pid;
-	long		waited = 0;
+	TimestampTz deadline = BpDeadline(timeout_ms);
 
 	fflush(NULL);
 	pid = fork();
@@ -160,7 +190,7 @@ BpRunAndWait(char *const argv[], const char *logpath, int timeout_ms)
 			ereport(ERROR,
 					(errcode(ERRCODE_SYSTEM_ERROR),
 					 errmsg("could not wait for \"%s\": %m", argv[0])));
-		if (waited >= timeout_ms)
+		if (BpPast(deadline))
 		{
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
@@ -168,10 +198,6 @@ BpRunAndWait(char *const argv[], const char *logpath, int timeout_ms)
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("\"%s\" did not finish within %d ms", argv[0], timeout_ms)));
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 20, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		waited += 20;
+		BpNap(20);
 	}
 }

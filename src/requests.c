@@ -117,11 +117,25 @@ AtXactEnd(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * An error caught by a savepoint (PL/pgSQL EXCEPTION) must not leave a
+ * connection open either: it could hold a source compute in backup mode.
+ * API calls open and close their connections within one call, so any still
+ * open when a subtransaction aborts belongs to the failed call.
+ */
+static void
+AtSubXactEnd(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		BpDisconnectAll();
+}
+
 /* Per-backend setup. */
 void
 BpRequestsInit(void)
 {
 	RegisterXactCallback(AtXactEnd, NULL);
+	RegisterSubXactCallback(AtSubXactEnd, NULL);
 }
 
 /* This transaction changed what the reconciler should converge to. */

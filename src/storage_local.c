@@ -282,19 +282,17 @@ WaitArchived(int64 timeline_id, const char *walfile)
 {
 	char	   *path = psprintf("%s/%s", LocalArchive(timeline_id), walfile);
 	struct stat sb;
+	TimestampTz deadline = BpDeadline(bp_operation_timeout_ms);
 
-	for (int waited = 0; stat(path, &sb) != 0; waited += 5)
+	while (stat(path, &sb) != 0)
 	{
-		if (waited >= bp_operation_timeout_ms)
+		if (BpPast(deadline))
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("WAL segment %s was not archived within %d ms", walfile,
 							bp_operation_timeout_ms),
 					 errhint("Check the source compute's log for archiver errors.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 5, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		BpNap(5);
 	}
 }
 
@@ -405,6 +403,7 @@ LocalList(void)
 	dir = AllocateDir(root);
 	if (dir == NULL && errno == ENOENT)
 		return NIL;
+	/* ReadDir below reports any other error opening it */
 	while ((de = ReadDir(dir, root)) != NULL)
 	{
 		BpStoredTimeline *t;
@@ -412,12 +411,15 @@ LocalList(void)
 		long long	id = strtoll(de->d_name, &end, 10);
 		FILE	   *f;
 		unsigned long long xid = 0;
+		struct stat sb;
 
 		if (*end != '\0' || id <= 0)
 			continue;
 		t = palloc0(sizeof(BpStoredTimeline));
 		t->timeline_id = id;
 		t->creator = InvalidFullTransactionId;
+		t->young = stat(psprintf("%s/%s", root, de->d_name), &sb) == 0 &&
+			sb.st_mtime > time(NULL) - 60;
 		f = AllocateFile(psprintf("%s/%s/owner", root, de->d_name), "r");
 		if (f != NULL)
 		{

@@ -111,32 +111,33 @@ StartAndWait(const BpComputeSpec *spec)
 	const BpComputeDriver *drv = BpCompute();
 	int			pid;
 	int			launched = 0;
+	TimestampTz deadline = BpDeadline(bp_compute_start_timeout_ms);
 	BpComputeStatus st = drv->status(spec, &pid);
 
 	if (st == BP_COMPUTE_READY)
 		return pid;
-	if (st == BP_COMPUTE_DOWN)
-		launched = drv->start(spec);
-	for (int waited = 0;; waited += 10)
+	for (;;)
 	{
-		st = drv->status(spec, &pid);
-		if (st == BP_COMPUTE_READY)
-			return pid;
-		if (st == BP_COMPUTE_DOWN && launched > 0 && !BpPidAlive(launched))
-			ereport(ERROR,
-					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-					 errmsg("compute " INT64_FORMAT " exited while starting", spec->compute_id),
-					 errdetail_internal("%s", drv->log_tail(spec))));
-		if (waited >= bp_compute_start_timeout_ms)
+		if (st == BP_COMPUTE_DOWN)
+		{
+			if (launched > 0 && !BpPidAlive(launched))
+				ereport(ERROR,
+						(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+						 errmsg("compute " INT64_FORMAT " exited while starting", spec->compute_id),
+						 errdetail_internal("%s", drv->log_tail(spec))));
+			if (launched == 0)
+				launched = drv->start(spec);	/* down, or went down while starting */
+		}
+		if (BpPast(deadline))
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("compute " INT64_FORMAT " did not accept connections within %d ms",
 							spec->compute_id, bp_compute_start_timeout_ms),
 					 errdetail_internal("%s", drv->log_tail(spec))));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		BpNap(10);
+		st = drv->status(spec, &pid);
+		if (st == BP_COMPUTE_READY)
+			return pid;
 	}
 }
 
@@ -312,7 +313,10 @@ DoReconcileCompute(void *arg)
 	}
 }
 
-/* Has the transaction that created a timeline finished? */
+/*
+ * Has the transaction that created a timeline finished?  An unknown creator,
+ * or one that is not a plausible xid of this cluster, counts as finished.
+ */
 static bool
 CreatorFinished(FullTransactionId creator)
 {
@@ -334,6 +338,9 @@ DoReconcileTimeline(void *arg)
 	/* SPI takes a fresh snapshot per statement: after this check, so a
 	 * creator that committed has its rows visible. */
 	if (!CreatorFinished(t->creator))
+		return;
+	/* no owner file yet: its creator may be between mkdir and writing it */
+	if (!FullTransactionIdIsValid(t->creator) && t->young)
 		return;
 	if (!CatalogTimelineExists(t->timeline_id))
 	{
@@ -357,17 +364,18 @@ DoListTimelines(void *arg)
 }
 
 /* One level-triggered pass over everything. */
-static void
+static bool
 ReconcilePass(void)
 {
 	bool		installed = false;
 	List	   *computes = NIL;
 	List	   *timelines = NIL;
 	ListCell   *lc;
+	bool		deferred = false;
 
 	if (!RunItem("checking the extension", false, DoCheckExtension, &installed, NULL, 0) ||
 		!installed)
-		return;
+		return false;
 	(void) RunItem("making the timeline template", false, DoTemplate, NULL, NULL, 0);
 	if (RunItem("listing computes", true, DoListComputes, &computes, NULL, 0))
 		foreach(lc, computes)
@@ -377,15 +385,16 @@ ReconcilePass(void)
 			if (!RunItem("reconciling a compute", true, DoReconcileCompute, lfirst(lc),
 						 err, sizeof(err)))
 				RecordFailure(*(int64 *) lfirst(lc), err);
-			(void) ProcessRequests();	/* keep requesters waiting briefly */
+			deferred |= ProcessRequests();	/* keep requesters waiting briefly */
 		}
 	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
 		foreach(lc, timelines)
 		{
 			(void) RunItem("checking a timeline", true, DoReconcileTimeline, lfirst(lc),
 						   NULL, 0);
-			(void) ProcessRequests();
+			deferred |= ProcessRequests();
 		}
+	return deferred;
 }
 
 /* Entry point of the reconciler. */
@@ -420,7 +429,7 @@ branchpromote_reconciler_main(Datum arg)
 		deferred = ProcessRequests();
 		if (BpWorkerPassRequested() || GetCurrentTimestamp() >= next_pass)
 		{
-			ReconcilePass();
+			deferred |= ReconcilePass();
 			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													bp_reconcile_interval_ms);
 		}

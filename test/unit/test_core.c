@@ -43,6 +43,13 @@ test_names(void)
 	too_long[64] = '\0';
 	CHECK(!BpNameIsValid(too_long));
 
+	CHECK(BpNameIsReserved("postgres"));
+	CHECK(BpNameIsReserved("template1"));
+	CHECK(BpNameIsReserved("pg_shop"));
+	CHECK(BpNameIsReserved("public"));
+	CHECK(!BpNameIsReserved("shop"));
+	CHECK(!BpNameIsReserved("pgshop"));
+
 	CHECK(BpPathIsSafe("/var/lib/branchpromote/data"));
 	CHECK(BpPathIsSafe("/"));
 	CHECK(!BpPathIsSafe(NULL));
