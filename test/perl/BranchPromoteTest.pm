@@ -209,7 +209,8 @@ sub _procs_matching
 		push @pids, $pid if $match->(\@argv) && pid_alive($pid);
 	}
 	closedir($dh);
-	return sort { $a <=> $b } @pids;
+	@pids = sort { $a <=> $b } @pids;
+	return @pids;    # a count in scalar context
 }
 
 # Live postmasters running on timeline $tl's data directory.
@@ -237,6 +238,23 @@ sub pidfile_pid
 	close($fh);
 	chomp $pid if defined $pid;
 	return defined $pid && $pid =~ /^\d+$/ ? $pid : 0;
+}
+
+# The private directory under branchpromote.socket_directory that holds the
+# unix socket of the compute listening on $port (undef if none).
+sub socket_dir_for_port
+{
+	my ($self, $port) = @_;
+	my @dirs = grep { -S "$_/.s.PGSQL.$port" } glob("$self->{sockdir}/*");
+	return $dirs[0];
+}
+
+# Entries left under branchpromote.socket_directory.
+sub socket_dirs
+{
+	my ($self) = @_;
+	my @dirs = sort glob("$self->{sockdir}/*");
+	return @dirs;
 }
 
 # Does something accept TCP connections on 127.0.0.1:$port?
@@ -281,11 +299,11 @@ sub wait_until
 =item $bp->reconciler_pass
 
 Return once the reconciler has run at least one complete pass that began
-after this call: plant two fake orphan timeline directories (no owner file,
-as after a crash before the owner was written) one after the other and wait
-until each is removed.  The second one cannot be seen before a pass that
-starts after the first one's removal, and the pass that removed the first
-has finished by then.  Returns true if both were removed in time.
+after this call: plant two fake orphan timeline directories (owner file
+naming a long-finished transaction, no catalog row) one after the other and
+wait until each is removed.  The second one cannot be seen before a pass
+that starts after the first one's removal, and the pass that removed the
+first has finished by then.  Returns true if both were removed in time.
 
 =cut
 
@@ -294,12 +312,44 @@ sub reconciler_pass
 	my ($self, $seconds) = @_;
 	for (1 .. 2)
 	{
-		my $dir = $self->timeline_dir(++$self->{fake_id});
-		mkdir("$self->{root}/timelines");
-		mkdir($dir) or croak "could not create $dir: $!";
+		my $dir = $self->plant_orphan(owner => 3);
 		return 0 unless wait_until(sub { !-e $dir }, $seconds);
 	}
 	return 1;
+}
+
+=pod
+
+=item $bp->plant_orphan(owner => XID, age => SECONDS)
+
+Make a timeline directory no catalog row references, as an aborted or
+crashed operation leaves it: with an owner file naming XID (none if XID is
+undef), its modification time SECONDS in the past (default 0).  It is made
+under another name and renamed into place, so the reconciler never sees it
+half made.  Returns its path.
+
+=cut
+
+sub plant_orphan
+{
+	my ($self, %opt) = @_;
+	my $id = ++$self->{fake_id};
+	my $root = "$self->{root}/timelines";
+	my $tmp = "$root/planting-$id";
+	my $dir = "$root/$id";
+	mkdir($root);
+	mkdir($tmp) or croak "could not create $tmp: $!";
+	if (defined $opt{owner})
+	{
+		open(my $fh, '>', "$tmp/owner") or croak "could not write $tmp/owner: $!";
+		print $fh "$opt{owner}\n";
+		close($fh) or croak "could not write $tmp/owner: $!";
+	}
+	my $t = time() - ($opt{age} // 0);
+	utime($t, $t, $tmp) or croak "could not set the times of $tmp: $!";
+	rename($tmp, $dir) or croak "could not rename $tmp to $dir: $!";
+	utime($t, $t, $dir);
+	return $dir;
 }
 
 # ------------------------------------------------------------------ computes

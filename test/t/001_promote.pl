@@ -7,6 +7,7 @@ use warnings FATAL => 'all';
 use FindBin;
 use lib "$FindBin::Bin/../perl";
 use BranchPromoteTest;
+use IPC::Run;
 use JSON::PP ();
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -14,6 +15,33 @@ use Test::More;
 my $bp = BranchPromoteTest->new_node('main', port_base => 58100);
 
 my $LSN = qr{^[0-9A-F]+/[0-9A-F]+$};
+
+# A psql session on a compute running in the background: input from
+# $s->{in} (appended to and pumped), or one command with -c.
+sub start_psql
+{
+	my ($uri, %arg) = @_;
+	my $s = { in => $arg{stdin} // '', out => '', err => '' };
+	$s->{h} = IPC::Run::start(
+		[
+			'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $uri,
+			defined $arg{command} ? ('-c', $arg{command}) : ()
+		],
+		'<', \$s->{in}, '>', \$s->{out}, '2>', \$s->{err},
+		IPC::Run::timeout(120));
+	return $s;
+}
+
+sub pump_until_output
+{
+	my ($s, $re) = @_;
+	my $ok = eval {
+		$s->{h}->pump until $s->{out} =~ $re;
+		1;
+	};
+	diag("psql: $@ $s->{err}") unless $ok;
+	return $ok;
+}
 
 sub count_in
 {
@@ -42,7 +70,36 @@ SQL
 my $dev_digest = compute_safe_psql($dev_uri, ROWS_DIGEST);
 like($dev_digest, qr/^500:[0-9a-f]{32}$/, 'dev has the 500 rows written through its URI');
 
+# During the fork, dev is busy: one session holds an uncommitted row, another
+# commits one row per transaction into "seq", in id order, until told to stop.
+compute_safe_psql($dev_uri, 'CREATE TABLE seq (id int PRIMARY KEY); CREATE TABLE stop_writer (x int);');
+my $open_txn = start_psql($dev_uri, stdin =>
+	  "BEGIN;\nINSERT INTO items VALUES (999999, 'uncommitted at the fork');\nSELECT 'in-txn';\n");
+ok(pump_until_output($open_txn, qr/in-txn/), 'a dev session holds an uncommitted row');
+my $writer = start_psql($dev_uri, command => <<'SQL');
+DO $$
+DECLARE i int := 0;
+BEGIN
+	LOOP
+		i := i + 1;
+		INSERT INTO seq VALUES (i);
+		COMMIT;
+		EXIT WHEN i >= 1000000 OR EXISTS (SELECT 1 FROM stop_writer);
+	END LOOP;
+END
+$$;
+SQL
+ok(wait_until(sub { compute_safe_psql($dev_uri, 'SELECT count(*) FROM seq') >= 300 }),
+	'the dev writer is committing');
+my $seq_before = compute_safe_psql($dev_uri, 'SELECT max(id) FROM seq');
+
 my $p = $bp->json("SELECT branchpromote.promote_branch('shop', 'v1')");
+
+my $seq_after = compute_safe_psql($dev_uri, 'SELECT max(id) FROM seq');
+compute_safe_psql($dev_uri, 'INSERT INTO stop_writer VALUES (1)');
+ok(eval { $writer->{h}->finish } // 0, 'the dev writer stopped cleanly') or diag($writer->{err});
+ok($seq_after > $seq_before, 'the writer kept committing during the promotion');
+
 is($p->{action}, 'first_deploy', 'promote (dev running): action first_deploy');
 is($p->{project}, 'shop', 'promote (dev running): project');
 is($p->{release}, 'v1', 'promote (dev running): release pinned');
@@ -63,6 +120,20 @@ isnt($prod_uri, $dev_uri, 'prod has its own connection URI');
 like($prod_uri, qr{:$p->{prod_port}/shop$}, 'the prod URI names the prod port from the promote result');
 is(compute_safe_psql($prod_uri, ROWS_DIGEST), $dev_digest, 'prod has exactly the rows dev had at the fork');
 
+# Forking a busy dev gives a consistent state: a gap-free prefix of the
+# writer's commits, all those committed before the call, none after it.
+my ($seq_count, $seq_max) = split / /,
+  compute_safe_psql($prod_uri, "SELECT count(*) || ' ' || coalesce(max(id), 0) FROM seq");
+is($seq_count, $seq_max, 'prod has a gap-free prefix of the commits dev made during the fork');
+cmp_ok($seq_max, '>=', $seq_before, 'prod has every commit made before promote_branch was called');
+cmp_ok($seq_max, '<=', $seq_after, 'prod has no commit made after promote_branch returned');
+is(count_in($prod_uri, 'id = 999999'), 0, 'a row uncommitted at the fork is not in prod');
+$open_txn->{in} .= "COMMIT;\n\\q\n";
+ok(eval { $open_txn->{h}->finish } // 0, 'the open dev transaction commits after the fork')
+  or diag($open_txn->{err});
+is(count_in($dev_uri, 'id = 999999'), 1, 'dev has the row committed after the fork');
+is(count_in($prod_uri, 'id = 999999'), 0, 'prod does not');
+
 # After the fork, writes never cross in either direction.
 compute_safe_psql($prod_uri, "INSERT INTO items VALUES (100001, 'written in prod')");
 compute_safe_psql($dev_uri, "INSERT INTO items VALUES (200001, 'written in dev')");
@@ -71,7 +142,7 @@ is(count_in($prod_uri, 'id = 200001'), 0, 'a row inserted in dev is not visible 
 is(count_in($prod_uri, 'id = 100001'), 1, 'prod sees its own insert');
 is(count_in($dev_uri, 'id = 200001'), 1, 'dev sees its own insert');
 is(count_in($prod_uri, 'true'), 501, 'prod has dev\'s 500 rows plus its own');
-is(count_in($dev_uri, 'true'), 501, 'dev has its 500 rows plus its own');
+is(count_in($dev_uri, 'true'), 502, 'dev has its 500 rows plus its own two');
 
 # The views.
 is( $bp->sql(

@@ -29,9 +29,20 @@ INSERT INTO items SELECT g, 'p row ' || g FROM generate_series(1, 200) g;
 SQL
 my $p_digest = compute_safe_psql($p_dev_uri, ROWS_DIGEST);
 
-# A directory left without an owner file (a crash before it was written) is
-# an orphan; reconciler_pass plants two and waits for their removal.
-ok($bp->reconciler_pass, 'the reconciler removes timeline directories without an owner file');
+# Orphans planted by hand: a directory whose owner transaction finished, and
+# one left without an owner file (a crash between mkdir and writing it),
+# which gets a grace period in case its creator is still writing it.
+ok($bp->reconciler_pass,
+	'the reconciler removes timeline directories whose creating transaction finished');
+my $old_ownerless = $bp->plant_orphan(age => 120);
+my $young_ownerless = $bp->plant_orphan();
+ok(wait_until(sub { !-e $old_ownerless }),
+	'the reconciler removes an old timeline directory without an owner file');
+ok($bp->reconciler_pass, 'the reconciler completed a pass meanwhile');
+ok(-d $young_ownerless, 'the reconciler keeps a young timeline directory without an owner file');
+utime(time() - 120, time() - 120, $young_ownerless);
+ok(wait_until(sub { !-e $young_ownerless }),
+	'once it is old, the reconciler removes it');
 
 # ------------------------------------------- aborted promote_branch
 
@@ -49,6 +60,8 @@ is($bp->json("SELECT branchpromote.plan_promotion('p', 'v1')")->{action},
 ok($bp->reconciler_pass, 'the reconciler completed a pass meanwhile');
 ok(-d $bp->pgdata($a_tl), 'the reconciler keeps the directory of an in-progress promotion');
 ok(pid_alive($a_pm[0]), 'and keeps its compute running');
+my $a_sock = $bp->socket_dir_for_port($aborted->{prod_port});
+ok(defined $a_sock, 'the open promotion\'s compute has a private socket directory');
 $bg->query_safe('ROLLBACK');
 $bg->quit;
 
@@ -57,6 +70,9 @@ ok(wait_until(sub { timeline_gone($a_tl) }),
   or diag('left: dir ' . (-e $bp->timeline_dir($a_tl) ? 'present' : 'gone')
 	  . ', postmasters ' . join(' ', $bp->postmasters_on($a_tl)));
 ok(!port_accepts($aborted->{prod_port}), 'nothing listens on the aborted prod compute\'s port');
+ok(wait_until(sub { !defined $a_sock || !-e $a_sock }, 10),
+	'the aborted prod compute\'s private socket directory is removed')
+  or diag("left: $a_sock");
 is($bp->sql("SELECT string_agg(env, ',' ORDER BY env) FROM branchpromote.environments WHERE project = 'p'"),
 	'dev', 'the catalog has no prod environment for p');
 is($bp->sql("SELECT string_agg(timeline::text, ',') FROM branchpromote.timelines WHERE project = 'p'"),
@@ -95,6 +111,8 @@ is(compute_safe_psql($bp->uri('q', 'dev'), 'SELECT current_user || \'@\' || curr
 
 my $p_dev_pid = $bp->compute_row('p', 'dev')->{pid};
 my $p_prod_pid = $bp->compute_row('p', 'prod')->{pid};
+my @p_socks = map { $bp->socket_dir_for_port($bp->compute_row('p', $_)->{port}) } qw(dev prod);
+is(scalar(grep { defined } @p_socks), 2, 'both computes of p have a private socket directory');
 my @dirs = $bp->timeline_dirs;
 my ($state, $err) = $bp->sqlstate("SELECT branchpromote.drop_project('p', 'wrong')");
 is($state, '22023', 'drop_project with a wrong confirmation fails with 22023') or diag($err);
@@ -113,6 +131,9 @@ is_deeply([ sort { $a <=> $b } @{ $d->{timelines} } ], [ $p_dev_tl, $p_prod_tl ]
 ok(wait_until(sub { timeline_gone($p_dev_tl) && timeline_gone($p_prod_tl) }),
 	'after the drop the reconciler removes both timeline directories and stops their computes');
 ok(!pid_alive($p_dev_pid) && !pid_alive($p_prod_pid), 'both compute processes of p are gone');
+ok(wait_until(sub { !grep { defined && -e } @p_socks }, 10),
+	'the private socket directories of p\'s computes are removed')
+  or diag('left: ' . join(' ', grep { defined && -e } @p_socks));
 is( $bp->sql(
 		"SELECT (SELECT count(*) FROM branchpromote.timelines WHERE project = 'p') + (SELECT count(*) FROM branchpromote.computes WHERE project = 'p') + (SELECT count(*) FROM branchpromote.environments WHERE project = 'p') + (SELECT count(*) FROM branchpromote.deploys WHERE project = 'p')"
 	),

@@ -1,4 +1,5 @@
-# Computes outlive a restart of the control server and are adopted; a
+# Computes outlive a restart (and a crash) of the control server and are
+# adopted; work of a transaction cut short by the crash is cleaned up; a
 # compute that dies is restarted by the reconciler with its committed data.
 use strict;
 use warnings FATAL => 'all';
@@ -6,6 +7,7 @@ use warnings FATAL => 'all';
 use FindBin;
 use lib "$FindBin::Bin/../perl";
 use BranchPromoteTest;
+use JSON::PP qw(decode_json);
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -19,7 +21,29 @@ compute_safe_psql($dev_uri, <<'SQL');
 CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL);
 INSERT INTO items SELECT g, 'r row ' || g FROM generate_series(1, 400) g;
 SQL
+my $dev_pid = $bp->compute_row('r', 'dev')->{pid};
+
+# ------------------------------------------- control crash during a promotion
+
+# The control server crashes while a promotion's transaction is open: its
+# prod timeline and compute are orphans once the server is back.
+my $bg = $node->background_psql('postgres');
+my $open = decode_json($bg->query_safe("BEGIN; SELECT branchpromote.promote_branch('r', 'v1');"));
+my $orphan_tl = $open->{prod_timeline};
+is(scalar($bp->postmasters_on($orphan_tl)), 1, 'the open promotion started a prod compute');
+$node->stop('immediate');
+eval { $bg->quit };
+$node->start;
+ok( wait_until(
+		sub { !-e $bp->timeline_dir($orphan_tl) && !$bp->postmasters_on($orphan_tl) }),
+	'after the crash the reconciler removes the open promotion\'s timeline and stops its compute');
+is($bp->sql("SELECT count(*) FROM branchpromote.environments WHERE project = 'r' AND env = 'prod'"),
+	0, 'the crashed promotion left no prod in the catalog');
+ok(pid_alive($dev_pid), 'the dev compute survived the crash of the control server');
+is($bp->compute_row('r', 'dev')->{pid}, $dev_pid, 'and is adopted with the same pid');
+
 my $p = $bp->json("SELECT branchpromote.promote_branch('r', 'v1')");
+is($p->{action}, 'first_deploy', 'a promotion after the crash succeeds');
 my $prod_tl = $p->{prod_timeline};
 my $prod_uri = $bp->uri('r', 'prod');
 compute_safe_psql($prod_uri, "INSERT INTO items VALUES (100001, 'committed in prod')");
@@ -27,7 +51,6 @@ my $prod_digest = compute_safe_psql($prod_uri, ROWS_DIGEST);
 like($prod_digest, qr/^401:/, 'prod has dev\'s rows and its own committed row');
 
 my $prod_pid = $bp->compute_row('r', 'prod')->{pid};
-my $dev_pid = $bp->compute_row('r', 'dev')->{pid};
 ok(pid_alive($prod_pid), 'prod compute is running');
 is($prod_pid, $bp->pidfile_pid($prod_tl), 'the recorded prod pid is the postmaster of the prod timeline');
 
