@@ -72,8 +72,7 @@ sub new_node
 		"branchpromote.socket_directory = '$sockdir'",
 		"branchpromote.compute_port_base = $opt{port_base}",
 		"branchpromote.compute_port_count = 50",
-		"branchpromote.reconcile_interval = '500ms'",
-		"log_min_messages = info");
+		"branchpromote.reconcile_interval = '500ms'");
 	$conf .= "\nbranchpromote.data_root = '$opt{data_root}'" if $opt{data_root};
 	$node->append_conf('postgresql.conf', "$conf\n");
 
