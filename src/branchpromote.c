@@ -44,7 +44,7 @@ _PG_init(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("branchpromote must be loaded via shared_preload_libraries"),
-				 errhint("Add branchpromote to shared_preload_libraries in postgresql.conf (the control plane preloads pg_cron beside it) and restart the server.")));
+				 errhint("Add branchpromote to shared_preload_libraries in postgresql.conf and restart the server.")));
 	BpGucInit();
 	(void) BpDataRoot();		/* refuse to start with an unsafe derived data root */
 	prev_shmem_request_hook = shmem_request_hook;

@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -220,6 +221,51 @@ LocalLogTail(const BpComputeSpec *spec)
 	return pstrdup(start && n == 2048 ? start + 1 : buf);
 }
 
+/* Ids of computes that have a socket directory. */
+static List *
+LocalListEndpoints(void)
+{
+	List	   *out = NIL;
+	DIR		   *dir = AllocateDir(BpSocketRoot());
+	struct dirent *de;
+
+	if (dir == NULL && errno == ENOENT)
+		return NIL;
+	while ((de = ReadDir(dir, BpSocketRoot())) != NULL)
+	{
+		char	   *end;
+		long long	id;
+		int64	   *p;
+
+		if (de->d_name[0] != 'c')
+			continue;
+		id = strtoll(de->d_name + 1, &end, 10);
+		if (*end != '\0' || id <= 0)
+			continue;
+		p = palloc(sizeof(int64));
+		*p = id;
+		out = lappend(out, p);
+	}
+	FreeDir(dir);
+	return out;
+}
+
+/*
+ * Remove a gone compute's socket directory.  A server still listening
+ * there keeps its socket and lock files in it, so rmdir fails and the
+ * directory stays until that server is gone.
+ */
+static void
+LocalForget(int64 compute_id)
+{
+	char	   *dir = LocalSocketDir(compute_id);
+
+	if (rmdir(dir) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not remove socket directory \"%s\": %m", dir)));
+}
+
 static const BpComputeDriver local_compute = {
 	.name = "local",
 	.start = LocalStart,
@@ -229,6 +275,8 @@ static const BpComputeDriver local_compute = {
 	.admin_address = LocalAdminAddress,
 	.port_available = LocalPortAvailable,
 	.client_endpoint = LocalClientEndpoint,
+	.list_endpoints = LocalListEndpoints,
+	.forget = LocalForget,
 	.log_tail = LocalLogTail,
 };
 

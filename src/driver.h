@@ -82,6 +82,10 @@ typedef struct BpComputeDriver
 	bool		(*port_available) (int port);
 	/* Where clients connect: host and port. */
 	void		(*client_endpoint) (const BpComputeSpec *spec, const char **host, int *port);
+	/* Reconciler only: ids of computes that have local endpoints (List of int64 *). */
+	List	   *(*list_endpoints) (void);
+	/* Reconciler only: release a gone compute's endpoint (no-op while in use). */
+	void		(*forget) (int64 compute_id);
 	/* The last lines the compute logged, for error details (palloc'd). */
 	char	   *(*log_tail) (const BpComputeSpec *spec);
 } BpComputeDriver;

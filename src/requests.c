@@ -217,7 +217,7 @@ BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply)
 				ereport(ERROR,
 						(errcode(ERRCODE_QUERY_CANCELED),
 						 errmsg("the branchpromote reconciler did not answer within %d ms", timeout_ms),
-						 errhint("Check that the \"branchpromote reconciler\" process runs (pg_stat_activity), or raise branchpromote.compute_start_timeout.")));
+						 errhint("Check that the \"branchpromote reconciler\" process runs (pg_stat_activity) and see the server log; compute starts are bounded by branchpromote.compute_start_timeout.")));
 			(void) ConditionVariableTimedSleep(&shared->cv, Min(left, 1000), PG_WAIT_EXTENSION);
 		}
 		ConditionVariableCancelSleep();

@@ -354,6 +354,25 @@ DoReconcileTimeline(void *arg)
 		BpCompute()->stop_timeline(t->timeline_id, false);
 }
 
+/* Release the endpoint of a compute no committed row names. */
+static void
+DoReconcileEndpoint(void *arg)
+{
+	int64		id = *(int64 *) arg;
+
+	if (!CatalogComputeExists(id))
+		BpCompute()->forget(id);
+}
+
+static void
+DoListEndpoints(void *arg)
+{
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+
+	*(List **) arg = BpCompute()->list_endpoints();
+	MemoryContextSwitchTo(old);
+}
+
 static void
 DoListTimelines(void *arg)
 {
@@ -370,6 +389,7 @@ ReconcilePass(void)
 	bool		installed = false;
 	List	   *computes = NIL;
 	List	   *timelines = NIL;
+	List	   *endpoints = NIL;
 	ListCell   *lc;
 	bool		deferred = false;
 
@@ -394,6 +414,10 @@ ReconcilePass(void)
 						   NULL, 0);
 			deferred |= ProcessRequests();
 		}
+	if (RunItem("listing compute endpoints", false, DoListEndpoints, &endpoints, NULL, 0))
+		foreach(lc, endpoints)
+			(void) RunItem("checking a compute endpoint", true, DoReconcileEndpoint,
+						   lfirst(lc), NULL, 0);
 	return deferred;
 }
 
