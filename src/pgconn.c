@@ -38,7 +38,8 @@ BpOsUserName(void)
 		if (pw == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not look up the name of OS user %d", (int) geteuid())));
+					 errmsg("could not look up the name of OS user %d", (int) geteuid()),
+				 errhint("Run the control server as an OS user with an /etc/passwd entry.")));
 		strlcpy(name, pw->pw_name, sizeof(name));
 	}
 	return name;
@@ -102,7 +103,8 @@ Track(PGconn *conn)
 	PQfinish(conn);
 	ereport(ERROR,
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
-			 errmsg("too many open connections to computes in one backend")));
+			 errmsg("too many open connections to computes in one backend"),
+				 errhint("This is a bug in branchpromote; reconnect and report it.")));
 }
 
 static void
@@ -163,7 +165,11 @@ BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms)
 	return conn;
 }
 
-/* Run one statement; returns its (last) result, which the caller PQclears. */
+/*
+ * Run one statement; returns its (last) result, which the caller PQclears.
+ * On error the context names the statement only up to its first literal,
+ * so a password in it never reaches a log or a client.
+ */
 PGresult *
 BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 	   int timeout_ms)
@@ -176,6 +182,7 @@ BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not send a query to a compute"),
+				 errhint("Check SELECT * FROM branchpromote.computes for its state, and its log."),
 				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
 	for (;;)
 	{
@@ -186,6 +193,7 @@ BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),
 						 errmsg("lost the connection to a compute"),
+				 errhint("Check SELECT * FROM branchpromote.computes for its state, and its log."),
 						 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
 		}
 		res = PQgetResult(conn);
@@ -208,7 +216,9 @@ BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		ereport(ERROR,
 				(errcode(code),
 				 errmsg("compute refused: %s", pchomp(msg)),
-				 errcontext("statement sent to a compute: %s", sql)));
+				 errhint("The statement ran on the compute itself; its SQLSTATE is passed through."),
+				 errcontext("statement sent to a compute: %.*s%s", (int) strcspn(sql, "'$"),
+							sql, sql[strcspn(sql, "'$")] ? "..." : "")));
 	}
 	return last;
 }

@@ -71,7 +71,8 @@ EnsureDir(const char *path)
 	if (MakePGDirectory(path) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", path)));
+				 errmsg("could not create directory \"%s\": %m", path),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 }
 
 /* Write a whole small file durably (replacing it). */
@@ -84,15 +85,18 @@ WriteFileDurably(const char *path, const char *content)
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", path)));
+				 errmsg("could not create file \"%s\": %m", path),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	if (write(fd, content, len) != (ssize_t) len)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", path)));
+				 errmsg("could not write file \"%s\": %m", path),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	if (pg_fsync(fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", path)));
+				 errmsg("could not fsync file \"%s\": %m", path),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	CloseTransientFile(fd);
 }
 
@@ -194,14 +198,16 @@ LocalEnsureTemplate(void)
 	if (conf == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not open \"%s/postgresql.conf\": %m", tmp)));
+				 errmsg("could not open \"%s/postgresql.conf\": %m", tmp),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	fprintf(conf, "\n# branchpromote: per-timeline settings\ninclude_if_exists = 'branchpromote.conf'\n");
 	FreeFile(conf);
 	BpSyncTree(tmp);
 	if (rename(tmp, LocalTemplateDir()) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not rename \"%s\" to \"%s\": %m", tmp, LocalTemplateDir())));
+				 errmsg("could not rename \"%s\" to \"%s\": %m", tmp, LocalTemplateDir()),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	fsync_fname(BpDataRoot(), true);
 }
 
@@ -272,7 +278,8 @@ ParseLsn(const char *s)
 	if (sscanf(s, "%X/%X", &hi, &lo) != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("unexpected LSN \"%s\" from a compute", s)));
+				 errmsg("unexpected LSN \"%s\" from a compute", s),
+				 errhint("The source compute answered pg_backup_stop oddly; see its log.")));
 	return ((uint64) hi << 32) | lo;
 }
 
@@ -325,7 +332,8 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	if (PQntuples(res) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("pg_backup_stop returned %d rows", PQntuples(res))));
+				 errmsg("pg_backup_stop returned %d rows", PQntuples(res)),
+				 errhint("The source compute answered pg_backup_stop oddly; see its log.")));
 	result->fork_lsn = ParseLsn(PQgetvalue(res, 0, 0));
 	WriteFileDurably(psprintf("%s/backup_label", pgdata), PQgetvalue(res, 0, 1));
 	if (!PQgetisnull(res, 0, 2) && PQgetvalue(res, 0, 2)[0] != '\0')
@@ -356,7 +364,8 @@ ForkStopped(int64 source_tl, int64 new_tl, BpForkResult *result)
 	if (!crc_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("control file of timeline " INT64_FORMAT " has a bad checksum", source_tl)));
+				 errmsg("control file of timeline " INT64_FORMAT " has a bad checksum", source_tl),
+				 errhint("Wake the source compute so it recovers, then try again; if it cannot start, its data directory is damaged.")));
 	if (control->state != DB_SHUTDOWNED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
