@@ -60,11 +60,32 @@ BpNap(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* Is there a process with this pid? */
+/*
+ * Is there a live process with this pid?  A zombie is not: computes are
+ * re-parented to init, and an init that reaps lazily would otherwise make
+ * every stop wait for it.
+ */
 bool
 BpPidAlive(pid_t pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	char		path[64];
+	char		buf[512];
+	FILE	   *f;
+	char	   *close_paren;
+	size_t		n;
+
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return errno != ENOENT;	/* no /proc: trust kill() */
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')' */
+	close_paren = strrchr(buf, ')');
+	return !(close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z');
 }
 
 /*
