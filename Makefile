@@ -6,6 +6,8 @@ OBJS = \
 	src/guc.o \
 	src/names.o \
 	src/planner.o \
+	src/ledgerplan.o \
+	src/ledger.o \
 	src/catalog.o \
 	src/clone.o \
 	src/pgconn.o \
@@ -20,7 +22,7 @@ DATA = sql/branchpromote--0.1.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # Regression tests: inputs in sql/, outputs in expected/ (the PGXS defaults).
-REGRESS = setup create_project promote privileges
+REGRESS = setup create_project promote migrations privileges
 # The catalog lives in branchpromote.database_name (postgres): test there.
 REGRESS_OPTS = --use-existing
 
@@ -42,8 +44,8 @@ CONTRIB_TESTDB = postgres
 ISOLATION_TESTDB = postgres
 
 # Unit tests of the pure core (no server needed).
-UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c
-test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h
+UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c
+test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h
 	$(CC) -DFRONTEND -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport

@@ -111,7 +111,21 @@ CREATE TABLE branchpromote.deploy (
     started_at    timestamptz NOT NULL,
     finished_at   timestamptz,
     elapsed_ms    double precision,
-    error         text
+    error         text,
+    anchor_lsn    pg_lsn,
+    migrations_applied jsonb NOT NULL DEFAULT '[]'
+);
+
+-- The catalog's copy of each timeline's ledger (the ledger itself lives in
+-- the timeline's own database); refreshed by every operation that reads or
+-- changes a ledger.
+CREATE TABLE branchpromote.ledger_mirror (
+    timeline_id bigint NOT NULL REFERENCES branchpromote.timeline ON DELETE CASCADE,
+    version     text NOT NULL,
+    name        text,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL,
+    PRIMARY KEY (timeline_id, version)
 );
 
 -- One row per mutating call, with the steps it took, in order.
@@ -168,6 +182,7 @@ SELECT p.name AS project, c.env, c.timeline_id AS timeline, c.port,
 CREATE VIEW branchpromote.deploys WITH (security_barrier) AS
 SELECT p.name AS project, d.id AS deploy_id, d.release, d.action, d.status,
        d.from_timeline, d.to_timeline, d.fork_lsn, d.clone_method,
+       d.anchor_lsn, d.migrations_applied,
        d.started_at, d.finished_at, d.elapsed_ms, d.error
   FROM branchpromote.deploy d JOIN branchpromote.project p ON p.id = d.project_id
  WHERE branchpromote._can_see(p.owner);
@@ -177,6 +192,15 @@ SELECT p.name AS project, a.timeline_id AS timeline, a.name, a.kind, a.lsn, a.cr
   FROM branchpromote.anchor a
   JOIN branchpromote.timeline t ON t.id = a.timeline_id
   JOIN branchpromote.project p ON p.id = t.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.ledger WITH (security_barrier) AS
+SELECT p.name AS project, e.name AS env, l.timeline_id AS timeline, l.version,
+       l.name, l.checksum, l.applied_at
+  FROM branchpromote.ledger_mirror l
+  JOIN branchpromote.timeline t ON t.id = l.timeline_id
+  JOIN branchpromote.project p ON p.id = t.project_id
+  LEFT JOIN branchpromote.environment e ON e.timeline_id = l.timeline_id
  WHERE branchpromote._can_see(p.owner);
 
 -- Operations outlive their project (a drop is journaled too): a row is
@@ -193,7 +217,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA branchpromote FROM PUBLIC;
 GRANT USAGE ON SCHEMA branchpromote TO branchpromote_viewer, branchpromote_deployer;
 GRANT SELECT ON branchpromote.projects, branchpromote.timelines,
     branchpromote.environments, branchpromote.computes, branchpromote.deploys,
-    branchpromote.anchors, branchpromote.operations
+    branchpromote.anchors, branchpromote.operations, branchpromote.ledger
   TO branchpromote_viewer, branchpromote_deployer;
 
 -- ------------------------------------------------------------------- API
@@ -216,6 +240,12 @@ CREATE FUNCTION branchpromote.promote_branch(project text, release text DEFAULT 
     LANGUAGE c VOLATILE
     SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'branchpromote_promote_branch';
+
+CREATE FUNCTION branchpromote.apply_migrations(project text, env text, migrations jsonb)
+    RETURNS jsonb
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_apply_migrations';
 
 CREATE FUNCTION branchpromote.connection_uri(project text, env text DEFAULT 'dev',
                                              direct boolean DEFAULT false)
@@ -244,6 +274,7 @@ GRANT EXECUTE ON FUNCTION branchpromote._can_see(oid)
   TO branchpromote_viewer, branchpromote_deployer;
 GRANT EXECUTE ON FUNCTION
     branchpromote.create_project(text),
+    branchpromote.apply_migrations(text, text, jsonb),
     branchpromote.plan_promotion(text, text),
     branchpromote.promote_branch(text, text),
     branchpromote.connection_uri(text, text, boolean),

@@ -36,7 +36,8 @@ SELECT branchpromote.connection_uri('shop', 'prod') <> branchpromote.connection_
 SELECT r->>'action' AS action FROM branchpromote.plan_promotion('shop', 'v1') r;
 SELECT r->>'action' AS action, r->>'prod_release' AS prod_release FROM branchpromote.plan_promotion('shop', 'v2') r;
 SELECT r->>'action' AS action FROM branchpromote.promote_branch('shop', 'v1') r;
-SELECT bp_try($$SELECT branchpromote.promote_branch('shop', 'v2')$$);
+-- a new release with nothing pending is a re-deploy onto the same prod
+SELECT r->>'action' AS action, r->'migrations_applied' AS applied FROM branchpromote.promote_branch('shop', 'v2') r;
 SELECT count(*) AS timelines, count(*) FILTER (WHERE kind = 'prod') AS prod
   FROM branchpromote.timelines WHERE project = 'shop';
 SELECT count(*) AS deploys FROM branchpromote.deploys WHERE project = 'shop';

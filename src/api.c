@@ -25,6 +25,7 @@
 #include "catalog.h"
 #include "driver.h"
 #include "guc.h"
+#include "ledger.h"
 #include "names.h"
 #include "pgconn.h"
 #include "planner.h"
@@ -34,6 +35,7 @@
 #define TEMPLATE_TIMEOUT_MS (10 * 60 * 1000)
 
 PG_FUNCTION_INFO_V1(branchpromote_create_project);
+PG_FUNCTION_INFO_V1(branchpromote_apply_migrations);
 PG_FUNCTION_INFO_V1(branchpromote_plan_promotion);
 PG_FUNCTION_INFO_V1(branchpromote_promote_branch);
 PG_FUNCTION_INFO_V1(branchpromote_connection_uri);
@@ -321,6 +323,9 @@ BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *pa
 	BpExecCommand(conn, psprintf("CREATE DATABASE %s OWNER %s", ident, ident),
 				  bp_operation_timeout_ms);
 	BpDisconnect(conn);
+	conn = LedgerConnect(spec, name, password);
+	EnsureLedger(conn);
+	BpDisconnect(conn);
 }
 
 static char *
@@ -399,17 +404,106 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
-/* Read the state the planner needs. */
+/* The compute must be accepting connections. */
+static void
+RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env)
+{
+	int			pid;
+
+	if (BpCompute()->status(&c->spec, &pid) != BP_COMPUTE_READY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the %s compute of project \"%s\" is not running", env, p->name),
+				 errhint("Wake it first: SELECT branchpromote.wake_compute('%s', '%s');", p->name, env)));
+}
+
+/* Read one environment's ledger from its compute. */
+static void
+ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out)
+{
+	PGconn	   *conn;
+
+	RequireRunning(p, c, env);
+	conn = LedgerConnect(&c->spec, p->name, p->password);
+	LedgerRead(conn, out);
+	BpDisconnect(conn);
+}
+
+/* Dev's and prod's ledgers and what a re-deploy would apply. */
+typedef struct Ledgers
+{
+	BpComputeRow dev;
+	BpComputeRow prod;
+	BpLedger	dev_ledger;
+	BpLedger	prod_ledger;
+	BpLedgerPlan plan;
+} Ledgers;
+
+/* Read the state the planner needs (with prod: both ledgers, from the computes). */
 static BpProjectState
-ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release)
+ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release, Ledgers *lg)
 {
 	BpProjectState s;
 
 	*prod_tl = 0;
 	*prod_release = NULL;
+	memset(lg, 0, sizeof(Ledgers));
 	s.has_prod = CatalogGetEnvironment(p->id, "prod", prod_tl, prod_release);
 	s.prod_release = *prod_release;
+	s.npending = 0;
+	s.drift = false;
+	if (s.has_prod)
+	{
+		LoadCompute(p, "dev", &lg->dev);
+		LoadCompute(p, "prod", &lg->prod);
+		ReadLedger(p, &lg->dev, "dev", &lg->dev_ledger);
+		ReadLedger(p, &lg->prod, "prod", &lg->prod_ledger);
+		lg->plan = BpPlanLedger(lg->prod_ledger.m, lg->prod_ledger.n,
+								lg->dev_ledger.m, lg->dev_ledger.n, true,
+								palloc(sizeof(int) * Max(1, lg->dev_ledger.n)));
+		s.drift = lg->plan.verdict != BP_LEDGER_OK;
+		s.npending = s.drift ? 0 : lg->plan.npending;
+	}
 	return s;
+}
+
+/* A JSON array of the pending versions. */
+static char *
+PendingJson(const Ledgers *lg)
+{
+	StringInfoData j;
+
+	initStringInfo(&j);
+	appendStringInfoChar(&j, '[');
+	for (int i = 0; i < lg->plan.npending && lg->plan.verdict == BP_LEDGER_OK; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&j, ", ");
+		escape_json(&j, lg->dev_ledger.m[lg->plan.pending[i]].version);
+	}
+	appendStringInfoChar(&j, ']');
+	return j.data;
+}
+
+/* JSON for drift, or null. */
+static char *
+DriftJson(const Ledgers *lg)
+{
+	StringInfoData j;
+	const char *v;
+
+	if (lg->plan.verdict == BP_LEDGER_OK)
+		return "null";
+	v = lg->plan.verdict == BP_LEDGER_MISSING ?
+		lg->prod_ledger.m[lg->plan.culprit].version :
+		lg->dev_ledger.m[lg->plan.culprit].version;
+	initStringInfo(&j);
+	appendStringInfoString(&j, "{\"kind\": ");
+	escape_json(&j, BpLedgerVerdictName(lg->plan.verdict));
+	appendStringInfoString(&j, ", \"version\": ");
+	escape_json(&j, v);
+	appendStringInfoChar(&j, '}');
+	return j.data;
 }
 
 static char *
@@ -447,11 +541,12 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	int64		prod_tl;
 	char	   *prod_release;
 	int64		dev_tl = 0;
+	Ledgers		lg;
 
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, false, &p);
-	s = ProjectState(&p, &prod_tl, &prod_release);
+	s = ProjectState(&p, &prod_tl, &prod_release, &lg);
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
 	CatalogEnd();
@@ -466,10 +561,86 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	{
 		PutInt(&r, "prod_timeline", prod_tl);
 		PutStr(&r, "prod_release", prod_release);
+		PutRaw(&r, "pending", PendingJson(&lg));
+		PutRaw(&r, "drift", DriftJson(&lg));
 	}
 	else
 		PutRaw(&r, "prod_timeline", "null");
 	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/*
+ * A re-deploy: keep prod's data, anchor its current LSN, apply the
+ * migrations dev has and prod lacks (SQL from dev's ledger), pin the release.
+ */
+static Datum
+Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
+		 int64 prod_tl, const char *prod_release, Ledgers *lg)
+{
+	PGconn	   *conn;
+	BpApplied	applied;
+	BpLedger	after;
+	BpDeployRow d;
+	int64		deploy_id;
+	StringInfoData versions;
+	StringInfoData timings;
+	char		anchor_name[64];
+
+	LedgerRefuse(&lg->plan, lg->dev_ledger.m, &lg->prod_ledger, "prod", true);
+	Step(r, "plan");
+	conn = LedgerConnect(&lg->prod.spec, p->name, p->password);
+	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true, &applied);
+	LedgerRead(conn, &after);
+	BpDisconnect(conn);
+	Step(r, "apply pending migrations to prod");
+
+	snprintf(anchor_name, sizeof(anchor_name), "pre-deploy %s", timestamptz_to_str(r->started_at));
+	CatalogInsertAnchor(prod_tl, anchor_name, "pre-deploy", applied.lsn_before);
+	CatalogSetEnvironment(p->id, "prod", prod_tl, release ? release : prod_release);
+	CatalogReplaceLedgerMirror(prod_tl, &after);
+	CatalogReplaceLedgerMirror(lg->dev.spec.timeline_id, &lg->dev_ledger);
+
+	initStringInfo(&versions);
+	initStringInfo(&timings);
+	appendStringInfoChar(&versions, '[');
+	appendStringInfoChar(&timings, '{');
+	for (int i = 0; i < applied.n; i++)
+	{
+		appendStringInfoString(&versions, i ? ", " : "");
+		escape_json(&versions, applied.versions[i]);
+		appendStringInfoString(&timings, i ? ", " : "");
+		escape_json(&timings, applied.versions[i]);
+		appendStringInfo(&timings, ": %.3f", applied.ms[i]);
+	}
+	appendStringInfoChar(&versions, ']');
+	appendStringInfoChar(&timings, '}');
+
+	memset(&d, 0, sizeof(d));
+	d.project_id = p->id;
+	d.release = release;
+	d.action = "redeploy";
+	d.from_timeline = prod_tl;
+	d.to_timeline = prod_tl;
+	d.fork_lsn = InvalidXLogRecPtr;
+	d.clone_method = NULL;
+	d.started_at = r->started_at;
+	d.elapsed_ms = MsSince(r->start);
+	d.anchor_lsn = applied.lsn_before;
+	d.migrations_json = versions.data;
+	deploy_id = CatalogInsertDeploy(&d);
+	CatalogRecordOperation(p->name, "promote_branch", GetUserNameFromId(CatalogCaller(), false),
+						   r->started_at, StepsJson(r));
+	CatalogEnd();
+
+	PutStr(r, "action", "redeploy");
+	PutStr(r, "project", p->name);
+	PutInt(r, "deploy_id", deploy_id);
+	PutStr(r, "release", release);
+	PutInt(r, "prod_timeline", prod_tl);
+	PutLsn(r, "anchor_lsn", applied.lsn_before);
+	PutRaw(r, "migrations_applied", versions.data);
+	PutRaw(r, "migration_ms", timings.data);
+	PG_RETURN_DATUM(ResultJsonb(r));
 }
 
 /* promote_branch(project, release) → jsonb: the first deploy forks dev into prod. */
@@ -491,11 +662,12 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 	BpComputeRow prod;
 	BpDeployRow d;
 	int64		deploy_id;
+	Ledgers		lg;
 
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes operations on the project */
-	s = ProjectState(&p, &prod_tl, &prod_release);
+	s = ProjectState(&p, &prod_tl, &prod_release, &lg);
 	plan = BpPlanPromotion(&s, release);
 	if (plan.action == BP_ACTION_NOOP)
 	{
@@ -507,11 +679,7 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(ResultJsonb(&r));
 	}
 	if (plan.action == BP_ACTION_REDEPLOY)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("project \"%s\" already has prod: re-deploys are not supported yet", name),
-				 errdetail("This version performs the first promotion only; prod is timeline " INT64_FORMAT ".", prod_tl),
-				 errhint("Keep using prod as it is; re-deploys with migrations come with the migration ledger.")));
+		return Redeploy(fcinfo, &r, &p, release, prod_tl, prod_release, &lg);
 
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
@@ -526,6 +694,13 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 						  BpCloneMethodName(fork.method));
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
+	{
+		BpLedger	inherited;
+
+		ReadLedger(&p, &prod, "prod", &inherited);	/* prod starts with dev's ledger */
+		CatalogReplaceLedgerMirror(prod_tl, &inherited);
+		CatalogReplaceLedgerMirror(dev_tl, &inherited);
+	}
 
 	d.project_id = p.id;
 	d.release = release;
@@ -536,6 +711,8 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 	d.clone_method = BpCloneMethodName(fork.method);
 	d.started_at = r.started_at;
 	d.elapsed_ms = MsSince(r.start);
+	d.anchor_lsn = InvalidXLogRecPtr;
+	d.migrations_json = "[]";
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(name, "promote_branch", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
@@ -679,4 +856,136 @@ branchpromote_stored_timeline_max(PG_FUNCTION_ARGS)
 	foreach(lc, BpStorage()->list())
 		max = Max(max, ((BpStoredTimeline *) lfirst(lc))->timeline_id);
 	PG_RETURN_INT64(max);
+}
+
+/* A string member of a migration object, or NULL if absent or JSON null. */
+static char *
+MemberText(JsonbContainer *obj, const char *key, int index)
+{
+	JsonbValue	v;
+
+	if (getKeyJsonValueFromContainer(obj, key, strlen(key), &v) == NULL || v.type == jbvNull)
+		return NULL;
+	if (v.type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration %d: \"%s\" must be a string", index, key),
+				 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text}.")));
+	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/* Parse and check the migrations array (it changes nothing if refused). */
+static BpMigration *
+ParseMigrations(Jsonb *j, int *n)
+{
+	BpMigration *m;
+
+	if (!JB_ROOT_IS_ARRAY(j) || JB_ROOT_IS_SCALAR(j))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migrations must be a JSON array"),
+				 errhint("Pass '[{\"version\": \"0001\", \"name\": \"init\", \"sql\": \"CREATE TABLE ...\"}]'.")));
+	*n = JB_ROOT_COUNT(j);
+	m = palloc0(sizeof(BpMigration) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(&j->root, i);
+		int			known = 0;
+
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("migration %d is not a JSON object", i),
+					 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text}.")));
+		m[i].version = MemberText(e->val.binary.data, "version", i);
+		m[i].name = MemberText(e->val.binary.data, "name", i);
+		m[i].sql = MemberText(e->val.binary.data, "sql", i);
+		known = (m[i].version != NULL) + (m[i].name != NULL) + (m[i].sql != NULL);
+		if (m[i].version == NULL || m[i].version[0] == '\0' || strlen(m[i].version) > 200 ||
+			strpbrk(m[i].version, "\t\n\r") != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("migration %d needs a \"version\" of 1 to 200 bytes without tabs or newlines", i),
+					 errhint("Use zero-padded numbers or timestamps: versions compare bytewise.")));
+		if (m[i].sql == NULL || m[i].sql[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("migration \"%s\" has no \"sql\"", m[i].version),
+					 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text}.")));
+		if (JsonContainerSize(e->val.binary.data) > known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("migration \"%s\" has keys other than version, name and sql", m[i].version),
+					 errhint("Check the key names for typos.")));
+		m[i].checksum = BpSha256Hex(m[i].sql);
+	}
+	return m;
+}
+
+/* apply_migrations(project, env, migrations) → jsonb: apply what the ledger lacks. */
+Datum
+branchpromote_apply_migrations(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *env = ArgText(fcinfo, 1, "env");
+	char	   *actor = CallerName();
+	Result		r;
+	BpProject	p;
+	BpComputeRow c;
+	BpMigration *m;
+	int			n;
+	PGconn	   *conn;
+	BpApplied	applied;
+	BpLedger	after;
+	StringInfoData list;
+	StringInfoData skipped;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("migrations must not be null"),
+				 errhint("Pass a JSON array, possibly empty.")));
+	ResultInit(&r);
+	m = ParseMigrations(PG_GETARG_JSONB_P(2), &n);
+	CatalogBegin();
+	LoadProject(name, true, &p);	/* serializes with promotions of the project */
+	LoadCompute(&p, env, &c);
+	RequireRunning(&p, &c, env);
+	conn = LedgerConnect(&c.spec, p.name, p.password);
+	LedgerApply(conn, p.name, env, m, n, false, &applied);
+	LedgerRead(conn, &after);
+	BpDisconnect(conn);
+	Step(&r, "apply migrations");
+	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
+	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+
+	initStringInfo(&list);
+	initStringInfo(&skipped);
+	appendStringInfoChar(&list, '[');
+	appendStringInfoChar(&skipped, '[');
+	for (int i = 0, k = 0; i < n; i++)
+	{
+		if (k < applied.n && strcmp(applied.versions[k], m[i].version) == 0)
+		{
+			appendStringInfoString(&list, k ? ", " : "");
+			appendStringInfo(&list, "{\"version\": ");
+			escape_json(&list, m[i].version);
+			appendStringInfo(&list, ", \"ms\": %.3f}", applied.ms[k]);
+			k++;
+		}
+		else
+		{
+			appendStringInfoString(&skipped, skipped.len > 1 ? ", " : "");
+			escape_json(&skipped, m[i].version);
+		}
+	}
+	appendStringInfoChar(&list, ']');
+	appendStringInfoChar(&skipped, ']');
+	PutStr(&r, "project", name);
+	PutStr(&r, "env", env);
+	PutInt(&r, "timeline", c.spec.timeline_id);
+	PutRaw(&r, "applied", list.data);
+	PutRaw(&r, "skipped", skipped.data);
+	PG_RETURN_DATUM(ResultJsonb(&r));
 }

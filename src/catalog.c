@@ -425,24 +425,71 @@ CatalogComputeIds(void)
 int64
 CatalogInsertDeploy(const BpDeployRow *d)
 {
-	Oid			types[8] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
-	TEXTOID, TIMESTAMPTZOID};
-	Datum		values[8] = {Int64GetDatum(d->project_id),
+	Oid			types[10] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
+		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID};
+	Datum		values[10] = {Int64GetDatum(d->project_id),
 		d->release ? CStringGetTextDatum(d->release) : (Datum) 0,
 		CStringGetTextDatum(d->action), Int64GetDatum(d->from_timeline),
 		Int64GetDatum(d->to_timeline), LSNGetDatum(d->fork_lsn),
-	CStringGetTextDatum(d->clone_method), TimestampTzGetDatum(d->started_at)};
-	char		nulls[9] = "        ";
+		d->clone_method ? CStringGetTextDatum(d->clone_method) : (Datum) 0,
+		TimestampTzGetDatum(d->started_at), LSNGetDatum(d->anchor_lsn),
+	CStringGetTextDatum(d->migrations_json ? d->migrations_json : "[]")};
+	char		nulls[11] = "          ";
 	char	   *sql;
 
 	if (d->release == NULL)
 		nulls[1] = 'n';
+	if (XLogRecPtrIsInvalid(d->fork_lsn))
+		nulls[5] = 'n';
+	if (d->clone_method == NULL)
+		nulls[6] = 'n';
+	if (XLogRecPtrIsInvalid(d->anchor_lsn))
+		nulls[8] = 'n';
 	sql = psprintf("INSERT INTO branchpromote.deploy (project_id, release, action, "
 				   "from_timeline, to_timeline, fork_lsn, clone_method, status, started_at, "
-				   "finished_at, elapsed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', "
-				   "$8, pg_catalog.clock_timestamp(), %.3f) RETURNING id", d->elapsed_ms);
-	Run(sql, 8, types, values, nulls, SPI_OK_INSERT_RETURNING);
+				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied) "
+				   "VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', $8, "
+				   "pg_catalog.clock_timestamp(), %.3f, $9, $10::pg_catalog.jsonb) RETURNING id",
+				   d->elapsed_ms);
+	Run(sql, 10, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	return ColInt64(0, 1);
+}
+
+/* Record a named LSN on a timeline. */
+void
+CatalogInsertAnchor(int64 timeline_id, const char *name, const char *kind, XLogRecPtr lsn)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, PG_LSNOID};
+	Datum		values[4] = {Int64GetDatum(timeline_id), CStringGetTextDatum(name),
+	CStringGetTextDatum(kind), LSNGetDatum(lsn)};
+
+	Run("INSERT INTO branchpromote.anchor (timeline_id, name, kind, lsn) VALUES ($1, $2, $3, $4)",
+		4, types, values, NULL, SPI_OK_INSERT);
+}
+
+/* Replace the catalog's copy of a timeline's ledger. */
+void
+CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[6] = "     ";
+
+	values[0] = Int64GetDatum(timeline_id);
+	Run("DELETE FROM branchpromote.ledger_mirror WHERE timeline_id = $1", 1, types, values,
+		NULL, SPI_OK_DELETE);
+	for (int i = 0; i < ledger->n; i++)
+	{
+		values[1] = CStringGetTextDatum(ledger->m[i].version);
+		values[2] = ledger->m[i].name ? CStringGetTextDatum(ledger->m[i].name) : (Datum) 0;
+		nulls[2] = ledger->m[i].name ? ' ' : 'n';
+		values[3] = CStringGetTextDatum(ledger->m[i].checksum);
+		values[4] = DirectFunctionCall3(timestamptz_in, CStringGetDatum(ledger->applied_at[i]),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		Run("INSERT INTO branchpromote.ledger_mirror "
+			"(timeline_id, version, name, checksum, applied_at) VALUES ($1, $2, $3, $4, $5)",
+			5, types, values, nulls, SPI_OK_INSERT);
+	}
 }
 
 /* Journal a finished operation with its steps (a JSON array). */

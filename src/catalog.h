@@ -9,6 +9,7 @@
 #include "nodes/pg_list.h"
 
 #include "driver.h"
+#include "ledger.h"
 
 typedef struct BpProject
 {
@@ -41,6 +42,8 @@ typedef struct BpDeployRow
 	const char *clone_method;
 	TimestampTz started_at;
 	double		elapsed_ms;
+	XLogRecPtr	anchor_lsn;		/* InvalidXLogRecPtr: none */
+	const char *migrations_json;	/* JSON array of versions applied */
 } BpDeployRow;
 
 /* Session: SPI connected, running as the extension owner. */
@@ -79,6 +82,9 @@ extern List *CatalogComputeIds(void);
 extern bool CatalogComputeExists(int64 id);
 
 extern int64 CatalogInsertDeploy(const BpDeployRow *d);
+extern void CatalogInsertAnchor(int64 timeline_id, const char *name, const char *kind,
+								XLogRecPtr lsn);
+extern void CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger);
 extern void CatalogRecordOperation(const char *project, const char *kind,
 								   const char *actor, TimestampTz started_at,
 								   const char *steps_json);

@@ -20,6 +20,8 @@ int			bp_compute_port_count = 1000;
 int			bp_compute_start_timeout_ms = 60000;
 int			bp_operation_timeout_ms = 300000;
 int			bp_reconcile_interval_ms = 10000;
+int			bp_migration_lock_timeout_ms = 5000;
+int			bp_migration_statement_timeout_ms = 15 * 60 * 1000;
 
 /* A path setting must be empty (use the default) or absolute and safe. */
 static bool
@@ -78,6 +80,16 @@ BpGucInit(void)
 							NULL,
 							&bp_reconcile_interval_ms, 10000, 100, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.migration_lock_timeout",
+							"lock_timeout for migrations: how long one waits for a lock before giving up.",
+							"Short, so a migration queued behind a long transaction does not block every query behind it.",
+							&bp_migration_lock_timeout_ms, 5000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.migration_statement_timeout",
+							"statement_timeout for each migration.",
+							NULL,
+							&bp_migration_statement_timeout_ms, 15 * 60 * 1000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("branchpromote");
 }
 

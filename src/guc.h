@@ -12,6 +12,8 @@ extern int	bp_compute_port_count;
 extern int	bp_compute_start_timeout_ms;
 extern int	bp_operation_timeout_ms;
 extern int	bp_reconcile_interval_ms;
+extern int	bp_migration_lock_timeout_ms;
+extern int	bp_migration_statement_timeout_ms;
 
 extern void BpGucInit(void);
 extern const char *BpDataRoot(void);

@@ -25,6 +25,8 @@
 
 static PGconn *open_conns[MAX_OPEN_CONNS];
 
+static PGresult *Collect(PGconn *conn, const char *sql, int timeout_ms);
+
 /* The OS user this server runs as: the superuser of every compute. */
 const char *
 BpOsUserName(void)
@@ -126,17 +128,13 @@ Fill(const BpComputeAddr *addr, const char *dbname, const char **k, const char *
 	v[5] = NULL;
 }
 
-/* Connect to a compute as its superuser, waiting at most timeout_ms. */
-PGconn *
-BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms)
+/* Connect with these keywords, waiting at most timeout_ms. */
+static PGconn *
+ConnectParams(const char *const *k, const char *const *v, int port, int timeout_ms)
 {
-	const char *k[6];
-	const char *v[6];
-	char		port[16];
 	instr_time	deadline = Deadline(timeout_ms);
 	PGconn	   *conn;
 
-	Fill(addr, dbname, k, v, port);
 	conn = PQconnectStartParams(k, v, false);
 	if (conn == NULL)
 		ereport(ERROR,
@@ -156,13 +154,38 @@ BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms)
 			BpDisconnect(conn);
 			ereport(ERROR,
 					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not connect to compute on port %d", addr->port),
+					 errmsg("could not connect to compute on port %d", port),
 					 errdetail_internal("%s", msg),
 					 errhint("Check SELECT * FROM branchpromote.computes for its state.")));
 		}
 		WaitSocket(conn, st == PGRES_POLLING_WRITING, deadline, "connecting to a compute");
 	}
 	return conn;
+}
+
+/* Connect to a compute as its superuser, over its private socket. */
+PGconn *
+BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms)
+{
+	const char *k[6];
+	const char *v[6];
+	char		port[16];
+
+	Fill(addr, dbname, k, v, port);
+	return ConnectParams(k, v, addr->port, timeout_ms);
+}
+
+/* Connect to a compute as an ordinary role, with its password. */
+PGconn *
+BpConnectAs(const char *host, int port, const char *user, const char *password,
+			const char *dbname, int timeout_ms)
+{
+	char		portbuf[16];
+	const char *k[] = {"host", "port", "user", "password", "dbname", "application_name", NULL};
+	const char *v[] = {host, portbuf, user, password, dbname, "branchpromote", NULL};
+
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	return ConnectParams(k, v, port, timeout_ms);
 }
 
 /*
@@ -174,16 +197,36 @@ PGresult *
 BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 	   int timeout_ms)
 {
-	instr_time	deadline = Deadline(timeout_ms);
-	PGresult   *last = NULL;
-	PGresult   *res;
-
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not send a query to a compute"),
 				 errhint("Check SELECT * FROM branchpromote.computes for its state, and its log."),
 				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+	return Collect(conn, sql, timeout_ms);
+}
+
+/* Run a script of one or more statements (simple query protocol). */
+PGresult *
+BpExecScript(PGconn *conn, const char *sql, int timeout_ms)
+{
+	if (!PQsendQuery(conn, sql))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send a query to a compute"),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+				 errhint("Check SELECT * FROM branchpromote.computes for its state, and its log.")));
+	return Collect(conn, sql, timeout_ms);
+}
+
+/* Wait for a sent query's results; return the last, or raise its error. */
+static PGresult *
+Collect(PGconn *conn, const char *sql, int timeout_ms)
+{
+	instr_time	deadline = Deadline(timeout_ms);
+	PGresult   *last = NULL;
+	PGresult   *res;
+
 	for (;;)
 	{
 		while (PQisBusy(conn))
@@ -199,6 +242,12 @@ BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		res = PQgetResult(conn);
 		if (res == NULL)
 			break;
+		/* keep the first error: later results of a script don't hide it */
+		if (last && PQresultStatus(last) == PGRES_FATAL_ERROR)
+		{
+			PQclear(res);
+			continue;
+		}
 		if (last)
 			PQclear(last);
 		last = res;
@@ -206,7 +255,8 @@ BpExec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 	if (last == NULL || (PQresultStatus(last) != PGRES_TUPLES_OK &&
 						 PQresultStatus(last) != PGRES_COMMAND_OK))
 	{
-		char	   *msg = pstrdup(last ? PQresultErrorMessage(last) : PQerrorMessage(conn));
+		const char *primary = last ? PQresultErrorField(last, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		char	   *msg = pstrdup(primary ? primary : PQerrorMessage(conn));
 		char	   *state = last ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : NULL;
 		int			code = state ? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
 			: ERRCODE_CONNECTION_FAILURE;

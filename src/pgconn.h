@@ -14,6 +14,9 @@ typedef struct BpComputeAddr
 } BpComputeAddr;
 
 extern PGconn *BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms);
+extern PGconn *BpConnectAs(const char *host, int port, const char *user,
+						   const char *password, const char *dbname, int timeout_ms);
+extern PGresult *BpExecScript(PGconn *conn, const char *sql, int timeout_ms);
 extern PGresult *BpExec(PGconn *conn, const char *sql, int nparams,
 						const char *const *params, int timeout_ms);
 extern void BpExecCommand(PGconn *conn, const char *sql, int timeout_ms);

@@ -25,11 +25,16 @@ BpPlanPromotion(const BpProjectState *state, const char *release)
 		plan.summary = "fork dev's head into a new durable prod timeline, "
 			"point prod at it and start its compute";
 	}
-	else if (release != NULL && state->prod_release != NULL &&
+	else if (state->drift)
+	{
+		plan.action = BP_ACTION_REDEPLOY;
+		plan.summary = "refused: prod's migration ledger disagrees with dev's (drift)";
+	}
+	else if (state->npending == 0 && release != NULL && state->prod_release != NULL &&
 			 strcmp(release, state->prod_release) == 0)
 	{
 		plan.action = BP_ACTION_NOOP;
-		plan.summary = "the release is already pinned on prod; nothing to do";
+		plan.summary = "the release is already pinned on prod and nothing is pending; nothing to do";
 	}
 	else
 	{

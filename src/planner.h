@@ -16,6 +16,8 @@ typedef struct BpProjectState
 {
 	bool		has_prod;
 	const char *prod_release;	/* release pinned on prod, or NULL */
+	int			npending;		/* migrations dev has applied and prod has not */
+	bool		drift;			/* prod's ledger disagrees with dev's */
 } BpProjectState;
 
 typedef struct BpPlan

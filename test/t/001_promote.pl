@@ -174,26 +174,31 @@ is( $bp->sql(
 	'create_project:succeeded,promote_branch:succeeded',
 	'operations: create_project and promote_branch journaled as succeeded');
 
-# Planning after prod exists; a second promotion is not supported yet.
+# Planning after prod exists: a re-deploy, which keeps prod where it is.
 my $plan = $bp->json("SELECT branchpromote.plan_promotion('shop', 'v2')");
 is($plan->{action}, 'redeploy', 'plan_promotion after the first deploy: redeploy');
 is($plan->{prod_timeline}, $prod_tl, 'plan_promotion reports the current prod timeline');
 is($plan->{prod_release}, 'v1', 'plan_promotion reports the pinned release');
+is_deeply($plan->{pending}, [], 'plan_promotion: no migrations pending');
 my $tl_count = $bp->sql("SELECT count(*) FROM branchpromote.timelines WHERE project = 'shop'");
 is($tl_count, 2, 'shop has two timelines');
 my @dirs_before = $bp->timeline_dirs;
-my ($state, $err) = $bp->sqlstate("SELECT branchpromote.promote_branch('shop', 'v2')");
-is($state, '0A000', 'a second promote_branch fails with 0A000 (feature not supported)')
-  or diag($err);
+my $re = $bp->json("SELECT branchpromote.promote_branch('shop', 'v2')");
+is($re->{action}, 'redeploy', 'a second promote_branch is a re-deploy');
+is($re->{prod_timeline}, $prod_tl, 'the re-deploy keeps prod on its timeline');
+like($re->{anchor_lsn}, qr{^[0-9A-F]+/[0-9A-F]+$}, 'the re-deploy anchors a pre-deploy LSN');
+is_deeply($re->{migrations_applied}, [], 'nothing pending, nothing applied');
 is($bp->sql("SELECT count(*) FROM branchpromote.timelines WHERE project = 'shop'"),
-	$tl_count, 'the refused promotion created no timeline row');
-is_deeply([ $bp->timeline_dirs ], \@dirs_before, 'the refused promotion created no timeline directory');
-is($bp->sql("SELECT count(*) FROM branchpromote.deploys WHERE project = 'shop'"),
-	1, 'the refused promotion recorded no deploy');
-is($bp->sql("SELECT timeline FROM branchpromote.environments WHERE project = 'shop' AND env = 'prod'"),
-	$prod_tl, 'the refused promotion left prod where it was');
-is($bp->json("SELECT branchpromote.promote_branch('shop', 'v1')")->{action},
-	'noop', 'promoting the release already pinned on prod is a noop');
+	$tl_count, 'the re-deploy created no timeline row');
+is_deeply([ $bp->timeline_dirs ], \@dirs_before, 'the re-deploy created no timeline directory');
+is($bp->sql("SELECT string_agg(action, ',' ORDER BY deploy_id) FROM branchpromote.deploys WHERE project = 'shop'"),
+	'first_deploy,redeploy', 'deploys: the first deploy and the re-deploy');
+is($bp->sql("SELECT release FROM branchpromote.environments WHERE project = 'shop' AND env = 'prod'"),
+	'v2', 'the re-deploy pinned v2');
+is($bp->sql("SELECT count(*) FROM branchpromote.anchors WHERE project = 'shop' AND kind = 'pre-deploy'"),
+	1, 'one pre-deploy anchor');
+is($bp->json("SELECT branchpromote.promote_branch('shop', 'v2')")->{action},
+	'noop', 'promoting the release already pinned, nothing pending, is a noop');
 
 # ------------------------------------------------ project 2: dev is suspended
 

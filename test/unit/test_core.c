@@ -6,6 +6,7 @@
 
 #include "names.h"
 #include "planner.h"
+#include "ledgerplan.h"
 
 static int	passed = 0;
 static int	failed = 0;
@@ -66,9 +67,11 @@ test_names(void)
 static void
 test_planner(void)
 {
-	BpProjectState none = {false, NULL};
-	BpProjectState pinned = {true, "v1"};
-	BpProjectState unpinned = {true, NULL};
+	BpProjectState none = {false, NULL, 0, false};
+	BpProjectState pinned = {true, "v1", 0, false};
+	BpProjectState unpinned = {true, NULL, 0, false};
+	BpProjectState pending = {true, "v1", 2, false};
+	BpProjectState drifted = {true, "v1", 0, true};
 
 	CHECK(BpPlanPromotion(&none, NULL).action == BP_ACTION_FIRST_DEPLOY);
 	CHECK(BpPlanPromotion(&none, "v1").action == BP_ACTION_FIRST_DEPLOY);
@@ -78,9 +81,59 @@ test_planner(void)
 	CHECK(BpPlanPromotion(&unpinned, "v1").action == BP_ACTION_REDEPLOY);
 	CHECK(BpPlanPromotion(&unpinned, NULL).action == BP_ACTION_REDEPLOY);
 	CHECK(BpPlanPromotion(&none, NULL).summary != NULL);
+	CHECK(BpPlanPromotion(&pending, "v1").action == BP_ACTION_REDEPLOY);
+	CHECK(BpPlanPromotion(&drifted, "v1").action == BP_ACTION_REDEPLOY);
+	CHECK(strstr(BpPlanPromotion(&drifted, "v1").summary, "drift") != NULL);
 	CHECK(strcmp(BpActionName(BP_ACTION_FIRST_DEPLOY), "first_deploy") == 0);
 	CHECK(strcmp(BpActionName(BP_ACTION_REDEPLOY), "redeploy") == 0);
 	CHECK(strcmp(BpActionName(BP_ACTION_NOOP), "noop") == 0);
+}
+
+#define M(v, c) {v, NULL, c, "select 1"}
+
+static void
+test_ledger(void)
+{
+	BpMigration applied[] = {M("001", "a"), M("002", "b")};
+	BpMigration same[] = {M("001", "a"), M("002", "b")};
+	BpMigration more[] = {M("001", "a"), M("002", "b"), M("003", "c"), M("004", "d")};
+	BpMigration edited[] = {M("001", "a"), M("002", "X"), M("003", "c")};
+	BpMigration late[] = {M("001", "a"), M("0015", "z"), M("002", "b")};
+	BpMigration unsorted[] = {M("003", "c"), M("002", "b")};
+	BpMigration fewer[] = {M("001", "a"), M("003", "c")};
+	int			buf[8];
+	BpLedgerPlan p;
+
+	p = BpPlanLedger(applied, 2, same, 2, false, buf);
+	CHECK(p.verdict == BP_LEDGER_OK && p.npending == 0);
+	p = BpPlanLedger(applied, 2, more, 4, false, buf);
+	CHECK(p.verdict == BP_LEDGER_OK && p.npending == 2 && p.pending[0] == 2 && p.pending[1] == 3);
+	p = BpPlanLedger(NULL, 0, more, 4, false, buf);
+	CHECK(p.verdict == BP_LEDGER_OK && p.npending == 4);
+	p = BpPlanLedger(applied, 2, edited, 3, false, buf);
+	CHECK(p.verdict == BP_LEDGER_EDITED && p.culprit == 1);
+	p = BpPlanLedger(applied, 2, late, 3, false, buf);
+	CHECK(p.verdict == BP_LEDGER_OUT_OF_ORDER && p.culprit == 1);
+	p = BpPlanLedger(applied, 2, unsorted, 2, false, buf);
+	CHECK(p.verdict == BP_LEDGER_UNSORTED && p.culprit == 1);
+	/* a caller's array may omit applied versions; dev's ledger may not */
+	p = BpPlanLedger(applied, 2, fewer, 2, false, buf);
+	CHECK(p.verdict == BP_LEDGER_OK && p.npending == 1 && p.pending[0] == 1);
+	p = BpPlanLedger(applied, 2, fewer, 2, true, buf);
+	CHECK(p.verdict == BP_LEDGER_MISSING && p.culprit == 1);
+	p = BpPlanLedger(more, 4, applied, 2, true, buf);
+	CHECK(p.verdict == BP_LEDGER_MISSING && p.culprit == 2);
+	{
+		/* prod got 0004 directly; dev has 0003: drift, not "out of order" */
+		BpMigration prod[] = {M("001", "a"), M("004", "d")};
+		BpMigration dev[] = {M("001", "a"), M("003", "c")};
+
+		p = BpPlanLedger(prod, 2, dev, 2, true, buf);
+		CHECK(p.verdict == BP_LEDGER_MISSING && p.culprit == 1);
+		p = BpPlanLedger(prod, 2, dev, 2, false, buf);
+		CHECK(p.verdict == BP_LEDGER_OUT_OF_ORDER && p.culprit == 1);
+	}
+	CHECK(strcmp(BpLedgerVerdictName(BP_LEDGER_EDITED), "edited") == 0);
 }
 
 int
@@ -88,6 +141,7 @@ main(void)
 {
 	test_names();
 	test_planner();
+	test_ledger();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,39 @@
+/*
+ * ledger.h — the migration ledger inside each timeline's own database.
+ */
+#ifndef BP_LEDGER_H
+#define BP_LEDGER_H
+
+#include "access/xlogdefs.h"
+#include "libpq-fe.h"
+
+#include "driver.h"
+#include "ledgerplan.h"
+
+typedef struct BpLedger
+{
+	int			n;
+	BpMigration *m;				/* increasing version order */
+	char	  **applied_at;		/* text timestamps, parallel to m */
+} BpLedger;
+
+typedef struct BpApplied
+{
+	int			n;
+	const char **versions;
+	double	   *ms;				/* time each took */
+	XLogRecPtr	lsn_before;		/* prod's insert LSN just before applying */
+} BpApplied;
+
+extern char *BpSha256Hex(const char *data);
+extern PGconn *LedgerConnect(const BpComputeSpec *spec, const char *project,
+							 const char *password);
+extern void EnsureLedger(PGconn *conn);
+extern void LedgerRefuse(const BpLedgerPlan *plan, const BpMigration *wanted,
+						 const BpLedger *have, const char *env, bool from_dev);
+extern void LedgerRead(PGconn *conn, BpLedger *out);
+extern void LedgerApply(PGconn *conn, const char *project, const char *env,
+						const BpMigration *wanted, int nwanted, bool from_dev,
+						BpApplied *out);
+
+#endif
