@@ -113,7 +113,8 @@ CREATE TABLE branchpromote.deploy (
     elapsed_ms    double precision,
     error         text,
     anchor_lsn    pg_lsn,
-    migrations_applied jsonb NOT NULL DEFAULT '[]'
+    migrations_applied jsonb NOT NULL DEFAULT '[]',
+    rehearsal     jsonb
 );
 
 -- The catalog's copy of each timeline's ledger (the ledger itself lives in
@@ -182,7 +183,7 @@ SELECT p.name AS project, c.env, c.timeline_id AS timeline, c.port,
 CREATE VIEW branchpromote.deploys WITH (security_barrier) AS
 SELECT p.name AS project, d.id AS deploy_id, d.release, d.action, d.status,
        d.from_timeline, d.to_timeline, d.fork_lsn, d.clone_method,
-       d.anchor_lsn, d.migrations_applied,
+       d.anchor_lsn, d.migrations_applied, d.rehearsal,
        d.started_at, d.finished_at, d.elapsed_ms, d.error
   FROM branchpromote.deploy d JOIN branchpromote.project p ON p.id = d.project_id
  WHERE branchpromote._can_see(p.owner);
@@ -235,7 +236,8 @@ CREATE FUNCTION branchpromote.plan_promotion(project text, release text DEFAULT 
     SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'branchpromote_plan_promotion';
 
-CREATE FUNCTION branchpromote.promote_branch(project text, release text DEFAULT NULL)
+CREATE FUNCTION branchpromote.promote_branch(project text, release text DEFAULT NULL,
+                                             rehearse boolean DEFAULT true)
     RETURNS jsonb
     LANGUAGE c VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -276,7 +278,7 @@ GRANT EXECUTE ON FUNCTION
     branchpromote.create_project(text),
     branchpromote.apply_migrations(text, text, jsonb),
     branchpromote.plan_promotion(text, text),
-    branchpromote.promote_branch(text, text),
+    branchpromote.promote_branch(text, text, boolean),
     branchpromote.connection_uri(text, text, boolean),
     branchpromote.drop_project(text, text),
     branchpromote.suspend_compute(text, text),

@@ -569,16 +569,64 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
+/* errcontext: the failure happened on the rehearsal fork. */
+static void
+RehearsalContext(void *arg)
+{
+	errcontext("rehearsal on a throwaway fork of prod (timeline " INT64_FORMAT "); prod was not touched",
+			   *(int64 *) arg);
+}
+
+/*
+ * Verified deploy: fork prod at its head into a throwaway timeline (no
+ * catalog row: the reconciler removes it after this transaction), start a
+ * compute on it, apply the pending migrations there, stop it.  Raises the
+ * migration's error if the rehearsal fails, before prod is touched.
+ */
+static char *
+Rehearse(Result *r, const BpProject *p, int64 prod_tl, const Ledgers *lg)
+{
+	BpForkResult fork;
+	BpComputeSpec spec;
+	PGconn	   *conn;
+	BpApplied	applied;
+	ErrorContextCallback cb;
+	instr_time	start;
+
+	INSTR_TIME_SET_CURRENT(start);
+	spec.timeline_id = CatalogNextTimelineId();
+	BpWakeWorkerAtCommit();		/* the fork is removed once we end, either way */
+	BpStorage()->fork_at_head(prod_tl, &lg->prod.spec, spec.timeline_id, &fork);
+	spec.compute_id = CatalogNextComputeId();
+	spec.port = FreePort();
+	(void) AskWorker(BP_REQ_START, &spec, false, bp_compute_start_timeout_ms);
+	cb.callback = RehearsalContext;
+	cb.arg = &spec.timeline_id;
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+	conn = LedgerConnect(&spec, p->name, p->password);
+	LedgerApply(conn, p->name, "the rehearsal fork", lg->dev_ledger.m, lg->dev_ledger.n, true,
+				&applied);
+	BpDisconnect(conn);
+	error_context_stack = cb.previous;
+	(void) AskWorker(BP_REQ_STOP, &spec, false, bp_compute_start_timeout_ms);
+	Step(r, "rehearse on a fork of prod");
+	return psprintf("{\"passed\": true, \"ms\": %.3f, \"timeline\": " INT64_FORMAT
+					", \"clone_method\": \"%s\", \"migrations\": %d}",
+					MsSince(start), spec.timeline_id, BpCloneMethodName(fork.method), applied.n);
+}
+
 /*
  * A re-deploy: keep prod's data, anchor its current LSN, apply the
  * migrations dev has and prod lacks (SQL from dev's ledger), pin the release.
  */
 static Datum
 Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
-		 int64 prod_tl, const char *prod_release, Ledgers *lg)
+		 int64 prod_tl, const char *prod_release, Ledgers *lg, bool rehearse)
 {
 	PGconn	   *conn;
 	BpApplied	applied;
+	char	   *rehearsal;
 	BpLedger	after;
 	BpDeployRow d;
 	int64		deploy_id;
@@ -588,6 +636,9 @@ Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
 
 	LedgerRefuse(&lg->plan, lg->dev_ledger.m, &lg->prod_ledger, "prod", true);
 	Step(r, "plan");
+	rehearsal = !rehearse ? "null" :
+		lg->plan.npending == 0 ? "{\"passed\": true, \"skipped\": \"nothing pending\"}" :
+		Rehearse(r, p, prod_tl, lg);
 	conn = LedgerConnect(&lg->prod.spec, p->name, p->password);
 	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true, &applied);
 	LedgerRead(conn, &after);
@@ -627,6 +678,7 @@ Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
 	d.elapsed_ms = MsSince(r->start);
 	d.anchor_lsn = applied.lsn_before;
 	d.migrations_json = versions.data;
+	d.rehearsal_json = rehearse ? rehearsal : NULL;
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(p->name, "promote_branch", GetUserNameFromId(CatalogCaller(), false),
 						   r->started_at, StepsJson(r));
@@ -640,15 +692,27 @@ Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
 	PutLsn(r, "anchor_lsn", applied.lsn_before);
 	PutRaw(r, "migrations_applied", versions.data);
 	PutRaw(r, "migration_ms", timings.data);
+	PutRaw(r, "rehearsal", rehearsal);
 	PG_RETURN_DATUM(ResultJsonb(r));
 }
 
-/* promote_branch(project, release) → jsonb: the first deploy forks dev into prod. */
-Datum
-branchpromote_promote_branch(PG_FUNCTION_ARGS)
+/* What a failed promotion needs to be recorded as a failed deploy. */
+typedef struct Attempt
+{
+	int64		project_id;		/* 0 until the promotion is planned */
+	const char *action;
+	const char *release;
+	TimestampTz started_at;
+	instr_time	start;
+} Attempt;
+
+/* The body of promote_branch: first deploy or re-deploy. */
+static Datum
+Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 {
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *release = OptText(fcinfo, 1);
+	bool		rehearse;
 	char	   *actor = CallerName();
 	Result		r;
 	BpProject	p;
@@ -664,11 +728,25 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 	int64		deploy_id;
 	Ledgers		lg;
 
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("rehearse must not be null"),
+				 errhint("Pass true (the default) to rehearse on a fork of prod first, or false to skip it.")));
+	rehearse = PG_GETARG_BOOL(2);
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes operations on the project */
 	s = ProjectState(&p, &prod_tl, &prod_release, &lg);
 	plan = BpPlanPromotion(&s, release);
+	if (plan.action != BP_ACTION_NOOP)
+	{
+		attempt->project_id = p.id;
+		attempt->action = BpActionName(plan.action);
+		attempt->release = release;
+		attempt->started_at = r.started_at;
+		attempt->start = r.start;
+	}
 	if (plan.action == BP_ACTION_NOOP)
 	{
 		CatalogEnd();
@@ -679,7 +757,7 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(ResultJsonb(&r));
 	}
 	if (plan.action == BP_ACTION_REDEPLOY)
-		return Redeploy(fcinfo, &r, &p, release, prod_tl, prod_release, &lg);
+		return Redeploy(fcinfo, &r, &p, release, prod_tl, prod_release, &lg, rehearse);
 
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
@@ -702,6 +780,7 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}
 
+	memset(&d, 0, sizeof(d));
 	d.project_id = p.id;
 	d.release = release;
 	d.action = BpActionName(plan.action);
@@ -729,6 +808,52 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 	PutInt(&r, "bytes_cloned", (int64) fork.bytes);
 	PutInt(&r, "prod_port", prod.spec.port);
 	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/*
+ * promote_branch(project, release, rehearse) → jsonb.  A failure after
+ * planning is also recorded as a failed deploy: the reconciler writes that
+ * row in its own transaction, since this one is about to roll back.
+ */
+Datum
+branchpromote_promote_branch(PG_FUNCTION_ARGS)
+{
+	Attempt		attempt;
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile Datum result = (Datum) 0;
+
+	memset(&attempt, 0, sizeof(attempt));
+	PG_TRY();
+	{
+		result = Promote(fcinfo, &attempt);
+	}
+	PG_CATCH();
+	{
+		if (attempt.project_id != 0)
+		{
+			BpRequest	req;
+			ErrorData  *ed;
+
+			MemoryContextSwitchTo(cxt);
+			ed = CopyErrorData();
+			memset(&req, 0, sizeof(req));
+			req.kind = BP_REQ_RECORD_FAILED_DEPLOY;
+			req.failed.project_id = attempt.project_id;
+			strlcpy(req.failed.action, attempt.action, sizeof(req.failed.action));
+			if (attempt.release)
+				strlcpy(req.failed.release, attempt.release, sizeof(req.failed.release));
+			snprintf(req.failed.error, sizeof(req.failed.error), "%s%s%s", ed->message,
+					 ed->context ? "; " : "", ed->context ? ed->context : "");
+			req.failed.started_at = attempt.started_at;
+			req.failed.elapsed_ms = MsSince(attempt.start);
+			if (!BpTell(&req))
+				elog(WARNING, "could not queue the failed deploy of project %lld for recording",
+					 (long long) attempt.project_id);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /* connection_uri(project, env, direct) → text: a libpq URI with credentials. */

@@ -425,16 +425,17 @@ CatalogComputeIds(void)
 int64
 CatalogInsertDeploy(const BpDeployRow *d)
 {
-	Oid			types[10] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
-		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID};
-	Datum		values[10] = {Int64GetDatum(d->project_id),
+	Oid			types[11] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
+		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID, TEXTOID};
+	Datum		values[11] = {Int64GetDatum(d->project_id),
 		d->release ? CStringGetTextDatum(d->release) : (Datum) 0,
 		CStringGetTextDatum(d->action), Int64GetDatum(d->from_timeline),
 		Int64GetDatum(d->to_timeline), LSNGetDatum(d->fork_lsn),
 		d->clone_method ? CStringGetTextDatum(d->clone_method) : (Datum) 0,
 		TimestampTzGetDatum(d->started_at), LSNGetDatum(d->anchor_lsn),
-	CStringGetTextDatum(d->migrations_json ? d->migrations_json : "[]")};
-	char		nulls[11] = "          ";
+		CStringGetTextDatum(d->migrations_json ? d->migrations_json : "[]"),
+	d->rehearsal_json ? CStringGetTextDatum(d->rehearsal_json) : (Datum) 0};
+	char		nulls[12] = "           ";
 	char	   *sql;
 
 	if (d->release == NULL)
@@ -445,13 +446,58 @@ CatalogInsertDeploy(const BpDeployRow *d)
 		nulls[6] = 'n';
 	if (XLogRecPtrIsInvalid(d->anchor_lsn))
 		nulls[8] = 'n';
+	if (d->rehearsal_json == NULL)
+		nulls[10] = 'n';
 	sql = psprintf("INSERT INTO branchpromote.deploy (project_id, release, action, "
 				   "from_timeline, to_timeline, fork_lsn, clone_method, status, started_at, "
-				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied) "
+				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied, rehearsal) "
 				   "VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', $8, "
-				   "pg_catalog.clock_timestamp(), %.3f, $9, $10::pg_catalog.jsonb) RETURNING id",
+				   "pg_catalog.clock_timestamp(), %.3f, $9, $10::pg_catalog.jsonb, "
+				   "$11::pg_catalog.jsonb) RETURNING id",
 				   d->elapsed_ms);
-	Run(sql, 10, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	Run(sql, 11, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	return ColInt64(0, 1);
+}
+
+/*
+ * Lock a project FOR KEY SHARE unless an operation holds it: 1 locked,
+ * 0 busy (try again later), -1 the project does not exist.
+ */
+int
+CatalogLockProjectKeyShare(int64 project_id)
+{
+	if (Exists("SELECT 1 FROM branchpromote.project WHERE id = $1 FOR KEY SHARE SKIP LOCKED",
+			   project_id))
+		return 1;
+	return Exists("SELECT 1 FROM branchpromote.project WHERE id = $1", project_id) ? 0 : -1;
+}
+
+/* A deploy whose transaction failed (the reconciler records it). */
+void
+CatalogInsertFailedDeploy(int64 project_id, const char *action, const char *release,
+						  TimestampTz started_at, double elapsed_ms, const char *error)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, FLOAT8OID, TEXTOID};
+	Datum		values[6] = {Int64GetDatum(project_id),
+		release ? CStringGetTextDatum(release) : (Datum) 0, CStringGetTextDatum(action),
+		TimestampTzGetDatum(started_at), Float8GetDatum(elapsed_ms),
+	CStringGetTextDatum(error)};
+	char		nulls[7] = "      ";
+
+	if (release == NULL)
+		nulls[1] = 'n';
+	Run("INSERT INTO branchpromote.deploy (project_id, release, action, status, started_at, "
+		"finished_at, elapsed_ms, error) VALUES ($1, $2, $3, 'failed', $4, "
+		"$4 + $5 * interval '1 millisecond', $5, $6)",
+		6, types, values, nulls, SPI_OK_INSERT);
+}
+
+/* A compute id for a compute that gets no row (a rehearsal's). */
+int64
+CatalogNextComputeId(void)
+{
+	Run("SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('branchpromote.compute', 'id'))",
+		0, NULL, NULL, NULL, SPI_OK_SELECT);
 	return ColInt64(0, 1);
 }
 

@@ -44,6 +44,7 @@ typedef struct BpDeployRow
 	double		elapsed_ms;
 	XLogRecPtr	anchor_lsn;		/* InvalidXLogRecPtr: none */
 	const char *migrations_json;	/* JSON array of versions applied */
+	const char *rehearsal_json;	/* JSON object, or NULL */
 } BpDeployRow;
 
 /* Session: SPI connected, running as the extension owner. */
@@ -82,6 +83,11 @@ extern List *CatalogComputeIds(void);
 extern bool CatalogComputeExists(int64 id);
 
 extern int64 CatalogInsertDeploy(const BpDeployRow *d);
+extern int	CatalogLockProjectKeyShare(int64 project_id);
+extern void CatalogInsertFailedDeploy(int64 project_id, const char *action, const char *release,
+									  TimestampTz started_at, double elapsed_ms,
+									  const char *error);
+extern int64 CatalogNextComputeId(void);
 extern void CatalogInsertAnchor(int64 timeline_id, const char *name, const char *kind,
 								XLogRecPtr lsn);
 extern void CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger);

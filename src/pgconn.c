@@ -27,6 +27,12 @@ static PGconn *open_conns[MAX_OPEN_CONNS];
 
 static PGresult *Collect(PGconn *conn, const char *sql, int timeout_ms);
 
+/* A compute's notices are not ours to print (libpq would write them to stderr). */
+static void
+IgnoreNotice(void *arg, const char *message)
+{
+}
+
 /* The OS user this server runs as: the superuser of every compute. */
 const char *
 BpOsUserName(void)
@@ -160,6 +166,7 @@ ConnectParams(const char *const *k, const char *const *v, int port, int timeout_
 		}
 		WaitSocket(conn, st == PGRES_POLLING_WRITING, deadline, "connecting to a compute");
 	}
+	PQsetNoticeProcessor(conn, IgnoreNotice, NULL);
 	return conn;
 }
 

@@ -168,6 +168,30 @@ Abandon(int slot)
 	LWLockRelease(shared->lock);
 }
 
+/*
+ * Hand the reconciler a request nobody waits for.  Safe while an error is
+ * being handled: no ereport(ERROR).  Returns false if every slot is busy.
+ */
+bool
+BpTell(const BpRequest *req)
+{
+	bool		queued = false;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < BP_SLOTS && !queued; i++)
+		if (shared->slots[i].state == SLOT_FREE)
+		{
+			shared->slots[i].state = SLOT_PENDING;
+			shared->slots[i].req = *req;
+			shared->slots[i].req.noreply = true;
+			queued = true;
+		}
+	LWLockRelease(shared->lock);
+	if (queued)
+		WakeWorker(false);
+	return queued;
+}
+
 /* Ask the reconciler to act and wait for its reply (or error on timeout). */
 void
 BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply)
@@ -279,7 +303,7 @@ void
 BpWorkerReply(int slot, const BpReply *reply)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	if (shared->slots[slot].state == SLOT_ABANDONED)
+	if (shared->slots[slot].state == SLOT_ABANDONED || shared->slots[slot].req.noreply)
 		shared->slots[slot].state = SLOT_FREE;
 	else
 	{

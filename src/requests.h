@@ -4,14 +4,28 @@
 #ifndef BP_REQUESTS_H
 #define BP_REQUESTS_H
 
+#include "datatype/timestamp.h"
+
 #include "driver.h"
 
 typedef enum BpRequestKind
 {
 	BP_REQ_TEMPLATE,			/* make the timeline template */
 	BP_REQ_START,				/* start a compute, wait until it is ready */
-	BP_REQ_STOP					/* suspend a compute */
+	BP_REQ_STOP,				/* suspend a compute */
+	BP_REQ_RECORD_FAILED_DEPLOY /* record a deploy whose transaction failed */
 } BpRequestKind;
+
+/* A deploy that failed: recorded by the reconciler in its own transaction. */
+typedef struct BpFailedDeploy
+{
+	int64		project_id;
+	char		action[16];
+	char		release[201];	/* empty: none */
+	char		error[1024];
+	TimestampTz started_at;
+	double		elapsed_ms;
+} BpFailedDeploy;
 
 /*
  * A request.  "committed" says the compute's catalog row is committed, so
@@ -22,7 +36,9 @@ typedef struct BpRequest
 {
 	BpRequestKind kind;
 	bool		committed;
+	bool		noreply;		/* nobody waits: free the slot when done */
 	BpComputeSpec spec;
+	BpFailedDeploy failed;		/* BP_REQ_RECORD_FAILED_DEPLOY */
 } BpRequest;
 
 typedef struct BpReply
@@ -39,6 +55,7 @@ extern void BpRequestsInit(void);
 
 /* Backends */
 extern void BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply);
+extern bool BpTell(const BpRequest *req);
 extern void BpWakeWorkerAtCommit(void);
 
 /* The reconciler */

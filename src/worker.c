@@ -148,6 +148,26 @@ typedef struct ReqItem
 	bool		deferred;
 } ReqItem;
 
+/* Record a failed deploy once the failed transaction let go of its project. */
+static void
+DoRecordFailedDeploy(void *arg)
+{
+	ReqItem    *it = arg;
+	const BpFailedDeploy *f = &it->req.failed;
+	int			lock = CatalogLockProjectKeyShare(f->project_id);
+
+	if (lock == 0)
+	{
+		it->deferred = true;
+		return;
+	}
+	if (lock > 0)
+		CatalogInsertFailedDeploy(f->project_id, f->action,
+								  f->release[0] ? f->release : NULL,
+								  f->started_at, f->elapsed_ms, f->error);
+	it->reply.ok = true;
+}
+
 static void
 DoTemplate(void *arg)
 {
@@ -232,6 +252,9 @@ ProcessRequests(void)
 		if (it.req.kind == BP_REQ_TEMPLATE)
 			ok = RunItem("making the timeline template", false, DoTemplate, &it,
 						 it.reply.error, sizeof(it.reply.error));
+		else if (it.req.kind == BP_REQ_RECORD_FAILED_DEPLOY)
+			ok = RunItem("recording a failed deploy", true, DoRecordFailedDeploy, &it,
+						 it.reply.error, sizeof(it.reply.error));
 		else
 			ok = RunItem(it.req.kind == BP_REQ_START ? "starting a compute" : "stopping a compute",
 						 it.req.committed, DoRequest, &it,
@@ -243,7 +266,7 @@ ProcessRequests(void)
 			continue;
 		}
 		it.reply.ok = ok;
-		if (!ok && it.req.committed)
+		if (!ok && it.req.committed && it.req.kind != BP_REQ_RECORD_FAILED_DEPLOY)
 			RecordFailure(it.req.spec.compute_id, it.reply.error);
 		it.reply.elapsed_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
 		BpWorkerReply(slot, &it.reply);
