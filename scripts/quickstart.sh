@@ -30,9 +30,12 @@ echo "-- 1. create the project: a dev timeline with its own compute"
 ctl -c "SELECT jsonb_pretty(branchpromote.create_project('demo'))"
 DEV=$(ctl -Atc "SELECT branchpromote.connection_uri('demo', 'dev')")
 
-echo "-- 2. write data in dev"
-psql -X -q "$DEV" -c "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL)" \
-	-c "INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 1000) g"
+echo "-- 2. migrate and write data in dev (the migration ledger lives inside the timeline)"
+ctl -c "SELECT jsonb_pretty(branchpromote.apply_migrations('demo', 'dev', \$\$[
+  {\"version\": \"0001\", \"name\": \"customers\",
+   \"sql\": \"CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL)\"}]\$\$))"
+DEV=$(ctl -Atc "SELECT branchpromote.connection_uri('demo', 'dev')")
+psql -X -q "$DEV" -c "INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 1000) g"
 psql -X "$DEV" -c "SELECT count(*) AS dev_customers FROM customers"
 
 echo "-- 3. what a promotion would do (pure, no side effects)"
@@ -49,9 +52,17 @@ psql -X -q "$DEV" -c "INSERT INTO customers VALUES (2001, 'only in dev')"
 psql -X "$PROD" -c "SELECT count(*) AS prod_customers, bool_or(id = 2001) AS sees_dev_write FROM customers"
 psql -X "$DEV" -c "SELECT count(*) AS dev_customers, bool_or(id = 1001) AS sees_prod_write FROM customers"
 
-echo "-- 6. the catalog"
+echo "-- 6. a new migration on dev; the re-deploy keeps prod's data and applies only it"
+ctl -c "SELECT jsonb_pretty(branchpromote.apply_migrations('demo', 'dev', \$\$[
+  {\"version\": \"0002\", \"name\": \"email\", \"sql\": \"ALTER TABLE customers ADD COLUMN email text\"}]\$\$))"
+ctl -c "SELECT branchpromote.plan_promotion('demo', 'v2')->'pending' AS pending"
+ctl -c "SELECT jsonb_pretty(branchpromote.promote_branch('demo', 'v2'))"
+psql -X "$PROD" -c "SELECT count(*) AS prod_customers, bool_or(id = 1001) AS kept_prod_write, count(email) AS emails FROM customers"
+
+echo "-- 7. the catalog"
 ctl -c "SELECT * FROM branchpromote.environments" -c "SELECT project, env, timeline, port, actual_state, pid FROM branchpromote.computes" \
-	-c "SELECT project, deploy_id, release, action, status, fork_lsn, clone_method, round(elapsed_ms) AS ms FROM branchpromote.deploys"
+	-c "SELECT project, env, version, name FROM branchpromote.ledger ORDER BY env, version" \
+	-c "SELECT project, deploy_id, release, action, status, fork_lsn, clone_method, anchor_lsn, migrations_applied, round(elapsed_ms) AS ms FROM branchpromote.deploys"
 
 cat <<EOT
 
