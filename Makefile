@@ -43,6 +43,10 @@ include $(PGXS)
 CONTRIB_TESTDB = postgres
 ISOLATION_TESTDB = postgres
 
+# PGXS tracks no header dependencies: rebuild every object when any of our
+# headers changes (a stale object with an old struct layout is a crash).
+$(OBJS): $(wildcard src/*.h)
+
 # Unit tests of the pure core (no server needed).
 UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c
 test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h

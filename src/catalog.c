@@ -327,7 +327,7 @@ CatalogInsertCompute(int64 project_id, const char *env, int64 timeline_id, int p
 
 #define COMPUTE_COLUMNS \
 	"SELECT c.id, c.project_id, p.name, c.env, c.timeline_id, c.port, " \
-	"c.desired_state, c.actual_state, c.pid " \
+	"c.desired_state, c.actual_state, c.pid, p.app_password " \
 	"FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id "
 
 static void
@@ -343,6 +343,7 @@ ComputeFromRow(BpComputeRow *out)
 	out->desired_state = ColText(0, 7);
 	out->actual_state = ColText(0, 8);
 	out->pid = ColInt32(0, 9);
+	out->project_password = ColText(0, 10);
 }
 
 bool

@@ -24,6 +24,7 @@ typedef struct BpComputeRow
 	int64		id;
 	int64		project_id;
 	char	   *project;
+	char	   *project_password;
 	char	   *env;
 	char	   *desired_state;
 	char	   *actual_state;

@@ -33,6 +33,8 @@
 #include "catalog.h"
 #include "driver.h"
 #include "guc.h"
+#include "ledger.h"
+#include "pgconn.h"
 #include "process.h"
 #include "requests.h"
 #include "worker.h"
@@ -337,6 +339,30 @@ DoReconcileCompute(void *arg)
 }
 
 /*
+ * Refresh the catalog's copy of a running compute's ledger (the ledger
+ * itself lives in the timeline: migrations applied there directly, or
+ * inherited by a fork, show up here).
+ */
+static void
+DoRefreshLedger(void *arg)
+{
+	int64		id = *(int64 *) arg;
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	PGconn	   *conn;
+	BpLedger	ledger;
+
+	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
+		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		return;
+	conn = LedgerConnect(&row.spec, row.project, row.project_password);
+	LedgerRead(conn, &ledger);
+	BpDisconnect(conn);
+	CatalogReplaceLedgerMirror(row.spec.timeline_id, &ledger);
+}
+
+/*
  * Has the transaction that created a timeline finished?  An unknown creator,
  * or one that is not a plausible xid of this cluster, counts as finished.
  */
@@ -428,6 +454,9 @@ ReconcilePass(void)
 			if (!RunItem("reconciling a compute", true, DoReconcileCompute, lfirst(lc),
 						 err, sizeof(err)))
 				RecordFailure(*(int64 *) lfirst(lc), err);
+			else
+				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, lfirst(lc),
+							   NULL, 0);
 			deferred |= ProcessRequests();	/* keep requesters waiting briefly */
 		}
 	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
