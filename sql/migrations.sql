@@ -43,6 +43,14 @@ EXCEPTION WHEN division_by_zero THEN
 END
 $$;
 SELECT count(*) AS dev_ledger_rows FROM branchpromote.ledger WHERE project = 'mig' AND env = 'dev';
+-- statement waits are bounded: a migration past migration_statement_timeout is cancelled
+SET branchpromote.migration_statement_timeout = '200ms';
+\set VERBOSITY default
+SELECT branchpromote.apply_migrations('mig', 'dev', '[{"version": "0003", "sql": "SELECT pg_sleep(5)"}]');
+RESET branchpromote.migration_statement_timeout;
+SELECT count(*) AS dev_ledger_rows FROM branchpromote.ledger WHERE project = 'mig' AND env = 'dev';
+-- rehearse must be true or false
+SELECT bp_try($$SELECT branchpromote.promote_branch('mig', 'v1', NULL)$$);
 
 -- the first deploy: prod inherits dev's ledger with the data
 SELECT (branchpromote.promote_branch('mig', 'v1'))->>'action' AS action;

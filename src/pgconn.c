@@ -273,6 +273,8 @@ Collect(PGconn *conn, const char *sql, int timeout_ms)
 		ereport(ERROR,
 				(errcode(code),
 				 errmsg("compute refused: %s", pchomp(msg)),
+				 code == ERRCODE_QUERY_CANCELED || code == ERRCODE_LOCK_NOT_AVAILABLE ?
+				 errhint("A migration's waits are bounded by branchpromote.migration_statement_timeout and branchpromote.migration_lock_timeout; raise them for this call with SET, or retry when the lock is free.") :
 				 errhint("The statement ran on the compute itself; its SQLSTATE is passed through."),
 				 errcontext("statement sent to a compute: %.*s%s", (int) strcspn(sql, "'$"),
 							sql, sql[strcspn(sql, "'$")] ? "..." : "")));
