@@ -27,7 +27,7 @@ REGRESS = setup create_project promote migrations privileges
 REGRESS_OPTS = --use-existing
 
 # Isolation specs under test/.
-ISOLATION = concurrent_promote
+ISOLATION = concurrent_promote migrate_vs_promote
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --use-existing
 
 TAP_TESTS = 1
