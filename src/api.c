@@ -590,6 +590,7 @@ Rehearse(Result *r, const BpProject *p, int64 prod_tl, const Ledgers *lg)
 	BpComputeSpec spec;
 	PGconn	   *conn;
 	BpApplied	applied;
+	BpLedger	after;
 	ErrorContextCallback cb;
 	instr_time	start;
 
@@ -606,7 +607,7 @@ Rehearse(Result *r, const BpProject *p, int64 prod_tl, const Ledgers *lg)
 	error_context_stack = &cb;
 	conn = LedgerConnect(&spec, p->name, p->password);
 	LedgerApply(conn, p->name, "the rehearsal fork", lg->dev_ledger.m, lg->dev_ledger.n, true,
-				&applied);
+				BP_APPLY_ROLLBACK, &applied, &after);
 	BpDisconnect(conn);
 	error_context_stack = cb.previous;
 	(void) AskWorker(BP_REQ_STOP, &spec, false, bp_compute_start_timeout_ms);
@@ -640,9 +641,8 @@ Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
 		lg->plan.npending == 0 ? "{\"passed\": true, \"skipped\": \"nothing pending\"}" :
 		Rehearse(r, p, prod_tl, lg);
 	conn = LedgerConnect(&lg->prod.spec, p->name, p->password);
-	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true, &applied);
-	LedgerRead(conn, &after);
-	BpDisconnect(conn);
+	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true,
+				BP_APPLY_PREPARE, &applied, &after);
 	Step(r, "apply pending migrations to prod");
 
 	snprintf(anchor_name, sizeof(anchor_name), "pre-deploy %s", timestamptz_to_str(r->started_at));
@@ -1077,9 +1077,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	LoadCompute(&p, env, &c);
 	RequireRunning(&p, &c, env);
 	conn = LedgerConnect(&c.spec, p.name, p.password);
-	LedgerApply(conn, p.name, env, m, n, false, &applied);
-	LedgerRead(conn, &after);
-	BpDisconnect(conn);
+	LedgerApply(conn, p.name, env, m, n, false, BP_APPLY_PREPARE, &applied, &after);
 	Step(&r, "apply migrations");
 	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
 	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));

@@ -10,6 +10,7 @@
 
 #include "guc.h"
 #include "requests.h"
+#include "twophase.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -52,6 +53,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ShmemStartup;
 	BpRequestsInit();
+	BpTwoPhaseInit();
 	BpWorkerRegister();
 }
 

@@ -139,6 +139,8 @@ LocalStart(const BpComputeSpec *spec)
 	argv[i++] = "-c";
 	argv[i++] = "recovery_init_sync_method=syncfs";
 	argv[i++] = "-c";
+	argv[i++] = "max_prepared_transactions=16";	/* migrations commit with the control */
+	argv[i++] = "-c";
 	argv[i++] = psprintf("cluster_name=bp-compute-" INT64_FORMAT, spec->compute_id);
 	argv[i] = NULL;
 	return BpSpawnDetached(argv, LocalLogFile(spec->timeline_id));

@@ -21,6 +21,7 @@
 #include "guc.h"
 #include "ledger.h"
 #include "pgconn.h"
+#include "twophase.h"
 
 #define LEDGER_LOCK_KEY "2042179386"	/* arbitrary: our advisory lock */
 
@@ -160,12 +161,16 @@ LedgerRefuse(const BpLedgerPlan *plan, const BpMigration *wanted, const BpLedger
 
 /*
  * Apply to the connected timeline every wanted migration its ledger lacks,
- * in one transaction with their ledger rows.  from_dev: wanted is dev's
- * ledger (a re-deploy), so a version prod has and dev lacks is drift.
+ * in one transaction with their ledger rows, and end that transaction as
+ * asked: rolled back (a rehearsal), or prepared so that it commits or
+ * aborts with the caller's (conn then belongs to twophase.c).  from_dev:
+ * wanted is dev's ledger (a re-deploy), so a version prod has and dev
+ * lacks is drift.  *after is the ledger as it is once this commits.
  */
 void
 LedgerApply(PGconn *conn, const char *project, const char *env,
-			const BpMigration *wanted, int nwanted, bool from_dev, BpApplied *out)
+			const BpMigration *wanted, int nwanted, bool from_dev,
+			BpApplyEnd end, BpApplied *out, BpLedger *after)
 {
 	BpLedger	have;
 	BpLedgerPlan plan;
@@ -212,5 +217,14 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 		out->versions[i] = m->version;
 		out->ms[i] = INSTR_TIME_GET_MILLISEC(end);
 	}
-	Cmd(conn, "COMMIT");
+	LedgerRead(conn, after);	/* as it will be once this commits */
+	if (end == BP_APPLY_ROLLBACK)
+		Cmd(conn, "ROLLBACK");
+	else
+	{
+		char	   *gid = BpTwoPhaseGid();
+
+		Cmd(conn, psprintf("PREPARE TRANSACTION '%s'", gid));
+		BpTwoPhaseAdopt(conn, gid);
+	}
 }

@@ -32,8 +32,15 @@ extern void EnsureLedger(PGconn *conn);
 extern void LedgerRefuse(const BpLedgerPlan *plan, const BpMigration *wanted,
 						 const BpLedger *have, const char *env, bool from_dev);
 extern void LedgerRead(PGconn *conn, BpLedger *out);
+/* How LedgerApply ends its transaction on the compute. */
+typedef enum BpApplyEnd
+{
+	BP_APPLY_ROLLBACK,			/* a rehearsal: leave nothing behind */
+	BP_APPLY_PREPARE			/* commit or abort with the caller's transaction */
+} BpApplyEnd;
+
 extern void LedgerApply(PGconn *conn, const char *project, const char *env,
 						const BpMigration *wanted, int nwanted, bool from_dev,
-						BpApplied *out);
+						BpApplyEnd end, BpApplied *out, BpLedger *after);
 
 #endif

@@ -289,6 +289,15 @@ BpExecCommand(PGconn *conn, const char *sql, int timeout_ms)
 	PQclear(BpExec(conn, sql, 0, NULL, timeout_ms));
 }
 
+/* Stop tracking a connection: its new owner closes it. */
+void
+BpUntrack(PGconn *conn)
+{
+	for (int i = 0; i < MAX_OPEN_CONNS; i++)
+		if (open_conns[i] == conn)
+			open_conns[i] = NULL;
+}
+
 /* Close one connection. */
 void
 BpDisconnect(PGconn *conn)

@@ -37,6 +37,7 @@
 #include "pgconn.h"
 #include "process.h"
 #include "requests.h"
+#include "twophase.h"
 #include "worker.h"
 
 typedef void (*ItemFn) (void *arg);
@@ -339,6 +340,42 @@ DoReconcileCompute(void *arg)
 }
 
 /*
+ * Finish compute transactions whose control transaction ended without
+ * finishing them (its backend died between PREPARE and COMMIT PREPARED):
+ * commit if that transaction committed, roll back if it did not.
+ */
+static void
+ResolvePrepared(PGconn *conn)
+{
+	PGresult   *res = BpExec(conn, "SELECT gid FROM pg_prepared_xacts "
+							 "WHERE gid LIKE '" BP_GID_PREFIX "%' AND database = current_database()",
+							 0, NULL, bp_operation_timeout_ms);
+
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		const char *gid = PQgetvalue(res, i, 0);
+		FullTransactionId fxid;
+		TransactionId xid;
+		bool		commit;
+
+		if (!BpTwoPhaseParseGid(gid, &fxid))
+			continue;
+		xid = XidFromFullTransactionId(fxid);
+		if (!FullTransactionIdPrecedes(fxid, ReadNextFullTransactionId()) ||
+			TransactionIdIsInProgress(xid))
+			continue;
+		commit = TransactionIdDidCommit(xid);
+		BpExecCommand(conn, psprintf("%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", gid),
+					  bp_operation_timeout_ms);
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: %s compute transaction %s, left by a control transaction that %s",
+						commit ? "committed" : "rolled back", gid,
+						commit ? "committed" : "did not commit")));
+	}
+	PQclear(res);
+}
+
+/*
  * Refresh the catalog's copy of a running compute's ledger (the ledger
  * itself lives in the timeline: migrations applied there directly, or
  * inherited by a fork, show up here).
@@ -357,6 +394,7 @@ DoRefreshLedger(void *arg)
 		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	conn = LedgerConnect(&row.spec, row.project, row.project_password);
+	ResolvePrepared(conn);
 	LedgerRead(conn, &ledger);
 	BpDisconnect(conn);
 	CatalogReplaceLedgerMirror(row.spec.timeline_id, &ledger);

@@ -1,0 +1,140 @@
+/*
+ * twophase.c — compute transactions that commit or abort with the caller's.
+ *
+ * Migrations run in a transaction on a compute, but promote_branch and
+ * apply_migrations run inside the caller's transaction on the control
+ * server.  So the compute's transaction is PREPAREd, named after the
+ * caller's (sub)transaction id, and finished from here: COMMIT PREPARED
+ * once the caller's transaction commits, ROLLBACK PREPARED if it (or the
+ * savepoint the call ran in) aborts.  If this backend dies in between, the
+ * reconciler finds the prepared transaction on the compute and finishes it
+ * the way the named transaction ended (worker.c).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "pgconn.h"
+#include "twophase.h"
+
+typedef struct Prepared
+{
+	PGconn	   *conn;
+	char		gid[64];
+	SubTransactionId subid;		/* the (sub)transaction it belongs to */
+	struct Prepared *next;
+} Prepared;
+
+static Prepared *prepared = NULL;
+static uint32 gid_counter = 0;
+
+/* A name for a compute transaction, tied to the current (sub)transaction. */
+char *
+BpTwoPhaseGid(void)
+{
+	FullTransactionId xid = GetCurrentFullTransactionId();
+
+	return psprintf(BP_GID_PREFIX UINT64_FORMAT "-%d-%u", U64FromFullTransactionId(xid),
+					MyProcPid, ++gid_counter);
+}
+
+/* Which control transaction a gid names. */
+bool
+BpTwoPhaseParseGid(const char *gid, FullTransactionId *xid)
+{
+	unsigned long long v;
+
+	if (strncmp(gid, BP_GID_PREFIX, strlen(BP_GID_PREFIX)) != 0 ||
+		sscanf(gid + strlen(BP_GID_PREFIX), "%llu-", &v) != 1)
+		return false;
+	*xid = FullTransactionIdFromU64(v);
+	return true;
+}
+
+/* conn has just run PREPARE TRANSACTION gid: finish it with this transaction. */
+void
+BpTwoPhaseAdopt(PGconn *conn, const char *gid)
+{
+	Prepared   *p = MemoryContextAllocZero(TopMemoryContext, sizeof(Prepared));
+
+	BpUntrack(conn);
+	p->conn = conn;
+	strlcpy(p->gid, gid, sizeof(p->gid));
+	p->subid = GetCurrentSubTransactionId();
+	p->next = prepared;
+	prepared = p;
+}
+
+/*
+ * COMMIT or ROLLBACK PREPARED over the connection that prepared it.  Runs
+ * at transaction end, where an ERROR is not allowed: a failure is a
+ * WARNING, and the reconciler finishes what is left.
+ */
+static void
+Finish(Prepared *p, bool commit)
+{
+	char		sql[128];
+	PGresult   *res;
+
+	snprintf(sql, sizeof(sql), "%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", p->gid);
+	res = PQexec(p->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		ereport(WARNING,
+				(errmsg("could not %s compute transaction %s: %s",
+						commit ? "commit" : "roll back", p->gid,
+						pchomp(PQerrorMessage(p->conn))),
+				 errhint("The branchpromote reconciler finishes it on its next pass.")));
+	PQclear(res);
+	PQfinish(p->conn);
+}
+
+/* Finish every prepared transaction that belongs to subid (0: all). */
+static void
+FinishAll(bool commit, SubTransactionId subid)
+{
+	Prepared  **link = &prepared;
+
+	while (*link)
+	{
+		Prepared   *p = *link;
+
+		if (subid != InvalidSubTransactionId && p->subid != subid)
+		{
+			link = &p->next;
+			continue;
+		}
+		*link = p->next;
+		Finish(p, commit);
+		pfree(p);
+	}
+}
+
+static void
+AtXactEnd(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT)
+		FinishAll(true, InvalidSubTransactionId);
+	else if (event == XACT_EVENT_ABORT)
+		FinishAll(false, InvalidSubTransactionId);
+}
+
+static void
+AtSubXactEnd(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		FinishAll(false, sub);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		for (Prepared *p = prepared; p; p = p->next)
+			if (p->subid == sub)
+				p->subid = parent;	/* now the parent's to finish */
+}
+
+/* Per-backend setup. */
+void
+BpTwoPhaseInit(void)
+{
+	RegisterXactCallback(AtXactEnd, NULL);
+	RegisterSubXactCallback(AtSubXactEnd, NULL);
+}
