@@ -129,6 +129,15 @@ CREATE TABLE branchpromote.ledger_mirror (
     PRIMARY KEY (timeline_id, version)
 );
 
+-- Compute transactions prepared by a call (two-phase commit): a committed
+-- row here is what tells the reconciler to COMMIT PREPARED one that a dead
+-- backend left behind; without it the transaction is rolled back.
+CREATE TABLE branchpromote.prepared (
+    gid        text PRIMARY KEY,
+    compute_id bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
 -- One row per mutating call, with the steps it took, in order.
 CREATE TABLE branchpromote.operation (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

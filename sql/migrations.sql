@@ -76,6 +76,6 @@ SELECT jsonb_array_length(r->'applied') AS applied
   FROM branchpromote.apply_migrations('mig', 'prod', '[{"version": "0004", "sql": "CREATE TABLE hotfix (x int)"}]') r;
 SELECT r->>'action' AS action, r->'drift' AS drift FROM branchpromote.plan_promotion('mig', 'v3') r;
 SELECT bp_try($$SELECT branchpromote.promote_branch('mig', 'v3')$$);
-SELECT count(*) AS deploys FROM branchpromote.deploys WHERE project = 'mig';
+SELECT count(*) AS succeeded_deploys FROM branchpromote.deploys WHERE project = 'mig' AND status = 'succeeded';
 
 SELECT (branchpromote.drop_project('mig', 'mig'))->>'dropped' AS dropped;

@@ -643,6 +643,7 @@ Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
 	conn = LedgerConnect(&lg->prod.spec, p->name, p->password);
 	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true,
 				BP_APPLY_PREPARE, &applied, &after);
+	CatalogRecordPrepared(applied.gid, lg->prod.id);
 	Step(r, "apply pending migrations to prod");
 
 	snprintf(anchor_name, sizeof(anchor_name), "pre-deploy %s", timestamptz_to_str(r->started_at));
@@ -1025,7 +1026,13 @@ ParseMigrations(Jsonb *j, int *n)
 		m[i].version = MemberText(e->val.binary.data, "version", i);
 		m[i].name = MemberText(e->val.binary.data, "name", i);
 		m[i].sql = MemberText(e->val.binary.data, "sql", i);
-		known = (m[i].version != NULL) + (m[i].name != NULL) + (m[i].sql != NULL);
+		for (const char *const *k = (const char *const[]) {"version", "name", "sql", NULL}; *k; k++)
+		{
+			JsonbValue	v;
+
+			if (getKeyJsonValueFromContainer(e->val.binary.data, *k, strlen(*k), &v) != NULL)
+				known++;
+		}
 		if (m[i].version == NULL || m[i].version[0] == '\0' || strlen(m[i].version) > 200 ||
 			strpbrk(m[i].version, "\t\n\r") != NULL)
 			ereport(ERROR,
@@ -1078,6 +1085,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	RequireRunning(&p, &c, env);
 	conn = LedgerConnect(&c.spec, p.name, p.password);
 	LedgerApply(conn, p.name, env, m, n, false, BP_APPLY_PREPARE, &applied, &after);
+	CatalogRecordPrepared(applied.gid, c.id);
 	Step(&r, "apply migrations");
 	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
 	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));

@@ -15,6 +15,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
 #include "utils/syscache.h"
@@ -500,6 +501,45 @@ CatalogNextComputeId(void)
 	Run("SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('branchpromote.compute', 'id'))",
 		0, NULL, NULL, NULL, SPI_OK_SELECT);
 	return ColInt64(0, 1);
+}
+
+/* This transaction prepared gid on a compute (commits with it). */
+void
+CatalogRecordPrepared(const char *gid, int64 compute_id)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {CStringGetTextDatum(gid), Int64GetDatum(compute_id)};
+
+	Run("INSERT INTO branchpromote.prepared (gid, compute_id) VALUES ($1, $2)",
+		2, types, values, NULL, SPI_OK_INSERT);
+}
+
+/* Did the transaction that prepared gid commit (is its row there)? */
+bool
+CatalogPreparedCommitted(const char *gid)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(gid)};
+
+	return Run("SELECT 1 FROM branchpromote.prepared WHERE gid = $1", 1, types, values, NULL,
+			   SPI_OK_SELECT) > 0;
+}
+
+/* Drop the rows of a compute's prepared transactions that are finished. */
+void
+CatalogForgetPrepared(int64 compute_id, const char *const *still_prepared, int n)
+{
+	Oid			types[2] = {INT8OID, TEXTARRAYOID};
+	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
+	Datum		values[2];
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(still_prepared[i]);
+	values[0] = Int64GetDatum(compute_id);
+	values[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	Run("DELETE FROM branchpromote.prepared WHERE compute_id = $1 AND gid <> ALL ($2) "
+		"AND created_at < pg_catalog.now() - interval '1 minute'",
+		2, types, values, NULL, SPI_OK_DELETE);
 }
 
 /* Record a named LSN on a timeline. */

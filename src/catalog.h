@@ -89,6 +89,9 @@ extern void CatalogInsertFailedDeploy(int64 project_id, const char *action, cons
 									  TimestampTz started_at, double elapsed_ms,
 									  const char *error);
 extern int64 CatalogNextComputeId(void);
+extern void CatalogRecordPrepared(const char *gid, int64 compute_id);
+extern bool CatalogPreparedCommitted(const char *gid);
+extern void CatalogForgetPrepared(int64 compute_id, const char *const *still_prepared, int n);
 extern void CatalogInsertAnchor(int64 timeline_id, const char *name, const char *kind,
 								XLogRecPtr lsn);
 extern void CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger);

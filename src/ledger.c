@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "miscadmin.h"
@@ -191,6 +193,7 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 	out->lsn_before = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
 	PQclear(res);
 	out->n = plan.npending;
+	out->gid = NULL;
 	out->versions = palloc0(sizeof(char *) * Max(1, plan.npending));
 	out->ms = palloc0(sizeof(double) * Max(1, plan.npending));
 	for (int i = 0; i < plan.npending; i++)
@@ -206,7 +209,10 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 		cb.arg = unconstify(char *, m->version);
 		cb.previous = error_context_stack;
 		error_context_stack = &cb;
-		PQclear(BpExecScript(conn, m->sql, bp_migration_statement_timeout_ms + 1000));
+		/* the compute bounds each statement (statement_timeout, lock_timeout);
+		 * a script may hold many, so the wait for all of them is not bounded
+		 * here beyond what a cancel of this call does */
+		PQclear(BpExecScript(conn, m->sql, INT_MAX));
 		error_context_stack = cb.previous;
 		PQclear(BpExec(conn, "INSERT INTO branchpromote_ledger.migrations "
 					   "(version, name, checksum, sql, applied_lsn) "
@@ -226,5 +232,6 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 
 		Cmd(conn, psprintf("PREPARE TRANSACTION '%s'", gid));
 		BpTwoPhaseAdopt(conn, gid);
+		out->gid = gid;
 	}
 }

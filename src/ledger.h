@@ -23,6 +23,7 @@ typedef struct BpApplied
 	const char **versions;
 	double	   *ms;				/* time each took */
 	XLogRecPtr	lsn_before;		/* prod's insert LSN just before applying */
+	char	   *gid;			/* BP_APPLY_PREPARE: the prepared transaction */
 } BpApplied;
 
 extern char *BpSha256Hex(const char *data);

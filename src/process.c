@@ -79,7 +79,7 @@ BpPidAlive(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
 	f = fopen(path, "r");
 	if (f == NULL)
-		return errno != ENOENT;	/* no /proc: trust kill() */
+		return true;			/* no /proc (or it just exited): trust kill() */
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';

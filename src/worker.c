@@ -342,37 +342,46 @@ DoReconcileCompute(void *arg)
 /*
  * Finish compute transactions whose control transaction ended without
  * finishing them (its backend died between PREPARE and COMMIT PREPARED):
- * commit if that transaction committed, roll back if it did not.
+ * commit if that transaction committed its catalog row for the gid, roll
+ * back if it ended without.  The gid's xid only says whether the creator
+ * may still be running: after a crash an unflushed xid can be handed out
+ * again, so it never decides the outcome.
  */
 static void
-ResolvePrepared(PGconn *conn)
+ResolvePrepared(PGconn *conn, int64 compute_id)
 {
+	const char **still;
+	int			nstill = 0;
+
 	PGresult   *res = BpExec(conn, "SELECT gid FROM pg_prepared_xacts "
 							 "WHERE gid LIKE '" BP_GID_PREFIX "%' AND database = current_database()",
 							 0, NULL, bp_operation_timeout_ms);
 
+	still = palloc(sizeof(char *) * Max(1, PQntuples(res)));
 	for (int i = 0; i < PQntuples(res); i++)
 	{
 		const char *gid = PQgetvalue(res, i, 0);
 		FullTransactionId fxid;
-		TransactionId xid;
 		bool		commit;
 
+		still[nstill++] = pstrdup(gid);
 		if (!BpTwoPhaseParseGid(gid, &fxid))
 			continue;
-		xid = XidFromFullTransactionId(fxid);
-		if (!FullTransactionIdPrecedes(fxid, ReadNextFullTransactionId()) ||
-			TransactionIdIsInProgress(xid))
+		/* first: may its creator still be running?  (then: its row, fresh snapshot) */
+		if (FullTransactionIdPrecedes(fxid, ReadNextFullTransactionId()) &&
+			TransactionIdIsInProgress(XidFromFullTransactionId(fxid)))
 			continue;
-		commit = TransactionIdDidCommit(xid);
+		commit = CatalogPreparedCommitted(gid);
 		BpExecCommand(conn, psprintf("%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", gid),
 					  bp_operation_timeout_ms);
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: %s compute transaction %s, left by a control transaction that %s",
 						commit ? "committed" : "rolled back", gid,
 						commit ? "committed" : "did not commit")));
+		nstill--;
 	}
 	PQclear(res);
+	CatalogForgetPrepared(compute_id, still, nstill);
 }
 
 /*
@@ -394,7 +403,7 @@ DoRefreshLedger(void *arg)
 		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	conn = LedgerConnect(&row.spec, row.project, row.project_password);
-	ResolvePrepared(conn);
+	ResolvePrepared(conn, id);
 	LedgerRead(conn, &ledger);
 	BpDisconnect(conn);
 	CatalogReplaceLedgerMirror(row.spec.timeline_id, &ledger);
