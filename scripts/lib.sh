@@ -73,6 +73,9 @@ start_control() {
 	fi
 	if ! as_pg "$PG_BIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
 		as_pg "$PG_BIN/pg_ctl" -D "$pgdata" -l "$pgdata/../control.log" -w start >/dev/null
+	elif [ "$("$PG_CONFIG" --pkglibdir)/branchpromote.so" -nt "$pgdata/postmaster.pid" ]; then
+		# a preloaded library is read at server start: load the new build
+		as_pg "$PG_BIN/pg_ctl" -D "$pgdata" -l "$pgdata/../control.log" -w restart >/dev/null
 	fi
 }
 
