@@ -424,7 +424,7 @@ ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger 
 	PGconn	   *conn;
 
 	RequireRunning(p, c, env);
-	conn = LedgerConnect(&c->spec, p->name, p->password);
+	conn = LedgerConnectReader(&c->spec, p->name);
 	LedgerRead(conn, out);
 	BpDisconnect(conn);
 }

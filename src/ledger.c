@@ -48,6 +48,19 @@ BpSha256Hex(const char *data)
 	return hex;
 }
 
+/*
+ * Connect to read a ledger: as the compute's superuser over its private
+ * socket (peer authentication, no password exchange), running no user SQL.
+ */
+PGconn *
+LedgerConnectReader(const BpComputeSpec *spec, const char *project)
+{
+	BpComputeAddr addr;
+
+	BpCompute()->admin_address(spec, &addr);
+	return BpConnect(&addr, project, bp_operation_timeout_ms);
+}
+
 /* Connect to a compute's project database as the project's role. */
 PGconn *
 LedgerConnect(const BpComputeSpec *spec, const char *project, const char *password)

@@ -397,7 +397,17 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	else
 		ForkStopped(source_tl, new_tl, result);
 	WriteFileDurably(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
-	BpSyncTree(LocalPgdata(new_tl));
+
+	/*
+	 * Make the clone durable before anything commits that references it.  A
+	 * clone of a running source needs nothing here: its control file says
+	 * "in production", so the fork's first start syncs the whole data
+	 * directory (recovery_init_sync_method) before it accepts connections,
+	 * and callers wait for that before they commit.  A stopped source's
+	 * clone starts as cleanly shut down, with no such sync: do it here.
+	 */
+	if (!result->source_was_running)
+		BpSyncTree(LocalPgdata(new_tl));
 }
 
 /* Every timeline directory, with its creating transaction. */

@@ -137,7 +137,7 @@ StartAndWait(const BpComputeSpec *spec)
 					 errmsg("compute " INT64_FORMAT " did not accept connections within %d ms",
 							spec->compute_id, bp_compute_start_timeout_ms),
 					 errdetail_internal("%s", drv->log_tail(spec))));
-		BpNap(10);
+		BpNap(3);
 		st = drv->status(spec, &pid);
 		if (st == BP_COMPUTE_READY)
 			return pid;
