@@ -17,9 +17,12 @@ OBJS = \
 	src/process.o \
 	src/requests.o \
 	src/worker.o \
-	src/api.o
+	src/apiutil.o \
+	src/history.o \
+	src/api.o \
+	src/api_history.o
 
-DATA = sql/branchpromote--0.1.0.sql
+DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # Regression tests: inputs in sql/, outputs in expected/ (the PGXS defaults).

@@ -22,6 +22,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "apiutil.h"
 #include "catalog.h"
 #include "driver.h"
 #include "guc.h"
@@ -44,311 +45,6 @@ PG_FUNCTION_INFO_V1(branchpromote_suspend_compute);
 PG_FUNCTION_INFO_V1(branchpromote_wake_compute);
 PG_FUNCTION_INFO_V1(branchpromote_stored_timeline_max);
 
-/* ------------------------------------------------------------ helpers */
-
-/* A JSON object under construction, plus an operation's step journal. */
-typedef struct Result
-{
-	StringInfoData json;
-	StringInfoData steps;
-	instr_time	start;
-	instr_time	last;
-	TimestampTz started_at;
-} Result;
-
-static void
-ResultInit(Result *r)
-{
-	initStringInfo(&r->json);
-	initStringInfo(&r->steps);
-	appendStringInfoChar(&r->json, '{');
-	appendStringInfoChar(&r->steps, '[');
-	INSTR_TIME_SET_CURRENT(r->start);
-	r->last = r->start;
-	r->started_at = GetCurrentTimestamp();
-}
-
-static double
-MsSince(instr_time t)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, t);
-	return INSTR_TIME_GET_MILLISEC(now);
-}
-
-/* Journal a finished step with its duration. */
-static void
-Step(Result *r, const char *name)
-{
-	if (r->steps.len > 1)
-		appendStringInfoString(&r->steps, ", ");
-	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f}", name, MsSince(r->last));
-	INSTR_TIME_SET_CURRENT(r->last);
-}
-
-static void
-Key(Result *r, const char *key)
-{
-	if (r->json.len > 1)
-		appendStringInfoString(&r->json, ", ");
-	escape_json(&r->json, key);
-	appendStringInfoString(&r->json, ": ");
-}
-
-static void
-PutStr(Result *r, const char *key, const char *value)
-{
-	Key(r, key);
-	if (value)
-		escape_json(&r->json, value);
-	else
-		appendStringInfoString(&r->json, "null");
-}
-
-static void
-PutInt(Result *r, const char *key, int64 value)
-{
-	Key(r, key);
-	appendStringInfo(&r->json, INT64_FORMAT, value);
-}
-
-static void
-PutRaw(Result *r, const char *key, const char *json)
-{
-	Key(r, key);
-	appendStringInfoString(&r->json, json);
-}
-
-static void
-PutLsn(Result *r, const char *key, XLogRecPtr lsn)
-{
-	char		buf[32];
-
-	snprintf(buf, sizeof(buf), "%X/%X", LSN_FORMAT_ARGS(lsn));
-	PutStr(r, key, buf);
-}
-
-static Datum
-ResultJsonb(Result *r)
-{
-	Key(r, "elapsed_ms");
-	appendStringInfo(&r->json, "%.3f}", MsSince(r->start));
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(r->json.data));
-}
-
-static char *
-StepsJson(Result *r)
-{
-	appendStringInfoChar(&r->steps, ']');
-	return r->steps.data;
-}
-
-/* A required text argument; NULL is an error, not a NULL result. */
-static char *
-ArgText(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name),
-				 errhint("Pass a value for %s.", name)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-static void
-RequireName(const char *what, const char *name)
-{
-	if (!BpNameIsValid(name))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid %s name \"%s\"", what, name),
-				 errhint("Names start with a lowercase letter followed by at most 62 lowercase letters, digits, '_' or '-'.")));
-}
-
-/* A new project's name: valid, and not one every compute already has. */
-static void
-RequireNewProjectName(const char *name)
-{
-	RequireName("project", name);
-	if (BpNameIsReserved(name) || strcmp(name, BpOsUserName()) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_RESERVED_NAME),
-				 errmsg("project name \"%s\" is reserved", name),
-				 errhint("A project's name is also its role and database on every compute; choose a name that is not postgres, template0/1, public, none, branchpromote, the OS user's name or pg_*.")));
-}
-
-/* The caller may create projects: superuser or a deployer. */
-static void
-RequireDeployer(void)
-{
-	Oid			deployer = get_role_oid("branchpromote_deployer", true);
-
-	if (superuser() || (OidIsValid(deployer) && has_privs_of_role(GetUserId(), deployer)))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to manage branchpromote projects"),
-			 errhint("Ask an administrator to GRANT branchpromote_deployer to your role.")));
-}
-
-/*
- * The caller may act on this project: its owner (or a member of the owner
- * role), or an admin.  Runs inside the catalog session, where the current
- * user is the extension owner, so it asks about the saved caller.
- */
-static void
-RequireProjectAccess(const BpProject *p)
-{
-	Oid			admin = get_role_oid("branchpromote_admin", true);
-	Oid			me = CatalogCaller();
-	char	   *owner;
-
-	if (superuser_arg(me) || has_privs_of_role(me, p->owner) ||
-		(OidIsValid(admin) && has_privs_of_role(me, admin)))
-		return;
-	owner = GetUserNameFromId(p->owner, true);
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for project \"%s\"", p->name),
-			 errhint("Ask its owner to GRANT role \"%s\" to you, or ask a branchpromote_admin.",
-					 owner ? owner : "(dropped role)")));
-}
-
-/* Load a project the caller may act on (catalog session open). */
-static void
-LoadProject(const char *name, bool for_update, BpProject *p)
-{
-	RequireName("project", name);
-	if (!CatalogFindProject(name, for_update, p))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" does not exist", name),
-				 errhint("SELECT project FROM branchpromote.projects lists the projects you can see.")));
-	RequireProjectAccess(p);
-}
-
-/* A project's compute for env, with a precise error when there is none. */
-static void
-LoadCompute(const BpProject *p, const char *env, BpComputeRow *c)
-{
-	RequireName("environment", env);
-	if (!CatalogGetCompute(p->id, env, c))
-	{
-		if (strcmp(env, "prod") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("project \"%s\" has no prod environment yet", p->name),
-					 errhint("Prod appears at the first promotion: SELECT branchpromote.promote_branch('%s');", p->name)));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" has no environment \"%s\"", p->name, env),
-				 errhint("SELECT env FROM branchpromote.environments WHERE project = '%s' lists them.", p->name)));
-	}
-}
-
-/* Ask the reconciler to start or stop a compute; error if it could not. */
-static BpReply
-AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms)
-{
-	BpRequest	req;
-	BpReply		reply;
-
-	memset(&req, 0, sizeof(req));
-	req.kind = kind;
-	req.committed = committed;
-	if (spec)
-		req.spec = *spec;
-	BpAsk(&req, timeout_ms, &reply);
-	if (!reply.ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("%s failed",
-						kind == BP_REQ_TEMPLATE ? "making the timeline template" :
-						kind == BP_REQ_START ? "starting the compute" : "stopping the compute"),
-				 errdetail_internal("%s", reply.error),
-				 errhint("The server log and the compute's log have more; SELECT * FROM branchpromote.computes shows its state.")));
-	return reply;
-}
-
-/* A port no compute row uses and nothing on this machine listens on. */
-static int
-FreePort(void)
-{
-	ListCell   *lc;
-
-	foreach(lc, CatalogFreePorts(256))
-		if (BpCompute()->port_available(lfirst_int(lc)))
-			return lfirst_int(lc);
-	ereport(ERROR,
-			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("no free compute port from %d (%d ports)", bp_compute_port_base,
-					bp_compute_port_count),
-			 errhint("Raise branchpromote.compute_port_count, move branchpromote.compute_port_base, or drop unused projects.")));
-	return 0;					/* keep the compiler quiet */
-}
-
-/* A new compute for env on timeline, started and recorded as running. */
-static BpComputeRow
-ProvisionCompute(Result *r, int64 project_id, const char *env, int64 timeline_id)
-{
-	BpComputeRow c;
-	BpReply		reply;
-
-	memset(&c, 0, sizeof(c));
-	c.spec.port = FreePort();
-	c.spec.timeline_id = timeline_id;
-	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
-	c.id = c.spec.compute_id;
-	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);
-	c.pid = reply.pid;
-	CatalogSetComputeState(c.id, "running", c.pid, NULL);
-	Step(r, "start compute");
-	return c;
-}
-
-/* Make the project's application role and database on its new dev compute. */
-static void
-BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *password)
-{
-	BpComputeAddr addr;
-	PGconn	   *conn;
-	const char *ident = quote_identifier(name);
-
-	BpCompute()->admin_address(spec, &addr);
-	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
-	BpExecCommand(conn, psprintf("CREATE ROLE %s LOGIN PASSWORD %s", ident,
-								 quote_literal_cstr(password)), bp_operation_timeout_ms);
-	BpExecCommand(conn, psprintf("CREATE DATABASE %s OWNER %s", ident, ident),
-				  bp_operation_timeout_ms);
-	BpDisconnect(conn);
-	conn = LedgerConnect(spec, name, password);
-	EnsureLedger(conn);
-	BpDisconnect(conn);
-}
-
-static char *
-NewPassword(void)
-{
-	uint8		raw[16];
-	char	   *hex = palloc(sizeof(raw) * 2 + 1);
-
-	if (!pg_strong_random(raw, sizeof(raw)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random password")));
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	return hex;
-}
-
-static char *
-CallerName(void)
-{
-	return GetUserNameFromId(GetUserId(), false);
-}
-
 /* -------------------------------------------------------------- API */
 
 /* create_project(project) → jsonb: a dev timeline and its running compute. */
@@ -358,7 +54,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	Oid			caller = GetUserId();
 	char	   *actor = CallerName();
-	Result		r;
+	ApiResult		r;
 	BpProject	existing;
 	char	   *password;
 	int64		project_id;
@@ -402,31 +98,6 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	PutInt(&r, "port", c.spec.port);
 	PutStr(&r, "compute", "running");
 	PG_RETURN_DATUM(ResultJsonb(&r));
-}
-
-/* The compute must be accepting connections. */
-static void
-RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env)
-{
-	int			pid;
-
-	if (BpCompute()->status(&c->spec, &pid) != BP_COMPUTE_READY)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the %s compute of project \"%s\" is not running", env, p->name),
-				 errhint("Wake it first: SELECT branchpromote.wake_compute('%s', '%s');", p->name, env)));
-}
-
-/* Read one environment's ledger from its compute. */
-static void
-ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out)
-{
-	PGconn	   *conn;
-
-	RequireRunning(p, c, env);
-	conn = LedgerConnectReader(&c->spec, p->name);
-	LedgerRead(conn, out);
-	BpDisconnect(conn);
 }
 
 /* Dev's and prod's ledgers and what a re-deploy would apply. */
@@ -506,35 +177,13 @@ DriftJson(const Ledgers *lg)
 	return j.data;
 }
 
-static char *
-OptText(FunctionCallInfo fcinfo, int n)
-{
-	char	   *s;
-
-	if (PG_ARGISNULL(n))
-		return NULL;
-	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
-	for (const char *c = s; *c; c++)
-		if ((unsigned char) *c < 0x20)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("release must not contain control characters"),
-					 errhint("Pass the released commit or tag, e.g. a git SHA, or NULL.")));
-	if (s[0] == '\0' || strlen(s) > 200)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("release must be 1 to 200 bytes long"),
-				 errhint("Pass the released commit or tag, e.g. a git SHA, or NULL.")));
-	return s;
-}
-
 /* plan_promotion(project, release) → jsonb: what promote_branch would do. */
 Datum
 branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 {
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *release = OptText(fcinfo, 1);
-	Result		r;
+	ApiResult		r;
 	BpProject	p;
 	BpProjectState s;
 	BpPlan		plan;
@@ -578,13 +227,14 @@ RehearsalContext(void *arg)
 }
 
 /*
- * Verified deploy: fork prod at its head into a throwaway timeline (no
- * catalog row: the reconciler removes it after this transaction), start a
- * compute on it, apply the pending migrations there, stop it.  Raises the
+ * Verified deploy: fork prod from its pre-deploy snapshot into a throwaway
+ * timeline (no catalog row: the reconciler removes it after this
+ * transaction), start a compute on it, apply the pending migrations there,
+ * stop it.  Raises the
  * migration's error if the rehearsal fails, before prod is touched.
  */
 static char *
-Rehearse(Result *r, const BpProject *p, int64 prod_tl, const Ledgers *lg)
+Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, const Ledgers *lg)
 {
 	BpForkResult fork;
 	BpComputeSpec spec;
@@ -597,7 +247,7 @@ Rehearse(Result *r, const BpProject *p, int64 prod_tl, const Ledgers *lg)
 	INSTR_TIME_SET_CURRENT(start);
 	spec.timeline_id = CatalogNextTimelineId();
 	BpWakeWorkerAtCommit();		/* the fork is removed once we end, either way */
-	BpStorage()->fork_at_head(prod_tl, &lg->prod.spec, spec.timeline_id, &fork);
+	BpStorage()->fork_at_snapshot(prod_tl, snapshot_id, InvalidXLogRecPtr, spec.timeline_id, &fork);
 	spec.compute_id = CatalogNextComputeId();
 	spec.port = FreePort();
 	(void) AskWorker(BP_REQ_START, &spec, false, bp_compute_start_timeout_ms);
@@ -622,7 +272,7 @@ Rehearse(Result *r, const BpProject *p, int64 prod_tl, const Ledgers *lg)
  * migrations dev has and prod lacks (SQL from dev's ledger), pin the release.
  */
 static Datum
-Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
+Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *release,
 		 int64 prod_tl, const char *prod_release, Ledgers *lg, bool rehearse)
 {
 	PGconn	   *conn;
@@ -634,12 +284,23 @@ Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
 	StringInfoData versions;
 	StringInfoData timings;
 	char		anchor_name[64];
+	int64		snapshot_id = 0;
+	BpSnapshotResult snap;
 
 	LedgerRefuse(&lg->plan, lg->dev_ledger.m, &lg->prod_ledger, "prod", true);
 	Step(r, "plan");
+	if (lg->plan.npending > 0)
+	{
+		/* the pre-deploy anchor's snapshot (the rehearsal forks from it too) */
+		snapshot_id = CatalogNextSnapshotId();
+		BpWakeWorkerAtCommit();
+		BpStorage()->snapshot(prod_tl, &lg->prod.spec, snapshot_id, &snap);
+		CatalogInsertSnapshot(snapshot_id, prod_tl, snap.start_lsn, snap.lsn, "anchor");
+		Step(r, "snapshot prod");
+	}
 	rehearsal = !rehearse ? "null" :
 		lg->plan.npending == 0 ? "{\"passed\": true, \"skipped\": \"nothing pending\"}" :
-		Rehearse(r, p, prod_tl, lg);
+		Rehearse(r, p, prod_tl, snapshot_id, lg);
 	conn = LedgerConnect(&lg->prod.spec, p->name, p->password);
 	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true,
 				BP_APPLY_PREPARE, &applied, &after);
@@ -680,6 +341,7 @@ Redeploy(FunctionCallInfo fcinfo, Result *r, BpProject *p, const char *release,
 	d.anchor_lsn = applied.lsn_before;
 	d.migrations_json = versions.data;
 	d.rehearsal_json = rehearse ? rehearsal : NULL;
+	d.previous_release = prod_release;
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(p->name, "promote_branch", GetUserNameFromId(CatalogCaller(), false),
 						   r->started_at, StepsJson(r));
@@ -715,7 +377,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	char	   *release = OptText(fcinfo, 1);
 	bool		rehearse;
 	char	   *actor = CallerName();
-	Result		r;
+	ApiResult		r;
 	BpProject	p;
 	BpProjectState s;
 	BpPlan		plan;
@@ -890,7 +552,7 @@ branchpromote_drop_project(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *confirm = ArgText(fcinfo, 1, "confirm");
 	char	   *actor = CallerName();
-	Result		r;
+	ApiResult		r;
 	BpProject	p;
 	List	   *timelines;
 	ListCell   *lc;
@@ -928,7 +590,7 @@ ComputeRequest(FunctionCallInfo fcinfo, BpRequestKind kind)
 {
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *env = ArgText(fcinfo, 1, "env");
-	Result		r;
+	ApiResult		r;
 	BpProject	p;
 	BpComputeRow c;
 	BpReply		reply;
@@ -1061,7 +723,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *env = ArgText(fcinfo, 1, "env");
 	char	   *actor = CallerName();
-	Result		r;
+	ApiResult		r;
 	BpProject	p;
 	BpComputeRow c;
 	BpMigration *m;

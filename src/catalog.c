@@ -215,7 +215,7 @@ Exists(const char *sql, int64 id)
 bool
 CatalogTimelineExists(int64 id)
 {
-	return Exists("SELECT 1 FROM branchpromote.timeline WHERE id = $1", id);
+	return Exists("SELECT 1 FROM branchpromote.timeline WHERE id = $1 AND discarded_at IS NULL", id);
 }
 
 bool
@@ -427,17 +427,18 @@ CatalogComputeIds(void)
 int64
 CatalogInsertDeploy(const BpDeployRow *d)
 {
-	Oid			types[11] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
-		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID, TEXTOID};
-	Datum		values[11] = {Int64GetDatum(d->project_id),
+	Oid			types[12] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
+		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[12] = {Int64GetDatum(d->project_id),
 		d->release ? CStringGetTextDatum(d->release) : (Datum) 0,
 		CStringGetTextDatum(d->action), Int64GetDatum(d->from_timeline),
 		Int64GetDatum(d->to_timeline), LSNGetDatum(d->fork_lsn),
 		d->clone_method ? CStringGetTextDatum(d->clone_method) : (Datum) 0,
 		TimestampTzGetDatum(d->started_at), LSNGetDatum(d->anchor_lsn),
 		CStringGetTextDatum(d->migrations_json ? d->migrations_json : "[]"),
-	d->rehearsal_json ? CStringGetTextDatum(d->rehearsal_json) : (Datum) 0};
-	char		nulls[12] = "           ";
+		d->rehearsal_json ? CStringGetTextDatum(d->rehearsal_json) : (Datum) 0,
+	d->previous_release ? CStringGetTextDatum(d->previous_release) : (Datum) 0};
+	char		nulls[13] = "            ";
 	char	   *sql;
 
 	if (d->release == NULL)
@@ -450,14 +451,16 @@ CatalogInsertDeploy(const BpDeployRow *d)
 		nulls[8] = 'n';
 	if (d->rehearsal_json == NULL)
 		nulls[10] = 'n';
+	if (d->previous_release == NULL)
+		nulls[11] = 'n';
 	sql = psprintf("INSERT INTO branchpromote.deploy (project_id, release, action, "
 				   "from_timeline, to_timeline, fork_lsn, clone_method, status, started_at, "
-				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied, rehearsal) "
+				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied, rehearsal, previous_release) "
 				   "VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', $8, "
 				   "pg_catalog.clock_timestamp(), %.3f, $9, $10::pg_catalog.jsonb, "
-				   "$11::pg_catalog.jsonb) RETURNING id",
+				   "$11::pg_catalog.jsonb, $12) RETURNING id",
 				   d->elapsed_ms);
-	Run(sql, 11, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	Run(sql, 12, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	return ColInt64(0, 1);
 }
 
@@ -593,4 +596,296 @@ CatalogRecordOperation(const char *project, const char *kind, const char *actor,
 		"(project, kind, status, steps, actor, started_at, finished_at) "
 		"VALUES ($1, $2, 'succeeded', $4::pg_catalog.jsonb, $3, $5, pg_catalog.clock_timestamp())",
 		5, types, values, NULL, SPI_OK_INSERT);
+}
+
+/* ------------------------------------------------------------ history */
+
+/* A snapshot id, taken before its directory is made (non-transactional). */
+int64
+CatalogNextSnapshotId(void)
+{
+	Run("SELECT pg_catalog.nextval('branchpromote.snapshot_id_seq')", 0, NULL, NULL, NULL,
+		SPI_OK_SELECT);
+	return ColInt64(0, 1);
+}
+
+void
+CatalogInsertSnapshot(int64 id, int64 timeline_id, XLogRecPtr start_lsn, XLogRecPtr lsn,
+					  const char *reason)
+{
+	Oid			types[5] = {INT8OID, INT8OID, PG_LSNOID, PG_LSNOID, TEXTOID};
+	Datum		values[5] = {Int64GetDatum(id), Int64GetDatum(timeline_id),
+		LSNGetDatum(start_lsn), LSNGetDatum(lsn), CStringGetTextDatum(reason)};
+
+	Run("INSERT INTO branchpromote.snapshot (id, timeline_id, start_lsn, lsn, reason) "
+		"VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL, SPI_OK_INSERT);
+}
+
+bool
+CatalogSnapshotExists(int64 id)
+{
+	return Exists("SELECT 1 FROM branchpromote.snapshot WHERE id = $1", id);
+}
+
+void
+CatalogDeleteSnapshot(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	Run("DELETE FROM branchpromote.snapshot WHERE id = $1", 1, types, values, NULL,
+		SPI_OK_DELETE);
+}
+
+/* A live timeline's snapshots, ascending by lsn (palloc'd array). */
+BpSnapshotInfo *
+CatalogSnapshots(int64 timeline_id, int *n)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(timeline_id)};
+	BpSnapshotInfo *out;
+	bool		isnull;
+
+	*n = Run("SELECT s.id, s.start_lsn, s.lsn, s.created_at FROM branchpromote.snapshot s "
+			 "JOIN branchpromote.timeline t ON t.id = s.timeline_id "
+			 "WHERE s.timeline_id = $1 AND t.discarded_at IS NULL ORDER BY s.lsn, s.id",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	out = SPI_palloc(sizeof(BpSnapshotInfo) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		out[i].id = ColInt64(i, 1);
+		out[i].start_lsn = DatumGetLSN(Col(i, 2, &isnull));
+		out[i].lsn = DatumGetLSN(Col(i, 3, &isnull));
+		out[i].created_at = DatumGetTimestampTz(Col(i, 4, &isnull));
+	}
+	return out;
+}
+
+/* A timeline and its ancestors, nearest first, each with its snapshots. */
+BpLineageStep *
+CatalogLineage(int64 timeline_id, int *n)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(timeline_id)};
+	int64	   *ids;
+	XLogRecPtr *forks;
+	BpLineageStep *out;
+	bool		isnull;
+
+	*n = Run("WITH RECURSIVE l(id, parent_id, fork_lsn, depth) AS ("
+			 " SELECT id, parent_id, fork_lsn, 0 FROM branchpromote.timeline WHERE id = $1"
+			 " UNION ALL SELECT t.id, t.parent_id, t.fork_lsn, l.depth + 1"
+			 " FROM branchpromote.timeline t JOIN l ON t.id = l.parent_id WHERE l.depth < 1000)"
+			 " SELECT id, fork_lsn FROM l ORDER BY depth", 1, types, values, NULL, SPI_OK_SELECT);
+	ids = palloc(sizeof(int64) * Max(1, *n));
+	forks = palloc(sizeof(XLogRecPtr) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		Datum		d = Col(i, 2, &isnull);
+
+		ids[i] = ColInt64(i, 1);
+		forks[i] = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+	}
+	out = SPI_palloc(sizeof(BpLineageStep) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		out[i].timeline_id = ids[i];
+		out[i].fork_lsn = forks[i];
+		out[i].snap = CatalogSnapshots(ids[i], &out[i].nsnap);
+	}
+	return out;
+}
+
+/*
+ * Running computes of live prod timelines whose newest snapshot is older
+ * than interval_s (or that have none): (List of int64 * compute ids).
+ */
+List *
+CatalogSnapshotsDue(int interval_s)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(interval_s)};
+	List	   *out = NIL;
+	int			n;
+
+	n = Run("SELECT c.id FROM branchpromote.compute c "
+			"JOIN branchpromote.timeline t ON t.id = c.timeline_id "
+			"WHERE t.kind = 'prod' AND t.discarded_at IS NULL AND c.actual_state = 'running' "
+			"AND NOT EXISTS (SELECT 1 FROM branchpromote.snapshot s WHERE s.timeline_id = t.id "
+			"AND s.created_at > pg_catalog.now() - $1 * interval '1 second') ORDER BY c.id",
+			1, types, values, NULL, SPI_OK_SELECT);
+	for (int i = 0; i < n; i++)
+	{
+		int64	   *id = SPI_palloc(sizeof(int64));
+
+		*id = ColInt64(i, 1);
+		out = lappend(out, id);
+	}
+	return out;
+}
+
+/* Ids of live timelines (List of int64 *). */
+List *
+CatalogLiveTimelines(void)
+{
+	List	   *out = NIL;
+	int			n = Run("SELECT id FROM branchpromote.timeline WHERE discarded_at IS NULL ORDER BY id",
+						0, NULL, NULL, NULL, SPI_OK_SELECT);
+
+	for (int i = 0; i < n; i++)
+	{
+		int64	   *id = SPI_palloc(sizeof(int64));
+
+		*id = ColInt64(i, 1);
+		out = lappend(out, id);
+	}
+	return out;
+}
+
+/* ----------------------------------------------------------- branches */
+
+/* A timeline by branch name: false if there is none (discarded ones count). */
+bool
+CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(project_id), CStringGetTextDatum(branch)};
+
+	if (Run("SELECT id, kind, discarded_at IS NOT NULL FROM branchpromote.timeline "
+			"WHERE project_id = $1 AND branch = $2", 2, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	out->id = ColInt64(0, 1);
+	out->kind = ColText(0, 2);
+	out->discarded = ColText(0, 3)[0] == 't';
+	return true;
+}
+
+/* Name a timeline as a branch of kind (ttl_ms > 0: it expires then). */
+void
+CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_ms)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[4] = {Int64GetDatum(id), CStringGetTextDatum(kind),
+	CStringGetTextDatum(branch), Int64GetDatum(ttl_ms)};
+
+	Run("UPDATE branchpromote.timeline SET kind = $2, branch = $3, "
+		"durable = $2 IN ('dev', 'prod', 'backup'), "
+		"expires_at = CASE WHEN $4 > 0 THEN pg_catalog.now() + $4 * interval '1 millisecond' END "
+		"WHERE id = $1", 4, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Discard a branch: drop its environment and compute rows, mark the
+ * timeline discarded (the reconciler then stops its server and removes its
+ * data).
+ */
+void
+CatalogDiscardTimeline(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	Run("DELETE FROM branchpromote.compute WHERE timeline_id = $1", 1, types, values, NULL,
+		SPI_OK_DELETE);
+	Run("DELETE FROM branchpromote.environment WHERE timeline_id = $1", 1, types, values, NULL,
+		SPI_OK_DELETE);
+	Run("DELETE FROM branchpromote.snapshot WHERE timeline_id = $1", 1, types, values, NULL,
+		SPI_OK_DELETE);
+	Run("UPDATE branchpromote.timeline SET discarded_at = pg_catalog.now() WHERE id = $1",
+		1, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Discard previews past their expiry whose projects no operation holds;
+ * returns how many.
+ */
+int
+CatalogExpirePreviews(void)
+{
+	int			n = Run("SELECT t.id FROM branchpromote.timeline t "
+						"JOIN branchpromote.project p ON p.id = t.project_id "
+						"WHERE t.kind = 'preview' AND t.discarded_at IS NULL "
+						"AND t.expires_at < pg_catalog.now() "
+						"FOR KEY SHARE OF p SKIP LOCKED", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	int64	   *ids = palloc(sizeof(int64) * Max(1, n));
+
+	for (int i = 0; i < n; i++)
+		ids[i] = ColInt64(i, 1);
+	for (int i = 0; i < n; i++)
+		CatalogDiscardTimeline(ids[i]);
+	return n;
+}
+
+/* Is this timeline an environment's (dev, prod, a preview's)? Which one? */
+char *
+CatalogTimelineEnvironment(int64 timeline_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(timeline_id)};
+
+	if (Run("SELECT name FROM branchpromote.environment WHERE timeline_id = $1 ORDER BY name LIMIT 1",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return NULL;
+	return ColText(0, 1);
+}
+
+/* Move a compute to another timeline (its port and id stay). */
+void
+CatalogMoveCompute(int64 compute_id, int64 timeline_id)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(compute_id), Int64GetDatum(timeline_id)};
+
+	Run("UPDATE branchpromote.compute SET timeline_id = $2, actual_state = 'starting', pid = NULL "
+		"WHERE id = $1", 2, types, values, NULL, SPI_OK_UPDATE);
+}
+
+bool
+CatalogAnchorExists(int64 timeline_id, const char *name)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(timeline_id), CStringGetTextDatum(name)};
+
+	return Run("SELECT 1 FROM branchpromote.anchor WHERE timeline_id = $1 AND name = $2",
+			   2, types, values, NULL, SPI_OK_SELECT) > 0;
+}
+
+/*
+ * A deploy of the project: deploy_id, or (0) the latest succeeded first
+ * deploy or re-deploy not yet rolled back.
+ */
+bool
+CatalogGetDeploy(int64 project_id, int64 deploy_id, BpDeployInfo *out)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(project_id), Int64GetDatum(deploy_id)};
+	bool		isnull;
+	Datum		d;
+
+	if (Run("SELECT id, action, status, to_timeline, anchor_lsn, previous_release, "
+			"rolled_back_by, release FROM branchpromote.deploy WHERE project_id = $1 AND "
+			"CASE WHEN $2 > 0 THEN id = $2 ELSE status = 'succeeded' AND rolled_back_by IS NULL "
+			"AND action IN ('first_deploy', 'redeploy') END ORDER BY id DESC LIMIT 1",
+			2, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	out->id = ColInt64(0, 1);
+	out->action = ColText(0, 2);
+	out->status = ColText(0, 3);
+	out->to_timeline = ColInt64(0, 4);
+	d = Col(0, 5, &isnull);
+	out->anchor_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+	out->previous_release = ColText(0, 6);
+	out->rolled_back_by = ColInt64(0, 7);
+	out->release = ColText(0, 8);
+	return true;
+}
+
+void
+CatalogMarkRolledBack(int64 deploy_id, int64 by)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(deploy_id), Int64GetDatum(by)};
+
+	Run("UPDATE branchpromote.deploy SET rolled_back_by = $2 WHERE id = $1", 2, types, values,
+		NULL, SPI_OK_UPDATE);
 }

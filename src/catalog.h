@@ -9,6 +9,7 @@
 #include "nodes/pg_list.h"
 
 #include "driver.h"
+#include "history.h"
 #include "ledger.h"
 
 typedef struct BpProject
@@ -46,7 +47,28 @@ typedef struct BpDeployRow
 	XLogRecPtr	anchor_lsn;		/* InvalidXLogRecPtr: none */
 	const char *migrations_json;	/* JSON array of versions applied */
 	const char *rehearsal_json;	/* JSON object, or NULL */
+	const char *previous_release;	/* prod's release before, or NULL */
 } BpDeployRow;
+
+/* A deploy as rollback_deploy needs it. */
+typedef struct BpDeployInfo
+{
+	int64		id;
+	char	   *action;
+	char	   *status;
+	int64		to_timeline;
+	XLogRecPtr	anchor_lsn;
+	char	   *release;
+	char	   *previous_release;
+	int64		rolled_back_by;
+} BpDeployInfo;
+
+typedef struct BpTimelineRow
+{
+	int64		id;
+	char	   *kind;
+	bool		discarded;
+} BpTimelineRow;
 
 /* Session: SPI connected, running as the extension owner. */
 extern void CatalogBegin(void);
@@ -98,5 +120,25 @@ extern void CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger
 extern void CatalogRecordOperation(const char *project, const char *kind,
 								   const char *actor, TimestampTz started_at,
 								   const char *steps_json);
+
+
+extern int64 CatalogNextSnapshotId(void);
+extern void CatalogInsertSnapshot(int64 id, int64 timeline_id, XLogRecPtr start_lsn,
+								  XLogRecPtr lsn, const char *reason);
+extern bool CatalogSnapshotExists(int64 id);
+extern void CatalogDeleteSnapshot(int64 id);
+extern BpSnapshotInfo *CatalogSnapshots(int64 timeline_id, int *n);
+extern BpLineageStep *CatalogLineage(int64 timeline_id, int *n);
+extern List *CatalogSnapshotsDue(int interval_s);
+extern List *CatalogLiveTimelines(void);
+extern bool CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out);
+extern void CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_ms);
+extern void CatalogDiscardTimeline(int64 id);
+extern int	CatalogExpirePreviews(void);
+extern char *CatalogTimelineEnvironment(int64 timeline_id);
+extern void CatalogMoveCompute(int64 compute_id, int64 timeline_id);
+extern bool CatalogAnchorExists(int64 timeline_id, const char *name);
+extern bool CatalogGetDeploy(int64 project_id, int64 deploy_id, BpDeployInfo *out);
+extern void CatalogMarkRolledBack(int64 deploy_id, int64 by);
 
 #endif

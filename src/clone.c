@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/fiemap.h>
 
 #include "common/file_perm.h"
 #include "miscadmin.h"
@@ -247,13 +248,52 @@ BpRemoveTree(const char *path)
 				 errmsg("could not remove directory \"%s\"", path)));
 }
 
-/* Bytes allocated under path (what it costs on disk, shared extents counted). */
-uint64
-BpTreeSize(const char *path)
+/* Bytes of fd's extents that are shared with other files (FIEMAP). */
+static uint64
+SharedBytes(int fd)
+{
+	union
+	{
+		struct fiemap map;
+		char		buf[sizeof(struct fiemap) + 64 * sizeof(struct fiemap_extent)];
+	}			u;
+	uint64		start = 0;
+	uint64		shared = 0;
+
+	for (;;)
+	{
+		bool		last = false;
+
+		memset(&u, 0, sizeof(u));
+		u.map.fm_start = start;
+		u.map.fm_length = FIEMAP_MAX_OFFSET - start;
+		u.map.fm_extent_count = 64;
+		if (ioctl(fd, FS_IOC_FIEMAP, &u.map) != 0 || u.map.fm_mapped_extents == 0)
+			return shared;
+		for (uint32 i = 0; i < u.map.fm_mapped_extents; i++)
+		{
+			struct fiemap_extent *e = &u.map.fm_extents[i];
+
+			if (e->fe_flags & FIEMAP_EXTENT_SHARED)
+				shared += e->fe_length;
+			start = e->fe_logical + e->fe_length;
+			last |= (e->fe_flags & FIEMAP_EXTENT_LAST) != 0;
+		}
+		if (last)
+			return shared;
+	}
+}
+
+/*
+ * Bytes allocated under path, and how many of them sit in extents shared
+ * with other files (reflink clones); shared stays 0 where the filesystem
+ * cannot tell.
+ */
+void
+BpTreeUsage(const char *path, uint64 *bytes, uint64 *shared)
 {
 	DIR		   *dir;
 	struct dirent *de;
-	uint64		total = 0;
 
 	dir = AllocateDir(path);
 	while ((de = ReadDirExtended(dir, path, LOG)) != NULL)
@@ -267,13 +307,21 @@ BpTreeSize(const char *path)
 		if (lstat(p, &sb) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode))
-			total += BpTreeSize(p);
-		else
-			total += (uint64) sb.st_blocks * 512;
+			BpTreeUsage(p, bytes, shared);
+		else if (S_ISREG(sb.st_mode))
+		{
+			int			fd = OpenTransientFile(p, O_RDONLY | PG_BINARY);
+
+			*bytes += (uint64) sb.st_blocks * 512;
+			if (fd >= 0)
+			{
+				*shared += Min(SharedBytes(fd), (uint64) sb.st_blocks * 512);
+				CloseTransientFile(fd);
+			}
+		}
 	}
 	if (dir)
 		FreeDir(dir);
-	return total;
 }
 
 /*

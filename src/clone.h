@@ -32,6 +32,6 @@ extern void BpCloneTree(const char *src, const char *dst, BpCloneFilterFn filter
 extern const char *BpCloneMethodName(BpCloneMethod method);
 extern void BpRemoveTree(const char *path);
 extern void BpSyncTree(const char *path);
-extern uint64 BpTreeSize(const char *path);
+extern void BpTreeUsage(const char *path, uint64 *bytes, uint64 *shared);
 
 #endif

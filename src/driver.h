@@ -11,6 +11,7 @@
 
 #include "access/xlogdefs.h"
 #include "access/transam.h"
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
 #include "clone.h"
@@ -39,7 +40,16 @@ typedef struct BpForkResult
 	uint64		bytes;			/* logical bytes cloned */
 } BpForkResult;
 
-/* A timeline found in storage, and the transaction that created it. */
+/* What taking a snapshot gave. */
+typedef struct BpSnapshotResult
+{
+	XLogRecPtr	start_lsn;		/* WAL from here on is needed to use it */
+	XLogRecPtr	lsn;			/* consistent from here on */
+	BpCloneMethod method;
+	uint64		bytes;
+} BpSnapshotResult;
+
+/* A timeline (or snapshot) found in storage, and the transaction that created it. */
 typedef struct BpStoredTimeline
 {
 	int64		timeline_id;
@@ -63,7 +73,26 @@ typedef struct BpStorageDriver
 	List	   *(*list) (void);
 	/* Reconciler only: remove a timeline and its history. */
 	void		(*remove) (int64 timeline_id);
-	uint64		(*size_bytes) (int64 timeline_id);
+	/* Bytes on disk, and how many of them are shared with other files (reflink). */
+	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
+	/* Backend or reconciler: a snapshot (un-started base backup) of a running timeline. */
+	void		(*snapshot) (int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
+							 BpSnapshotResult *result);
+	/* Backend: fork source at target (invalid: the snapshot's LSN) from its snapshot. */
+	void		(*fork_at_snapshot) (int64 source_timeline, int64 snapshot_id,
+									 XLogRecPtr target, int64 new_timeline,
+									 BpForkResult *result);
+	/* Backend: a running timeline's head; with seal, every LSN up to it is archived. */
+	XLogRecPtr	(*head_lsn) (int64 timeline_id, const BpComputeSpec *spec, bool seal);
+	/* Reconciler only: a timeline's snapshots in storage (List of BpStoredTimeline *). */
+	List	   *(*list_snapshots) (int64 timeline_id);
+	void		(*remove_snapshot) (int64 timeline_id, int64 snapshot_id);
+	/*
+	 * Reconciler only: drop archived WAL before keep_from (invalid: WAL last
+	 * written before older_than); returns segments removed.
+	 */
+	int			(*prune_archive) (int64 timeline_id, XLogRecPtr keep_from,
+								  TimestampTz older_than);
 } BpStorageDriver;
 
 typedef struct BpComputeDriver

@@ -22,6 +22,8 @@ int			bp_operation_timeout_ms = 300000;
 int			bp_reconcile_interval_ms = 10000;
 int			bp_migration_lock_timeout_ms = 5000;
 int			bp_migration_statement_timeout_ms = 15 * 60 * 1000;
+int			bp_history_retention_s = 7 * 24 * 3600;
+int			bp_snapshot_interval_s = 3600;
 
 /* A path setting must be empty (use the default) or absolute and safe. */
 static bool
@@ -90,6 +92,16 @@ BpGucInit(void)
 							NULL,
 							&bp_migration_statement_timeout_ms, 15 * 60 * 1000, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.history_retention",
+							"How long WAL and snapshots are kept for point-in-time forks.",
+							"Older ones are pruned by the reconciler, except the newest snapshot before the window (so its start stays reachable).",
+							&bp_history_retention_s, 7 * 24 * 3600, 60, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.snapshot_interval",
+							"How often the reconciler takes a snapshot of each running prod (0: never; anchors still take theirs).",
+							"A snapshot bounds the WAL a rollback replays.",
+							&bp_snapshot_interval_s, 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("branchpromote");
 }
 

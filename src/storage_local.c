@@ -22,12 +22,14 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog_internal.h"
 #include "common/controldata_utils.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "driver.h"
 #include "guc.h"
@@ -127,10 +129,11 @@ BeginTimeline(int64 timeline_id)
 
 /*
  * The timeline's own settings, included from postgresql.conf.  source is
- * the timeline whose archive recovery reads (0: none).
+ * the timeline whose archive recovery reads (0: none); target is the
+ * recovery target setting (NULL: recover everything there is).
  */
 static void
-WriteTimelineConf(int64 timeline_id, int64 source, bool to_backup_end)
+WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 {
 	StringInfoData s;
 
@@ -147,8 +150,8 @@ WriteTimelineConf(int64 timeline_id, int64 source, bool to_backup_end)
 						 "restore_command = 'cp \"%s/%%f\" \"%%p\"'\n"
 						 "recovery_target_action = 'promote'\n",
 						 LocalArchive(source));
-		if (to_backup_end)
-			appendStringInfoString(&s, "recovery_target = 'immediate'\n");
+		if (target)
+			appendStringInfo(&s, "%s\n", target);
 	}
 	WriteFileDurably(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
 	pfree(s.data);
@@ -219,7 +222,7 @@ LocalCreateRoot(int64 timeline_id)
 
 	BeginTimeline(timeline_id);
 	BpCloneTree(LocalTemplateDir(), LocalPgdata(timeline_id), NULL, &stats);
-	WriteTimelineConf(timeline_id, 0, false);
+	WriteTimelineConf(timeline_id, 0, NULL);
 	BpSyncTree(LocalPgdata(timeline_id));
 	return stats.method;
 }
@@ -303,24 +306,35 @@ WaitArchived(int64 timeline_id, const char *walfile)
 	}
 }
 
-/* Fork a running source through a non-exclusive base backup. */
+/* What a base backup of a running compute gave. */
+typedef struct Backup
+{
+	XLogRecPtr	start_lsn;		/* replay starts here */
+	XLogRecPtr	end_lsn;		/* consistent from here on */
+	BpCloneStats stats;
+} Backup;
+
+/*
+ * Clone a running compute's data directory into pgdata as a base backup:
+ * pg_backup_start (non-exclusive), clone, pg_backup_stop, its label as
+ * backup_label; returns once the WAL up to the backup's end is archived.
+ */
 static void
-ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
-			BpForkResult *result)
+BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, Backup *out)
 {
 	BpComputeAddr addr;
 	PGconn	   *conn;
 	PGresult   *res;
 	const char *label[1];
-	BpCloneStats stats;
-	char	   *pgdata = LocalPgdata(new_tl);
 
 	BpCompute()->admin_address(source, &addr);
 	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
-	label[0] = psprintf("branchpromote fork to timeline " INT64_FORMAT, new_tl);
-	PQclear(BpExec(conn, "SELECT pg_catalog.pg_backup_start($1, true)", 1, label,
-				   bp_operation_timeout_ms));
-	BpCloneTree(LocalPgdata(source_tl), pgdata, RunningFilter, &stats);
+	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
+	res = BpExec(conn, "SELECT pg_catalog.pg_backup_start($1, true)", 1, label,
+				 bp_operation_timeout_ms);
+	out->start_lsn = ParseLsn(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	BpCloneTree(LocalPgdata(source_tl), pgdata, RunningFilter, &out->stats);
 	EnsureDir(psprintf("%s/pg_wal/archive_status", pgdata));
 	/*
 	 * pg_backup_stop(true) polls the archive once a second; instead, stop
@@ -334,7 +348,7 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("pg_backup_stop returned %d rows", PQntuples(res)),
 				 errhint("The source compute answered pg_backup_stop oddly; see its log.")));
-	result->fork_lsn = ParseLsn(PQgetvalue(res, 0, 0));
+	out->end_lsn = ParseLsn(PQgetvalue(res, 0, 0));
 	WriteFileDurably(psprintf("%s/backup_label", pgdata), PQgetvalue(res, 0, 1));
 	if (!PQgetisnull(res, 0, 2) && PQgetvalue(res, 0, 2)[0] != '\0')
 		ereport(ERROR,
@@ -344,9 +358,20 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	WaitArchived(source_tl, PQgetvalue(res, 0, 3));
 	PQclear(res);
 	BpDisconnect(conn);
-	WriteTimelineConf(new_tl, source_tl, true);
-	result->method = stats.method;
-	result->bytes = stats.bytes;
+}
+
+/* Fork a running source through a non-exclusive base backup. */
+static void
+ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
+			BpForkResult *result)
+{
+	Backup		b;
+
+	BackupClone(source_tl, source, LocalPgdata(new_tl), &b);
+	WriteTimelineConf(new_tl, source_tl, "recovery_target = 'immediate'");
+	result->fork_lsn = b.end_lsn;
+	result->method = b.stats.method;
+	result->bytes = b.stats.bytes;
 	result->source_was_running = true;
 }
 
@@ -372,7 +397,7 @@ ForkStopped(int64 source_tl, int64 new_tl, BpForkResult *result)
 				 errmsg("timeline " INT64_FORMAT " was not shut down cleanly", source_tl),
 				 errhint("Start its compute (wake_compute) so it recovers, then promote again.")));
 	result->fork_lsn = control->checkPoint;
-	WriteTimelineConf(new_tl, source_tl, false);
+	WriteTimelineConf(new_tl, source_tl, NULL);
 	result->method = stats.method;
 	result->bytes = stats.bytes;
 	result->source_was_running = false;
@@ -410,6 +435,25 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 		BpSyncTree(LocalPgdata(new_tl));
 }
 
+/* Fill in who created dir (its owner file) and whether it is under a minute old. */
+static void
+ReadOwner(const char *dir, BpStoredTimeline *t)
+{
+	FILE	   *f;
+	unsigned long long xid = 0;
+	struct stat sb;
+
+	t->creator = InvalidFullTransactionId;
+	t->young = stat(dir, &sb) == 0 && sb.st_mtime > time(NULL) - 60;
+	f = AllocateFile(psprintf("%s/owner", dir), "r");
+	if (f != NULL)
+	{
+		if (fscanf(f, "%llu", &xid) == 1)
+			t->creator = FullTransactionIdFromU64(xid);
+		FreeFile(f);
+	}
+}
+
 /* Every timeline directory, with its creating transaction. */
 static List *
 LocalList(void)
@@ -428,24 +472,12 @@ LocalList(void)
 		BpStoredTimeline *t;
 		char	   *end;
 		long long	id = strtoll(de->d_name, &end, 10);
-		FILE	   *f;
-		unsigned long long xid = 0;
-		struct stat sb;
 
 		if (*end != '\0' || id <= 0)
 			continue;
 		t = palloc0(sizeof(BpStoredTimeline));
 		t->timeline_id = id;
-		t->creator = InvalidFullTransactionId;
-		t->young = stat(psprintf("%s/%s", root, de->d_name), &sb) == 0 &&
-			sb.st_mtime > time(NULL) - 60;
-		f = AllocateFile(psprintf("%s/%s/owner", root, de->d_name), "r");
-		if (f != NULL)
-		{
-			if (fscanf(f, "%llu", &xid) == 1)
-				t->creator = FullTransactionIdFromU64(xid);
-			FreeFile(f);
-		}
+		ReadOwner(psprintf("%s/%s", root, de->d_name), t);
 		out = lappend(out, t);
 	}
 	FreeDir(dir);
@@ -459,10 +491,209 @@ LocalRemove(int64 timeline_id)
 	BpRemoveTree(LocalTimelineDir(timeline_id));
 }
 
-static uint64
-LocalSize(int64 timeline_id)
+/* ------------------------------------------------------------ history */
+
+static char *
+LocalSnapshotRoot(int64 timeline_id)
 {
-	return BpTreeSize(LocalTimelineDir(timeline_id));
+	return psprintf("%s/snapshots", LocalTimelineDir(timeline_id));
+}
+
+static char *
+LocalSnapshotDir(int64 timeline_id, int64 snapshot_id)
+{
+	return psprintf("%s/" INT64_FORMAT, LocalSnapshotRoot(timeline_id), snapshot_id);
+}
+
+/*
+ * A snapshot: a base backup of the running compute, kept un-started under
+ * snapshots/<id>/pgdata (with an owner file, like a timeline, so the
+ * reconciler removes one whose transaction aborted).
+ */
+static void
+LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
+			  BpSnapshotResult *result)
+{
+	char	   *root = LocalSnapshotRoot(timeline_id);
+	char	   *dir = LocalSnapshotDir(timeline_id, snapshot_id);
+	FullTransactionId xid = GetTopFullTransactionId();
+	Backup		b;
+
+	EnsureDir(root);
+	if (MakePGDirectory(dir) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create snapshot directory \"%s\": %m", dir),
+				 errhint("A directory left by a crash is removed by the reconciler; try again shortly.")));
+	WriteFileDurably(psprintf("%s/owner", dir),
+					 psprintf(UINT64_FORMAT "\n", U64FromFullTransactionId(xid)));
+	fsync_fname(root, true);
+	BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), &b);
+	BpSyncTree(dir);			/* it must outlive a crash once its row commits */
+	result->start_lsn = b.start_lsn;
+	result->lsn = b.end_lsn;
+	result->method = b.stats.method;
+	result->bytes = b.stats.bytes;
+}
+
+/* A snapshot's files: everything (its backup_label above all). */
+static BpCloneFilter
+SnapshotFilter(const char *rel, bool is_dir)
+{
+	return strcmp(rel, "branchpromote.conf") == 0 || strcmp(rel, "recovery.signal") == 0 ?
+		BP_CLONE_SKIP : BP_CLONE_KEEP;
+}
+
+/*
+ * Fork source at target (InvalidXLogRecPtr: the snapshot's own LSN) from
+ * one of its snapshots: clone it, replay the source's archive up to just
+ * before the first record at or past target, promote.
+ */
+static void
+LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64 new_tl,
+					BpForkResult *result)
+{
+	BpCloneStats stats;
+	char		setting[96];
+
+	BeginTimeline(new_tl);
+	BpCloneTree(psprintf("%s/pgdata", LocalSnapshotDir(source_tl, snapshot_id)),
+				LocalPgdata(new_tl), SnapshotFilter, &stats);
+	if (XLogRecPtrIsInvalid(target))
+		strlcpy(setting, "recovery_target = 'immediate'", sizeof(setting));
+	else
+		snprintf(setting, sizeof(setting),
+				 "recovery_target_lsn = '%X/%X'\nrecovery_target_inclusive = off",
+				 LSN_FORMAT_ARGS(target));
+	WriteTimelineConf(new_tl, source_tl, setting);
+	WriteFileDurably(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
+	/* like a fork of a running source: its first start syncs it */
+	result->fork_lsn = target;
+	result->method = stats.method;
+	result->bytes = stats.bytes;
+	result->source_was_running = false;
+}
+
+/*
+ * The running compute's insert LSN; with seal, also make every record up to
+ * it reachable from the archive: a restore point after it (so recovery has
+ * a record at or past any LSN up to it), a WAL switch, and the wait until
+ * that segment is archived.
+ */
+static XLogRecPtr
+LocalHeadLsn(int64 timeline_id, const BpComputeSpec *spec, bool seal)
+{
+	BpComputeAddr addr;
+	PGconn	   *conn;
+	PGresult   *res;
+	XLogRecPtr	head;
+
+	BpCompute()->admin_address(spec, &addr);
+	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
+	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL,
+				 bp_operation_timeout_ms);
+	head = ParseLsn(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (seal)
+	{
+		res = BpExec(conn, "SELECT pg_catalog.pg_create_restore_point('branchpromote'), "
+					 "pg_catalog.pg_walfile_name(pg_catalog.pg_switch_wal())", 0, NULL,
+					 bp_operation_timeout_ms);
+		WaitArchived(timeline_id, PQgetvalue(res, 0, 1));
+		PQclear(res);
+	}
+	BpDisconnect(conn);
+	return head;
+}
+
+/* Snapshot directories of a timeline, with their creating transactions. */
+static List *
+LocalListSnapshots(int64 timeline_id)
+{
+	char	   *root = LocalSnapshotRoot(timeline_id);
+	List	   *out = NIL;
+	DIR		   *dir;
+	struct dirent *de;
+
+	dir = AllocateDir(root);
+	if (dir == NULL && errno == ENOENT)
+		return NIL;
+	while ((de = ReadDir(dir, root)) != NULL)
+	{
+		BpStoredTimeline *t;
+		char	   *end;
+		long long	id = strtoll(de->d_name, &end, 10);
+
+		if (*end != '\0' || id <= 0)
+			continue;
+		t = palloc0(sizeof(BpStoredTimeline));
+		t->timeline_id = id;
+		ReadOwner(psprintf("%s/%s", root, de->d_name), t);
+		out = lappend(out, t);
+	}
+	FreeDir(dir);
+	return out;
+}
+
+static void
+LocalRemoveSnapshot(int64 timeline_id, int64 snapshot_id)
+{
+	BpRemoveTree(LocalSnapshotDir(timeline_id, snapshot_id));
+}
+
+/*
+ * Remove archived WAL segments wholly before keep_from or, without one (no
+ * snapshot needs any), those last written before older_than; returns how
+ * many.
+ */
+static int
+LocalPruneArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than)
+{
+	char	   *root = LocalArchive(timeline_id);
+	DIR		   *dir;
+	struct dirent *de;
+	XLogSegNo	keep_seg;
+	int			removed = 0;
+	bool		crc_ok;
+	int			segsize = get_controlfile(LocalPgdata(timeline_id), &crc_ok)->xlog_seg_size;
+
+	if (!crc_ok || !IsValidWalSegSize(segsize))
+		return 0;				/* never guess which segments are old */
+	XLByteToSeg(keep_from, keep_seg, segsize);	/* 0 when keep_from is invalid */
+	dir = AllocateDir(root);
+	if (dir == NULL && errno == ENOENT)
+		return 0;
+	while ((de = ReadDir(dir, root)) != NULL)
+	{
+		TimeLineID	tli = 0;
+		XLogSegNo	segno = 0;	/* not "seg": XLogFromFileName is a macro with one */
+
+		/* segments and .partial ones; history files stay */
+		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN ||
+			(de->d_name[XLOG_FNAME_LEN] != '\0' &&
+			 strcmp(de->d_name + XLOG_FNAME_LEN, ".partial") != 0))
+			continue;
+		XLogFromFileName(de->d_name, &tli, &segno, segsize);
+		if (XLogRecPtrIsInvalid(keep_from))
+		{
+			struct stat sb;
+			char	   *path = psprintf("%s/%s", root, de->d_name);
+
+			if (stat(path, &sb) == 0 && time_t_to_timestamptz(sb.st_mtime) < older_than &&
+				unlink(path) == 0)
+				removed++;
+		}
+		else if (segno < keep_seg && unlink(psprintf("%s/%s", root, de->d_name)) == 0)
+			removed++;
+	}
+	FreeDir(dir);
+	return removed;
+}
+
+static void
+LocalUsage(int64 timeline_id, uint64 *bytes, uint64 *shared)
+{
+	BpTreeUsage(LocalTimelineDir(timeline_id), bytes, shared);
 }
 
 static const BpStorageDriver local_storage = {
@@ -473,7 +704,13 @@ static const BpStorageDriver local_storage = {
 	.fork_at_head = LocalForkAtHead,
 	.list = LocalList,
 	.remove = LocalRemove,
-	.size_bytes = LocalSize,
+	.usage = LocalUsage,
+	.snapshot = LocalSnapshot,
+	.fork_at_snapshot = LocalForkAtSnapshot,
+	.head_lsn = LocalHeadLsn,
+	.list_snapshots = LocalListSnapshots,
+	.remove_snapshot = LocalRemoveSnapshot,
+	.prune_archive = LocalPruneArchive,
 };
 
 const BpStorageDriver *

@@ -277,6 +277,25 @@ ProcessRequests(void)
 	return deferred_any;
 }
 
+/* A list of int64 ids, copied into the loop's context (outlives the item). */
+static List *
+CopyIds(List *ids)
+{
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, ids)
+	{
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = *(int64 *) lfirst(lc);
+		out = lappend(out, id);
+	}
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
 static void
 DoCheckExtension(void *arg)
 {
@@ -286,19 +305,7 @@ DoCheckExtension(void *arg)
 static void
 DoListComputes(void *arg)
 {
-	List	   *ids = CatalogComputeIds();
-	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
-	ListCell   *lc;
-
-	*(List **) arg = NIL;
-	foreach(lc, ids)
-	{
-		int64	   *id = palloc(sizeof(int64));
-
-		*id = *(int64 *) lfirst(lc);
-		*(List **) arg = lappend(*(List **) arg, id);
-	}
-	MemoryContextSwitchTo(old);
+	*(List **) arg = CopyIds(CatalogComputeIds());
 }
 
 /* Converge one compute to its desired state. */
@@ -478,6 +485,95 @@ DoListTimelines(void *arg)
 	MemoryContextSwitchTo(old);
 }
 
+/* Discard previews past their expiry. */
+static void
+DoExpirePreviews(void *arg)
+{
+	int			n = CatalogExpirePreviews();
+
+	if (n > 0)
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: discarded %d expired preview(s)", n)));
+}
+
+static void
+DoListSnapshotsDue(void *arg)
+{
+	*(List **) arg = CopyIds(CatalogSnapshotsDue(bp_snapshot_interval_s));
+}
+
+/* The periodic snapshot of a running prod (bounds a rollback's replay). */
+static void
+DoSnapshot(void *arg)
+{
+	int64		id = *(int64 *) arg;
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	int64		snapshot_id;
+	BpSnapshotResult snap;
+
+	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
+		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		return;
+	snapshot_id = CatalogNextSnapshotId();
+	BpStorage()->snapshot(row.spec.timeline_id, &row.spec, snapshot_id, &snap);
+	CatalogInsertSnapshot(snapshot_id, row.spec.timeline_id, snap.start_lsn, snap.lsn, "periodic");
+}
+
+static void
+DoListLiveTimelines(void *arg)
+{
+	*(List **) arg = CopyIds(CatalogLiveTimelines());
+}
+
+/*
+ * A live timeline's history: remove snapshot directories no committed row
+ * references, drop snapshots the retention window no longer keeps, and
+ * the WAL that only they needed.
+ */
+static void
+DoReconcileHistory(void *arg)
+{
+	int64		tl = *(int64 *) arg;
+	ListCell   *lc;
+	int			n;
+	BpSnapshotInfo *snap;
+	bool	   *keep;
+	XLogRecPtr	cutoff;
+	TimestampTz now = GetCurrentTimestamp();
+	int64		retention_ms = (int64) bp_history_retention_s * 1000;
+	int			pruned;
+
+	foreach(lc, BpStorage()->list_snapshots(tl))
+	{
+		BpStoredTimeline *s = lfirst(lc);
+
+		if (!CreatorFinished(s->creator) || (!FullTransactionIdIsValid(s->creator) && s->young))
+			continue;
+		if (!CatalogSnapshotExists(s->timeline_id))
+		{
+			BpStorage()->remove_snapshot(tl, s->timeline_id);
+			ereport(LOG,
+					(errmsg("branchpromote reconciler: removed snapshot " INT64_FORMAT
+							" of timeline " INT64_FORMAT ", which no committed row references",
+							s->timeline_id, tl)));
+		}
+	}
+	snap = CatalogSnapshots(tl, &n);
+	keep = palloc(sizeof(bool) * Max(1, n));
+	cutoff = BpRetentionKeep(snap, n, now, retention_ms, keep);
+	for (int i = 0; i < n; i++)
+		if (!keep[i])
+			CatalogDeleteSnapshot(snap[i].id);	/* its directory goes next pass */
+	pruned = BpStorage()->prune_archive(tl, cutoff,
+										TimestampTzPlusMilliseconds(now, -retention_ms));
+	if (pruned > 0)
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: pruned %d WAL segment(s) of timeline " INT64_FORMAT " before %X/%X",
+						pruned, tl, LSN_FORMAT_ARGS(cutoff))));
+}
+
 /* One level-triggered pass over everything. */
 static bool
 ReconcilePass(void)
@@ -486,6 +582,8 @@ ReconcilePass(void)
 	List	   *computes = NIL;
 	List	   *timelines = NIL;
 	List	   *endpoints = NIL;
+	List	   *due = NIL;
+	List	   *live = NIL;
 	ListCell   *lc;
 	bool		deferred = false;
 
@@ -493,6 +591,7 @@ ReconcilePass(void)
 		!installed)
 		return false;
 	(void) RunItem("making the timeline template", false, DoTemplate, NULL, NULL, 0);
+	(void) RunItem("expiring previews", true, DoExpirePreviews, NULL, NULL, 0);
 	if (RunItem("listing computes", true, DoListComputes, &computes, NULL, 0))
 		foreach(lc, computes)
 		{
@@ -511,6 +610,20 @@ ReconcilePass(void)
 		{
 			(void) RunItem("checking a timeline", true, DoReconcileTimeline, lfirst(lc),
 						   NULL, 0);
+			deferred |= ProcessRequests();
+		}
+	if (bp_snapshot_interval_s > 0 &&
+		RunItem("listing snapshots due", true, DoListSnapshotsDue, &due, NULL, 0))
+		foreach(lc, due)
+		{
+			(void) RunItem("taking a periodic snapshot", true, DoSnapshot, lfirst(lc), NULL, 0);
+			deferred |= ProcessRequests();
+		}
+	if (RunItem("listing live timelines", true, DoListLiveTimelines, &live, NULL, 0))
+		foreach(lc, live)
+		{
+			(void) RunItem("maintaining a timeline's history", true, DoReconcileHistory,
+						   lfirst(lc), NULL, 0);
 			deferred |= ProcessRequests();
 		}
 	if (RunItem("listing compute endpoints", false, DoListEndpoints, &endpoints, NULL, 0))

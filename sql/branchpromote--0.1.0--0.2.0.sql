@@ -1,0 +1,137 @@
+-- branchpromote 0.2.0: history (snapshots, retention), rollback, previews,
+-- reset.  A fresh CREATE EXTENSION runs 0.1.0 and then this script.
+\echo Use "ALTER EXTENSION branchpromote UPDATE" to load this file. \quit
+
+-- Branches: previews and backups have a name; a discarded branch keeps its
+-- row (the lineage stays readable) and loses its data.
+ALTER TABLE branchpromote.timeline
+    ADD COLUMN branch text CHECK (branch ~ '^[a-z][a-z0-9_-]{0,62}$'),
+    ADD COLUMN discarded_at timestamptz,
+    ADD CONSTRAINT timeline_branch_key UNIQUE (project_id, branch);
+
+ALTER TABLE branchpromote.anchor
+    DROP CONSTRAINT anchor_kind_check,
+    ADD CONSTRAINT anchor_kind_check
+        CHECK (kind IN ('pre-deploy', 'manual', 'scheduled', 'pre-reset'));
+
+-- Un-started base backups of a timeline; with its WAL archive they make any
+-- LSN from a snapshot's lsn on reachable.  Ids come from a sequence so the
+-- directory can be named before the row commits (as for timelines).
+CREATE SEQUENCE branchpromote.snapshot_id_seq;
+CREATE TABLE branchpromote.snapshot (
+    id          bigint PRIMARY KEY,
+    timeline_id bigint NOT NULL REFERENCES branchpromote.timeline ON DELETE CASCADE,
+    start_lsn   pg_lsn NOT NULL,
+    lsn         pg_lsn NOT NULL,
+    reason      text NOT NULL CHECK (reason IN ('anchor', 'periodic')),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CHECK (start_lsn <= lsn)
+);
+CREATE INDEX ON branchpromote.snapshot (timeline_id, lsn);
+
+ALTER TABLE branchpromote.deploy
+    DROP CONSTRAINT deploy_action_check,
+    ADD CONSTRAINT deploy_action_check
+        CHECK (action IN ('first_deploy', 'redeploy', 'rollback', 'reset')),
+    ADD COLUMN previous_release text,
+    ADD COLUMN rolled_back_by bigint REFERENCES branchpromote.deploy ON DELETE SET NULL;
+
+REVOKE ALL ON branchpromote.snapshot FROM PUBLIC;
+REVOKE ALL ON SEQUENCE branchpromote.snapshot_id_seq FROM PUBLIC;
+
+-- ----------------------------------------------------------------- views
+
+-- Bytes a timeline takes on disk, and how many of them share extents with
+-- other files (reflink clones: its parent, snapshots, siblings).
+CREATE FUNCTION branchpromote._timeline_usage(timeline bigint,
+                                              OUT size_bytes bigint, OUT shared_bytes bigint)
+    LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'branchpromote_timeline_usage';
+
+CREATE OR REPLACE VIEW branchpromote.timelines WITH (security_barrier) AS
+SELECT p.name AS project, t.id AS timeline, t.kind, t.parent_id AS parent,
+       t.fork_lsn, t.durable, t.expires_at, t.clone_method, t.created_at,
+       t.branch, t.discarded_at, u.size_bytes, u.shared_bytes
+  FROM branchpromote.timeline t
+  JOIN branchpromote.project p ON p.id = t.project_id
+  LEFT JOIN LATERAL branchpromote._timeline_usage(t.id) u ON t.discarded_at IS NULL
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE OR REPLACE VIEW branchpromote.environments WITH (security_barrier) AS
+SELECT p.name AS project, e.name AS env, e.timeline_id AS timeline, e.release,
+       t.kind, t.expires_at
+  FROM branchpromote.environment e
+  JOIN branchpromote.project p ON p.id = e.project_id
+  JOIN branchpromote.timeline t ON t.id = e.timeline_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE OR REPLACE VIEW branchpromote.deploys WITH (security_barrier) AS
+SELECT p.name AS project, d.id AS deploy_id, d.release, d.action, d.status,
+       d.from_timeline, d.to_timeline, d.fork_lsn, d.clone_method,
+       d.anchor_lsn, d.migrations_applied, d.rehearsal,
+       d.started_at, d.finished_at, d.elapsed_ms, d.error,
+       d.previous_release, d.rolled_back_by
+  FROM branchpromote.deploy d JOIN branchpromote.project p ON p.id = d.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE VIEW branchpromote.snapshots WITH (security_barrier) AS
+SELECT p.name AS project, s.timeline_id AS timeline, s.id AS snapshot, s.reason,
+       s.start_lsn, s.lsn, s.created_at
+  FROM branchpromote.snapshot s
+  JOIN branchpromote.timeline t ON t.id = s.timeline_id
+  JOIN branchpromote.project p ON p.id = t.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+GRANT SELECT ON branchpromote.snapshots TO branchpromote_viewer, branchpromote_deployer;
+
+-- ------------------------------------------------------------------- API
+
+CREATE FUNCTION branchpromote.create_anchor(project text, env text, name text)
+    RETURNS jsonb LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_create_anchor';
+
+CREATE FUNCTION branchpromote.rollback_to_lsn(project text, lsn pg_lsn)
+    RETURNS jsonb LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_rollback_to_lsn';
+
+CREATE FUNCTION branchpromote.rollback_deploy(project text, deploy_id bigint DEFAULT NULL)
+    RETURNS jsonb LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_rollback_deploy';
+
+CREATE FUNCTION branchpromote.fork_branch(project text, name text, from_env text DEFAULT 'prod',
+                                          at_lsn pg_lsn DEFAULT NULL, ttl interval DEFAULT NULL)
+    RETURNS jsonb LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_fork_branch';
+
+CREATE FUNCTION branchpromote.discard_branch(project text, name text)
+    RETURNS jsonb LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_discard_branch';
+
+CREATE FUNCTION branchpromote.reset_prod(project text, confirm text)
+    RETURNS jsonb LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_reset_prod';
+
+REVOKE ALL ON FUNCTION
+    branchpromote._timeline_usage(bigint),
+    branchpromote.create_anchor(text, text, text),
+    branchpromote.rollback_to_lsn(text, pg_lsn),
+    branchpromote.rollback_deploy(text, bigint),
+    branchpromote.fork_branch(text, text, text, pg_lsn, interval),
+    branchpromote.discard_branch(text, text),
+    branchpromote.reset_prod(text, text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION branchpromote._timeline_usage(bigint)
+  TO branchpromote_viewer, branchpromote_deployer;
+GRANT EXECUTE ON FUNCTION
+    branchpromote.create_anchor(text, text, text),
+    branchpromote.rollback_to_lsn(text, pg_lsn),
+    branchpromote.rollback_deploy(text, bigint),
+    branchpromote.fork_branch(text, text, text, pg_lsn, interval),
+    branchpromote.discard_branch(text, text),
+    branchpromote.reset_prod(text, text)
+  TO branchpromote_deployer;

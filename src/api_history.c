@@ -1,0 +1,637 @@
+/*
+ * api_history.c — the SQL-callable functions of point-in-time history:
+ * anchors, rollbacks, previews, reset.
+ *
+ * All of them are one primitive: fork a timeline at an LSN (from a
+ * snapshot at or below it plus the WAL archive) or at its head, then
+ * either point prod at the fork (rollback, reset: the timeline prod moves
+ * away from stays as a backup branch) or give it an environment of its own
+ * (a preview).  Effects cannot roll back, so as everywhere: every new
+ * directory names its creating transaction and the reconciler removes
+ * what no committed row references.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "funcapi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "apiutil.h"
+#include "catalog.h"
+#include "driver.h"
+#include "guc.h"
+#include "history.h"
+#include "names.h"
+
+PG_FUNCTION_INFO_V1(branchpromote_create_anchor);
+PG_FUNCTION_INFO_V1(branchpromote_rollback_to_lsn);
+PG_FUNCTION_INFO_V1(branchpromote_rollback_deploy);
+PG_FUNCTION_INFO_V1(branchpromote_fork_branch);
+PG_FUNCTION_INFO_V1(branchpromote_discard_branch);
+PG_FUNCTION_INFO_V1(branchpromote_reset_prod);
+PG_FUNCTION_INFO_V1(branchpromote_timeline_usage);
+
+/* Where a point-in-time fork comes from. */
+typedef struct ForkSource
+{
+	int64		timeline_id;	/* the lineage step that has the snapshot */
+	int64		snapshot_id;
+	XLogRecPtr	snapshot_lsn;
+	XLogRecPtr	target;
+} ForkSource;
+
+static char *
+LsnText(XLogRecPtr lsn)
+{
+	return psprintf("%X/%X", LSN_FORMAT_ARGS(lsn));
+}
+
+/*
+ * Plan a fork of timeline_id (whose history reaches head) at target, or
+ * refuse with the reachable ranges in the hint.  If the plan reads the
+ * running timeline's own archive, seal it so WAL up to head is archived.
+ */
+static ForkSource
+PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
+		 XLogRecPtr head, XLogRecPtr target)
+{
+	int			n;
+	BpLineageStep *steps = CatalogLineage(timeline_id, &n);
+	BpPitChoice c = BpPlanPointInTime(steps, n, head, target);
+	ForkSource  src;
+
+	if (XLogRecPtrIsInvalid(target))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("LSN 0/0 is not a point in %s's history", what),
+				 errhint("Reachable: %s.", BpPitRanges(steps, n, head))));
+	if (c.verdict == BP_PIT_FUTURE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("LSN %s is in the future of %s", LsnText(target), what),
+				 errdetail("Its WAL ends at %s.", LsnText(head)),
+				 errhint("Reachable: %s.", BpPitRanges(steps, n, head))));
+	if (c.verdict == BP_PIT_OUTSIDE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("LSN %s is outside the history retained for %s", LsnText(target), what),
+				 errdetail("A fork needs a snapshot at or below the LSN and the WAL after it; history is kept for branchpromote.history_retention, from the first snapshot on."),
+				 errhint("Reachable: %s.", BpPitRanges(steps, n, head))));
+	src.timeline_id = steps[c.step].timeline_id;
+	src.snapshot_id = steps[c.step].snap[c.snap].id;
+	src.snapshot_lsn = steps[c.step].snap[c.snap].lsn;
+	src.target = target;
+	if (c.step == 0 && running != NULL)
+		(void) BpStorage()->head_lsn(timeline_id, running, true);
+	return src;
+}
+
+/* Fork src into a new timeline (directory only; the caller records it). */
+static int64
+ForkAt(ApiResult *r, const ForkSource *src, BpForkResult *fork)
+{
+	int64		new_tl = CatalogNextTimelineId();
+
+	BpWakeWorkerAtCommit();		/* removes it if this transaction aborts */
+	BpStorage()->fork_at_snapshot(src->timeline_id, src->snapshot_id, src->target, new_tl, fork);
+	Step(r, "fork from a snapshot");
+	return new_tl;
+}
+
+/* A project's prod: timeline, compute (running), release. */
+typedef struct Prod
+{
+	int64		timeline_id;
+	char	   *release;
+	BpComputeRow compute;
+} Prod;
+
+static void
+LoadProd(const BpProject *p, Prod *prod)
+{
+	if (!CatalogGetEnvironment(p->id, "prod", &prod->timeline_id, &prod->release))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no prod environment yet", p->name),
+				 errhint("Prod appears at the first promotion: SELECT branchpromote.promote_branch('%s');", p->name)));
+	LoadCompute(p, "prod", &prod->compute);
+	RequireRunning(p, &prod->compute, "prod");
+}
+
+/*
+ * Point prod at new_tl: stop its compute, keep the timeline it leaves as a
+ * backup branch, move the compute (same id, port, credentials: connection
+ * URIs keep working) and start it there; the ledger mirror follows the data.
+ * Returns the backup branch's name.
+ */
+static char *
+MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 parent_tl,
+		 XLogRecPtr fork_lsn, const BpForkResult *fork, const char *release)
+{
+	char	   *backup = psprintf("prod-backup-" INT64_FORMAT, prod->timeline_id);
+	BpReply		reply;
+	BpLedger	ledger;
+
+	(void) AskWorker(BP_REQ_STOP, &prod->compute.spec, false, bp_compute_start_timeout_ms);
+	Step(r, "stop prod's compute");
+	CatalogLabelTimeline(prod->timeline_id, "backup", backup, 0);
+	CatalogInsertTimeline(new_tl, p->id, "prod", parent_tl, fork_lsn,
+						  BpCloneMethodName(fork->method));
+	CatalogSetEnvironment(p->id, "prod", new_tl, release);
+	CatalogMoveCompute(prod->compute.id, new_tl);
+	prod->compute.spec.timeline_id = new_tl;
+	reply = AskWorker(BP_REQ_START, &prod->compute.spec, false, bp_compute_start_timeout_ms);
+	CatalogSetComputeState(prod->compute.id, "running", reply.pid, NULL);
+	Step(r, "start prod on the new timeline");
+	ReadLedger(p, &prod->compute, "prod", &ledger);
+	CatalogReplaceLedgerMirror(new_tl, &ledger);
+	return backup;
+}
+
+static XLogRecPtr
+ArgLsn(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name),
+				 errhint("Pass an LSN such as the result of pg_current_wal_lsn() on the compute.")));
+	return PG_GETARG_LSN(n);
+}
+
+/* A deploy row for a rollback or a reset. */
+static int64
+RecordProdMove(ApiResult *r, const BpProject *p, const char *action, const char *release,
+			   const char *previous_release, int64 from_tl, int64 to_tl, XLogRecPtr lsn,
+			   const BpForkResult *fork)
+{
+	BpDeployRow d;
+
+	memset(&d, 0, sizeof(d));
+	d.project_id = p->id;
+	d.release = release;
+	d.action = action;
+	d.from_timeline = from_tl;
+	d.to_timeline = to_tl;
+	d.fork_lsn = lsn;
+	d.clone_method = BpCloneMethodName(fork->method);
+	d.started_at = r->started_at;
+	d.elapsed_ms = MsSince(r->start);
+	d.anchor_lsn = InvalidXLogRecPtr;
+	d.migrations_json = "[]";
+	d.previous_release = previous_release;
+	return CatalogInsertDeploy(&d);
+}
+
+static void
+PutFork(ApiResult *r, const ForkSource *src, const BpForkResult *fork)
+{
+	PutInt(r, "source_timeline", src->timeline_id);
+	PutLsn(r, "snapshot_lsn", src->snapshot_lsn);
+	PutInt(r, "replay_bytes", (int64) (src->target - src->snapshot_lsn));
+	PutStr(r, "clone_method", BpCloneMethodName(fork->method));
+}
+
+/* rollback_to_lsn(project, lsn) → jsonb: prod forked at lsn, the old prod kept as a backup. */
+Datum
+branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	XLogRecPtr	target = ArgLsn(fcinfo, 1, "lsn");
+	char	   *actor = CallerName();
+	ApiResult		r;
+	BpProject	p;
+	Prod		prod;
+	int64		old_tl;
+	XLogRecPtr	head;
+	ForkSource	src;
+	BpForkResult fork;
+	int64		new_tl;
+	char	   *backup;
+
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	LoadProd(&p, &prod);
+	old_tl = prod.timeline_id;
+	head = BpStorage()->head_lsn(old_tl, &prod.compute.spec, false);
+	src = PlanFork("prod", old_tl, &prod.compute.spec, head, target);
+	Step(&r, "plan");
+	new_tl = ForkAt(&r, &src, &fork);
+	backup = MoveProd(&r, &p, &prod, new_tl, src.timeline_id, target, &fork, prod.release);
+	CatalogRecordOperation(name, "rollback_to_lsn", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "project", name);
+	PutInt(&r, "new_timeline", new_tl);
+	PutStr(&r, "backup_branch", backup);
+	PutInt(&r, "backup_timeline", old_tl);
+	PutLsn(&r, "lsn", target);
+	PutFork(&r, &src, &fork);
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* rollback_deploy(project, deploy_id) → jsonb: prod forked at the deploy's pre-deploy anchor. */
+Datum
+branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	int64		deploy_id = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	char	   *actor = CallerName();
+	ApiResult		r;
+	BpProject	p;
+	Prod		prod;
+	BpDeployInfo d;
+	int64		old_tl;
+	XLogRecPtr	head;
+	ForkSource	src;
+	BpForkResult fork;
+	int64		new_tl;
+	int64		rollback_id;
+	char	   *backup;
+
+	ResultInit(&r);
+	if (!PG_ARGISNULL(1) && deploy_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("deploy_id must be positive"),
+				 errhint("SELECT deploy_id FROM branchpromote.deploys WHERE project = '%s' lists them; NULL means the latest.", name)));
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	if (!CatalogGetDeploy(p.id, deploy_id, &d))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 deploy_id ? errmsg("project \"%s\" has no deploy " INT64_FORMAT, name, deploy_id) :
+				 errmsg("project \"%s\" has no deploy to roll back", name),
+				 errhint("SELECT deploy_id, action, status FROM branchpromote.deploys WHERE project = '%s' lists them.", name)));
+	if (strcmp(d.status, "succeeded") != 0 ||
+		(strcmp(d.action, "redeploy") != 0 && strcmp(d.action, "first_deploy") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deploy " INT64_FORMAT " is a %s %s, not a succeeded deploy", d.id, d.status, d.action),
+				 errhint("Only succeeded re-deploys can be rolled back; rollback_to_lsn reaches any retained point.")));
+	if (d.rolled_back_by != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deploy " INT64_FORMAT " was already rolled back by deploy " INT64_FORMAT, d.id, d.rolled_back_by),
+				 errhint("Call rollback_deploy('%s') without an id to undo the latest deploy still in effect.", name)));
+	if (XLogRecPtrIsInvalid(d.anchor_lsn))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deploy " INT64_FORMAT " created prod; there is no prod before it to go back to", d.id),
+				 errhint("To make prod a copy of dev again, use branchpromote.reset_prod('%s', '%s').", name, name)));
+	LoadProd(&p, &prod);
+	old_tl = prod.timeline_id;
+	/* the anchor lies on the timeline the deploy ran on: prod, or a backup by now */
+	head = d.to_timeline == old_tl ?
+		BpStorage()->head_lsn(old_tl, &prod.compute.spec, false) : d.anchor_lsn;
+	src = PlanFork("the deploy's timeline", d.to_timeline,
+				   d.to_timeline == old_tl ? &prod.compute.spec : NULL, head, d.anchor_lsn);
+	Step(&r, "plan");
+	new_tl = ForkAt(&r, &src, &fork);
+	backup = MoveProd(&r, &p, &prod, new_tl, src.timeline_id, d.anchor_lsn, &fork,
+					  d.previous_release);
+	rollback_id = RecordProdMove(&r, &p, "rollback", d.previous_release, prod.release, old_tl,
+								 new_tl, d.anchor_lsn, &fork);
+	CatalogMarkRolledBack(d.id, rollback_id);
+	CatalogRecordOperation(name, "rollback_deploy", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "project", name);
+	PutInt(&r, "rolled_back_deploy", d.id);
+	PutInt(&r, "deploy_id", rollback_id);
+	PutStr(&r, "release", d.previous_release);
+	PutInt(&r, "new_timeline", new_tl);
+	PutStr(&r, "backup_branch", backup);
+	PutInt(&r, "backup_timeline", old_tl);
+	PutLsn(&r, "lsn", d.anchor_lsn);
+	PutFork(&r, &src, &fork);
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* An anchor's name: 1 to 63 bytes, no control characters. */
+static char *
+AnchorName(FunctionCallInfo fcinfo, int n)
+{
+	char	   *s = ArgText(fcinfo, n, "name");
+
+	for (const char *c = s; *c; c++)
+		if ((unsigned char) *c < 0x20)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("anchor name must not contain control characters"),
+					 errhint("Use a short label such as 'before-import' or 'nightly 2026-11-24'.")));
+	if (s[0] == '\0' || strlen(s) > 63)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("anchor name must be 1 to 63 bytes long"),
+				 errhint("Use a short label such as 'before-import' or 'nightly 2026-11-24'.")));
+	return s;
+}
+
+/* create_anchor(project, env, name) → jsonb: a named LSN with a snapshot. */
+Datum
+branchpromote_create_anchor(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *env = ArgText(fcinfo, 1, "env");
+	char	   *anchor = AnchorName(fcinfo, 2);
+	char	   *actor = CallerName();
+	ApiResult		r;
+	BpProject	p;
+	BpComputeRow c;
+	int64		snapshot_id;
+	BpSnapshotResult snap;
+
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	LoadCompute(&p, env, &c);
+	RequireRunning(&p, &c, env);
+	if (CatalogAnchorExists(c.spec.timeline_id, anchor))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("%s of project \"%s\" already has an anchor named \"%s\"", env, name, anchor),
+				 errhint("Choose another name; SELECT name, lsn FROM branchpromote.anchors WHERE project = '%s' lists them.", name)));
+	snapshot_id = CatalogNextSnapshotId();
+	BpWakeWorkerAtCommit();		/* removes the snapshot if this transaction aborts */
+	BpStorage()->snapshot(c.spec.timeline_id, &c.spec, snapshot_id, &snap);
+	Step(&r, "snapshot");
+	CatalogInsertSnapshot(snapshot_id, c.spec.timeline_id, snap.start_lsn, snap.lsn, "anchor");
+	CatalogInsertAnchor(c.spec.timeline_id, anchor, "manual", snap.lsn);
+	CatalogRecordOperation(name, "create_anchor", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "project", name);
+	PutStr(&r, "env", env);
+	PutInt(&r, "timeline", c.spec.timeline_id);
+	PutStr(&r, "name", anchor);
+	PutLsn(&r, "lsn", snap.lsn);
+	PutInt(&r, "snapshot", snapshot_id);
+	PutStr(&r, "clone_method", BpCloneMethodName(snap.method));
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* The interval argument as milliseconds (0: NULL, no expiry). */
+static int64
+ArgTtlMs(FunctionCallInfo fcinfo, int n)
+{
+	Interval   *iv;
+	int64		ms;
+
+	if (PG_ARGISNULL(n))
+		return 0;
+	iv = PG_GETARG_INTERVAL_P(n);
+	ms = (iv->time + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY) / 1000;
+	if (ms <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be positive"),
+				 errhint("Pass an interval such as '2 hours', or NULL for a preview that stays until discarded.")));
+	return ms;
+}
+
+/* fork_branch(project, name, from_env, at_lsn, ttl) → jsonb: a preview with its own compute. */
+Datum
+branchpromote_fork_branch(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *branch = ArgText(fcinfo, 1, "name");
+	char	   *from = ArgText(fcinfo, 2, "from_env");
+	bool		at_head = PG_ARGISNULL(3);
+	XLogRecPtr	target = at_head ? InvalidXLogRecPtr : PG_GETARG_LSN(3);
+	int64		ttl_ms = ArgTtlMs(fcinfo, 4);
+	char	   *actor = CallerName();
+	ApiResult		r;
+	BpProject	p;
+	BpTimelineRow existing;
+	int64		from_tl;
+	BpComputeRow from_compute;
+	bool		from_has_compute;
+	BpComputeSpec source;
+	BpForkResult fork;
+	ForkSource	src;
+	int64		new_tl;
+	int64		parent_tl;
+	BpComputeRow c;
+
+	ResultInit(&r);
+	RequireName("branch", branch);
+	RequireName("environment or branch", from);
+	if (strcmp(branch, "dev") == 0 || strcmp(branch, "prod") == 0 || BpNameIsReserved(branch))
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("branch name \"%s\" is reserved", branch),
+				 errhint("dev and prod are the project's environments; choose another name, e.g. 'pr-123'.")));
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	if (CatalogFindBranch(p.id, branch, &existing) ||
+		CatalogGetEnvironment(p.id, branch, &from_tl, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("project \"%s\" already has a branch named \"%s\"", name, branch),
+				 errhint("Choose another name (discarded branches keep theirs), or discard the live one: SELECT branchpromote.discard_branch('%s', '%s');", name, branch)));
+
+	/* the source: an environment (dev, prod, a preview) or a backup branch */
+	from_has_compute = false;
+	if (CatalogGetEnvironment(p.id, from, &from_tl, NULL))
+	{
+		LoadCompute(&p, from, &from_compute);
+		from_has_compute = true;
+		source = from_compute.spec;
+	}
+	else if (CatalogFindBranch(p.id, from, &existing) && !existing.discarded)
+	{
+		from_tl = existing.id;
+		memset(&source, 0, sizeof(source));
+		source.timeline_id = from_tl;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" has no environment or branch \"%s\"", name, from),
+				 errhint("SELECT env FROM branchpromote.environments WHERE project = '%s' lists environments; SELECT branch FROM branchpromote.timelines lists branches.", name)));
+	Step(&r, "plan");
+
+	if (at_head)
+	{
+		new_tl = CatalogNextTimelineId();
+		BpWakeWorkerAtCommit();
+		BpStorage()->fork_at_head(from_tl, &source, new_tl, &fork);
+		Step(&r, fork.source_was_running ? "fork running source (backup mode)" : "fork stopped source");
+		parent_tl = from_tl;
+		target = fork.fork_lsn;
+	}
+	else
+	{
+		XLogRecPtr	head;
+
+		if (from_has_compute)
+		{
+			RequireRunning(&p, &from_compute, from);
+			head = BpStorage()->head_lsn(from_tl, &source, false);
+		}
+		else
+			head = target;		/* a backup: sealed when prod left it */
+		src = PlanFork(from, from_tl, from_has_compute ? &source : NULL, head, target);
+		new_tl = ForkAt(&r, &src, &fork);
+		parent_tl = src.timeline_id;
+	}
+	CatalogInsertTimeline(new_tl, p.id, "preview", parent_tl, target, BpCloneMethodName(fork.method));
+	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
+	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
+	c = ProvisionCompute(&r, p.id, branch, new_tl);
+	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "project", name);
+	PutStr(&r, "branch", branch);
+	PutStr(&r, "from", from);
+	PutInt(&r, "timeline", new_tl);
+	PutInt(&r, "parent", parent_tl);
+	PutLsn(&r, "fork_lsn", target);
+	PutStr(&r, "clone_method", BpCloneMethodName(fork.method));
+	PutInt(&r, "port", c.spec.port);
+	if (ttl_ms > 0)
+		PutStr(&r, "expires_at", timestamptz_to_str(TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(), ttl_ms)));
+	else
+		PutRaw(&r, "expires_at", "null");
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* discard_branch(project, name) → jsonb: a preview or backup branch and its data go. */
+Datum
+branchpromote_discard_branch(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *branch = ArgText(fcinfo, 1, "name");
+	char	   *actor = CallerName();
+	ApiResult		r;
+	BpProject	p;
+	BpTimelineRow t;
+	int64		env_tl;
+	char	   *env;
+
+	ResultInit(&r);
+	RequireName("branch", branch);
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	if (!CatalogFindBranch(p.id, branch, &t) || t.discarded)
+	{
+		if (CatalogGetEnvironment(p.id, branch, &env_tl, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("\"%s\" is an environment of project \"%s\", not a branch", branch, name),
+					 errhint("Only previews and backup branches can be discarded; drop_project removes everything.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" has no live branch \"%s\"", name, branch),
+				 errhint("SELECT branch, kind FROM branchpromote.timelines WHERE project = '%s' AND discarded_at IS NULL lists them.", name)));
+	}
+	env = CatalogTimelineEnvironment(t.id);
+	if (env != NULL && strcmp(env, branch) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("branch \"%s\" is the %s environment's timeline", branch, env),
+				 errhint("Move %s elsewhere first.", env)));
+	CatalogDiscardTimeline(t.id);
+	BpWakeWorkerAtCommit();
+	Step(&r, "discard");
+	CatalogRecordOperation(name, "discard_branch", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "project", name);
+	PutStr(&r, "discarded", branch);
+	PutStr(&r, "kind", t.kind);
+	PutInt(&r, "timeline", t.id);
+	PutStr(&r, "cleanup", "after commit the reconciler stops its compute and removes its data");
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* reset_prod(project, confirm) → jsonb: prod := dev's head, the old prod anchored and kept. */
+Datum
+branchpromote_reset_prod(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *confirm = ArgText(fcinfo, 1, "confirm");
+	char	   *actor = CallerName();
+	ApiResult		r;
+	BpProject	p;
+	Prod		prod;
+	int64		dev_tl;
+	BpComputeRow dev;
+	int64		old_tl;
+	int64		snapshot_id;
+	BpSnapshotResult snap;
+	BpForkResult fork;
+	int64		new_tl;
+	int64		deploy_id;
+	char	   *backup;
+	char		anchor[64];
+
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	if (strcmp(confirm, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("confirm does not match the project name"),
+				 errhint("To replace prod's data with dev's (prod is kept as a backup branch), call branchpromote.reset_prod('%s', '%s').", name, name)));
+	LoadProd(&p, &prod);
+	old_tl = prod.timeline_id;
+	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
+		elog(ERROR, "project \"%s\" has no dev environment", name);
+	LoadCompute(&p, "dev", &dev);
+
+	/* anchor prod first: a snapshot, and its archive sealed up to now */
+	snapshot_id = CatalogNextSnapshotId();
+	BpWakeWorkerAtCommit();
+	BpStorage()->snapshot(old_tl, &prod.compute.spec, snapshot_id, &snap);
+	CatalogInsertSnapshot(snapshot_id, old_tl, snap.start_lsn, snap.lsn, "anchor");
+	snprintf(anchor, sizeof(anchor), "pre-reset %s", timestamptz_to_str(r.started_at));
+	CatalogInsertAnchor(old_tl, anchor, "pre-reset", snap.lsn);
+	(void) BpStorage()->head_lsn(old_tl, &prod.compute.spec, true);
+	Step(&r, "anchor prod");
+
+	new_tl = CatalogNextTimelineId();
+	BpStorage()->fork_at_head(dev_tl, &dev.spec, new_tl, &fork);
+	Step(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev");
+	backup = MoveProd(&r, &p, &prod, new_tl, dev_tl, fork.fork_lsn, &fork, NULL);
+	deploy_id = RecordProdMove(&r, &p, "reset", NULL, prod.release, old_tl, new_tl,
+							   fork.fork_lsn, &fork);
+	CatalogRecordOperation(name, "reset_prod", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+
+	PutStr(&r, "project", name);
+	PutInt(&r, "deploy_id", deploy_id);
+	PutInt(&r, "new_timeline", new_tl);
+	PutLsn(&r, "fork_lsn", fork.fork_lsn);
+	PutStr(&r, "backup_branch", backup);
+	PutInt(&r, "backup_timeline", old_tl);
+	PutStr(&r, "anchor", anchor);
+	PutLsn(&r, "anchor_lsn", snap.lsn);
+	PutStr(&r, "clone_method", BpCloneMethodName(fork.method));
+	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/* _timeline_usage(timeline) → (size_bytes, shared_bytes) */
+Datum
+branchpromote_timeline_usage(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	uint64		bytes = 0;
+	uint64		shared = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	BpStorage()->usage(PG_GETARG_INT64(0), &bytes, &shared);
+	values[0] = Int64GetDatum((int64) bytes);
+	values[1] = Int64GetDatum((int64) shared);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}

@@ -1,0 +1,366 @@
+/*
+ * apiutil.c — what every SQL-callable function shares: the jsonb result
+ * and step journal, argument checks, access checks, and asking the
+ * reconciler for computes.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "apiutil.h"
+#include "guc.h"
+#include "names.h"
+
+
+
+void
+ResultInit(ApiResult *r)
+{
+	initStringInfo(&r->json);
+	initStringInfo(&r->steps);
+	appendStringInfoChar(&r->json, '{');
+	appendStringInfoChar(&r->steps, '[');
+	INSTR_TIME_SET_CURRENT(r->start);
+	r->last = r->start;
+	r->started_at = GetCurrentTimestamp();
+}
+
+double
+MsSince(instr_time t)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, t);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
+/* Journal a finished step with its duration. */
+void
+Step(ApiResult *r, const char *name)
+{
+	if (r->steps.len > 1)
+		appendStringInfoString(&r->steps, ", ");
+	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f}", name, MsSince(r->last));
+	INSTR_TIME_SET_CURRENT(r->last);
+}
+
+void
+Key(ApiResult *r, const char *key)
+{
+	if (r->json.len > 1)
+		appendStringInfoString(&r->json, ", ");
+	escape_json(&r->json, key);
+	appendStringInfoString(&r->json, ": ");
+}
+
+void
+PutStr(ApiResult *r, const char *key, const char *value)
+{
+	Key(r, key);
+	if (value)
+		escape_json(&r->json, value);
+	else
+		appendStringInfoString(&r->json, "null");
+}
+
+void
+PutInt(ApiResult *r, const char *key, int64 value)
+{
+	Key(r, key);
+	appendStringInfo(&r->json, INT64_FORMAT, value);
+}
+
+void
+PutRaw(ApiResult *r, const char *key, const char *json)
+{
+	Key(r, key);
+	appendStringInfoString(&r->json, json);
+}
+
+void
+PutLsn(ApiResult *r, const char *key, XLogRecPtr lsn)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%X/%X", LSN_FORMAT_ARGS(lsn));
+	PutStr(r, key, buf);
+}
+
+Datum
+ResultJsonb(ApiResult *r)
+{
+	Key(r, "elapsed_ms");
+	appendStringInfo(&r->json, "%.3f}", MsSince(r->start));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(r->json.data));
+}
+
+char *
+StepsJson(ApiResult *r)
+{
+	appendStringInfoChar(&r->steps, ']');
+	return r->steps.data;
+}
+
+/* A required text argument; NULL is an error, not a NULL result. */
+char *
+ArgText(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name),
+				 errhint("Pass a value for %s.", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+void
+RequireName(const char *what, const char *name)
+{
+	if (!BpNameIsValid(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid %s name \"%s\"", what, name),
+				 errhint("Names start with a lowercase letter followed by at most 62 lowercase letters, digits, '_' or '-'.")));
+}
+
+/* A new project's name: valid, and not one every compute already has. */
+void
+RequireNewProjectName(const char *name)
+{
+	RequireName("project", name);
+	if (BpNameIsReserved(name) || strcmp(name, BpOsUserName()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("project name \"%s\" is reserved", name),
+				 errhint("A project's name is also its role and database on every compute; choose a name that is not postgres, template0/1, public, none, branchpromote, the OS user's name or pg_*.")));
+}
+
+/* The caller may create projects: superuser or a deployer. */
+void
+RequireDeployer(void)
+{
+	Oid			deployer = get_role_oid("branchpromote_deployer", true);
+
+	if (superuser() || (OidIsValid(deployer) && has_privs_of_role(GetUserId(), deployer)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to manage branchpromote projects"),
+			 errhint("Ask an administrator to GRANT branchpromote_deployer to your role.")));
+}
+
+/*
+ * The caller may act on this project: its owner (or a member of the owner
+ * role), or an admin.  Runs inside the catalog session, where the current
+ * user is the extension owner, so it asks about the saved caller.
+ */
+void
+RequireProjectAccess(const BpProject *p)
+{
+	Oid			admin = get_role_oid("branchpromote_admin", true);
+	Oid			me = CatalogCaller();
+	char	   *owner;
+
+	if (superuser_arg(me) || has_privs_of_role(me, p->owner) ||
+		(OidIsValid(admin) && has_privs_of_role(me, admin)))
+		return;
+	owner = GetUserNameFromId(p->owner, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for project \"%s\"", p->name),
+			 errhint("Ask its owner to GRANT role \"%s\" to you, or ask a branchpromote_admin.",
+					 owner ? owner : "(dropped role)")));
+}
+
+/* Load a project the caller may act on (catalog session open). */
+void
+LoadProject(const char *name, bool for_update, BpProject *p)
+{
+	RequireName("project", name);
+	if (!CatalogFindProject(name, for_update, p))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", name),
+				 errhint("SELECT project FROM branchpromote.projects lists the projects you can see.")));
+	RequireProjectAccess(p);
+}
+
+/* A project's compute for env, with a precise error when there is none. */
+void
+LoadCompute(const BpProject *p, const char *env, BpComputeRow *c)
+{
+	RequireName("environment", env);
+	if (!CatalogGetCompute(p->id, env, c))
+	{
+		if (strcmp(env, "prod") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("project \"%s\" has no prod environment yet", p->name),
+					 errhint("Prod appears at the first promotion: SELECT branchpromote.promote_branch('%s');", p->name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" has no environment \"%s\"", p->name, env),
+				 errhint("SELECT env FROM branchpromote.environments WHERE project = '%s' lists them.", p->name)));
+	}
+}
+
+/* Ask the reconciler to start or stop a compute; error if it could not. */
+BpReply
+AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms)
+{
+	BpRequest	req;
+	BpReply		reply;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = kind;
+	req.committed = committed;
+	if (spec)
+		req.spec = *spec;
+	BpAsk(&req, timeout_ms, &reply);
+	if (!reply.ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("%s failed",
+						kind == BP_REQ_TEMPLATE ? "making the timeline template" :
+						kind == BP_REQ_START ? "starting the compute" : "stopping the compute"),
+				 errdetail_internal("%s", reply.error),
+				 errhint("The server log and the compute's log have more; SELECT * FROM branchpromote.computes shows its state.")));
+	return reply;
+}
+
+/* A port no compute row uses and nothing on this machine listens on. */
+int
+FreePort(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, CatalogFreePorts(256))
+		if (BpCompute()->port_available(lfirst_int(lc)))
+			return lfirst_int(lc);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("no free compute port from %d (%d ports)", bp_compute_port_base,
+					bp_compute_port_count),
+			 errhint("Raise branchpromote.compute_port_count, move branchpromote.compute_port_base, or drop unused projects.")));
+	return 0;					/* keep the compiler quiet */
+}
+
+/* A new compute for env on timeline, started and recorded as running. */
+BpComputeRow
+ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id)
+{
+	BpComputeRow c;
+	BpReply		reply;
+
+	memset(&c, 0, sizeof(c));
+	c.spec.port = FreePort();
+	c.spec.timeline_id = timeline_id;
+	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
+	c.id = c.spec.compute_id;
+	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);
+	c.pid = reply.pid;
+	CatalogSetComputeState(c.id, "running", c.pid, NULL);
+	Step(r, "start compute");
+	return c;
+}
+
+/* Make the project's application role and database on its new dev compute. */
+void
+BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *password)
+{
+	BpComputeAddr addr;
+	PGconn	   *conn;
+	const char *ident = quote_identifier(name);
+
+	BpCompute()->admin_address(spec, &addr);
+	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
+	BpExecCommand(conn, psprintf("CREATE ROLE %s LOGIN PASSWORD %s", ident,
+								 quote_literal_cstr(password)), bp_operation_timeout_ms);
+	BpExecCommand(conn, psprintf("CREATE DATABASE %s OWNER %s", ident, ident),
+				  bp_operation_timeout_ms);
+	BpDisconnect(conn);
+	conn = LedgerConnect(spec, name, password);
+	EnsureLedger(conn);
+	BpDisconnect(conn);
+}
+
+char *
+NewPassword(void)
+{
+	uint8		raw[16];
+	char	   *hex = palloc(sizeof(raw) * 2 + 1);
+
+	if (!pg_strong_random(raw, sizeof(raw)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random password")));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	return hex;
+}
+
+char *
+CallerName(void)
+{
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* The compute must be accepting connections. */
+void
+RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env)
+{
+	int			pid;
+
+	if (BpCompute()->status(&c->spec, &pid) != BP_COMPUTE_READY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the %s compute of project \"%s\" is not running", env, p->name),
+				 errhint("Wake it first: SELECT branchpromote.wake_compute('%s', '%s');", p->name, env)));
+}
+
+/* Read one environment's ledger from its compute. */
+void
+ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out)
+{
+	PGconn	   *conn;
+
+	RequireRunning(p, c, env);
+	conn = LedgerConnectReader(&c->spec, p->name);
+	LedgerRead(conn, out);
+	BpDisconnect(conn);
+}
+
+/* An optional release argument: NULL, or 1 to 200 bytes without control characters. */
+char *
+OptText(FunctionCallInfo fcinfo, int n)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(n))
+		return NULL;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	for (const char *c = s; *c; c++)
+		if ((unsigned char) *c < 0x20)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("release must not contain control characters"),
+					 errhint("Pass the released commit or tag, e.g. a git SHA, or NULL.")));
+	if (s[0] == '\0' || strlen(s) > 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("release must be 1 to 200 bytes long"),
+				 errhint("Pass the released commit or tag, e.g. a git SHA, or NULL.")));
+	return s;
+}
+

@@ -1,0 +1,53 @@
+/*
+ * apiutil.h — helpers shared by the SQL-callable functions (api*.c).
+ */
+#ifndef BP_APIUTIL_H
+#define BP_APIUTIL_H
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "portability/instr_time.h"
+
+#include "catalog.h"
+#include "driver.h"
+#include "ledger.h"
+#include "requests.h"
+
+/* A JSON object under construction, plus an operation's step journal. */
+typedef struct ApiResult
+{
+	StringInfoData json;
+	StringInfoData steps;
+	instr_time	start;
+	instr_time	last;
+	TimestampTz started_at;
+} ApiResult;
+
+extern void ResultInit(ApiResult *r);
+extern double MsSince(instr_time t);
+extern void Step(ApiResult *r, const char *name);
+extern void Key(ApiResult *r, const char *key);
+extern void PutStr(ApiResult *r, const char *key, const char *value);
+extern void PutInt(ApiResult *r, const char *key, int64 value);
+extern void PutRaw(ApiResult *r, const char *key, const char *json);
+extern void PutLsn(ApiResult *r, const char *key, XLogRecPtr lsn);
+extern Datum ResultJsonb(ApiResult *r);
+extern char *StepsJson(ApiResult *r);
+extern char *ArgText(FunctionCallInfo fcinfo, int n, const char *name);
+extern void RequireName(const char *what, const char *name);
+extern void RequireNewProjectName(const char *name);
+extern void RequireDeployer(void);
+extern void RequireProjectAccess(const BpProject *p);
+extern void LoadProject(const char *name, bool for_update, BpProject *p);
+extern void LoadCompute(const BpProject *p, const char *env, BpComputeRow *c);
+extern BpReply AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms);
+extern int	FreePort(void);
+extern BpComputeRow ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id);
+extern void BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *password);
+extern char *NewPassword(void);
+extern char *CallerName(void);
+extern void RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env);
+extern void ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out);
+extern char *OptText(FunctionCallInfo fcinfo, int n);
+
+#endif

@@ -1,0 +1,194 @@
+# Point in time, end to end with real clients on prod's connection URI:
+# rollback_to_lsn at several LSNs (one past a WAL segment switch, one on the
+# timeline prod left, i.e. through the lineage), refusals (future, before
+# prod existed, 0/0) that change nothing, rollback_deploy after a destructive
+# migration bringing the dropped column's data back (its snapshot is the
+# pre-deploy anchor's), create_anchor, previews (isolation both ways, TTL
+# expiry, discard), reset_prod (wrong confirm refused, backup kept) and the
+# timelines view's lineage.  After every operation prod's URI still works.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use BranchPromoteTest;
+use JSON::PP ();
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $bp = BranchPromoteTest->new_node('main', port_base => 58700);
+my $LSN = qr{^[0-9A-F]+/[0-9A-F]+$};
+
+$bp->json("SELECT branchpromote.create_project('acme')");
+my $dev = $bp->uri('acme', 'dev');
+compute_safe_psql($dev, "CREATE TABLE items (id int PRIMARY KEY, note text)");
+compute_safe_psql($dev, "INSERT INTO items VALUES (0, 'from dev')");
+$bp->json("SELECT branchpromote.promote_branch('acme', 'v1')");
+my $prod = $bp->uri('acme', 'prod');
+
+sub prod_ids
+{
+	return compute_safe_psql($prod, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items");
+}
+
+# Insert one row on prod; returns the LSN right after its commit.
+sub insert_prod
+{
+	my ($id) = @_;
+	return compute_safe_psql($prod,
+		"INSERT INTO items VALUES ($id, 'prod $id'); SELECT pg_current_wal_lsn()");
+}
+
+# The WAL segment number of an LSN (16 MB segments).
+sub segment
+{
+	my ($hi, $lo) = map { hex } split m{/}, shift;
+	return $hi * 256 + ($lo >> 24);
+}
+
+sub prod_timeline
+{
+	return $bp->sql("SELECT timeline FROM branchpromote.environments WHERE project = 'acme' AND env = 'prod'");
+}
+
+# The reconciler takes prod's first snapshot on its own (none yet is "due").
+my $tl1 = prod_timeline();
+ok(BranchPromoteTest::wait_until(sub {
+	$bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE timeline = $tl1 AND reason = 'periodic'") >= 1
+}), 'the reconciler snapshots a new prod');
+
+my $l1 = insert_prod(1);
+my $l2 = insert_prod(2);
+# more than a WAL segment (16 MB) between rows 2 and 3
+compute_safe_psql($prod, "CREATE TABLE filler AS SELECT g, repeat('x', 900) AS pad FROM generate_series(1, 20000) g");
+my $l3 = insert_prod(3);
+isnt(segment($l3), segment($l2), 'a WAL segment boundary lies between rows 2 and 3');
+insert_prod(4);
+like($l1, $LSN, 'LSNs from the compute');
+is(prod_ids(), '0,1,2,3,4', 'prod has its rows');
+
+# refusals change nothing
+my $before = $bp->sql("SELECT count(*) FROM branchpromote.timeline");
+my ($st, $err) = $bp->sqlstate("SELECT branchpromote.rollback_to_lsn('acme', 'FFFFFFFF/0')");
+is($st, '22023', 'an LSN in the future is refused');
+like($err, qr/HINT:.*Reachable: [0-9A-F]+\/[0-9A-F]+ to/, 'with the reachable range in the hint');
+($st, $err) = $bp->sqlstate("SELECT branchpromote.rollback_to_lsn('acme', '0/10')");
+is($st, '22023', 'an LSN before prod existed is refused');
+like($err, qr/outside the history retained/, 'as outside the retained history');
+($st) = $bp->sqlstate("SELECT branchpromote.rollback_to_lsn('acme', NULL)");
+is($st, '22004', 'a NULL LSN is refused');
+($st) = $bp->sqlstate("SELECT branchpromote.rollback_to_lsn('nope', '0/10')");
+is($st, '42704', 'an unknown project is refused');
+is($bp->sql("SELECT count(*) FROM branchpromote.timeline"), $before, 'refusals made no timeline');
+is(prod_timeline(), $tl1, 'and prod did not move');
+
+# rollback across a segment switch: rows up to 3 back, 4 gone
+my $r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$l3')");
+is($r->{lsn}, $l3, 'rollback_to_lsn reports the LSN');
+is($r->{backup_branch}, "prod-backup-$tl1", 'and the backup branch');
+is(prod_timeline(), $r->{new_timeline}, 'prod points at the new timeline');
+is(prod_ids(), '0,1,2,3', 'rows committed at or before the LSN are there, later ones are not');
+is($bp->sql("SELECT kind || ' ' || branch FROM branchpromote.timelines WHERE timeline = $tl1"),
+	"backup prod-backup-$tl1", 'the old prod is a backup branch');
+my $tl2 = $r->{new_timeline};
+is($bp->sql("SELECT parent || ' ' || fork_lsn FROM branchpromote.timelines WHERE timeline = $tl2"),
+	"$tl1 $l3", 'lineage: parent and fork LSN');
+compute_safe_psql($prod, "INSERT INTO items VALUES (5, 'after rollback')");
+is(prod_ids(), '0,1,2,3,5', 'prod takes writes on its new timeline');
+
+# further back: an LSN on the timeline prod left, through the lineage
+$r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$l1')");
+is($r->{source_timeline}, $tl1, 'an LSN before the fork is read from the parent timeline');
+is(prod_ids(), '0,1', 'prod is back at the earlier LSN');
+my $tl3 = $r->{new_timeline};
+
+# rollback_deploy after a destructive migration
+$bp->json("SELECT branchpromote.apply_migrations('acme', 'dev', '[{\"version\": \"0001\", \"sql\": \"ALTER TABLE items DROP COLUMN note\"}]')");
+my $d = $bp->json("SELECT branchpromote.promote_branch('acme', 'v2')");
+is($d->{action}, 'redeploy', 'a re-deploy');
+is(compute_safe_psql($prod, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'"),
+	'0', 'the migration dropped the column on prod');
+is($bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE timeline = $tl3 AND reason = 'anchor' AND lsn <= '$d->{anchor_lsn}'"),
+	'1', 'the pre-deploy anchor has its snapshot');
+($st) = $bp->sqlstate("SELECT branchpromote.rollback_deploy('acme', 999999)");
+is($st, '42704', 'an unknown deploy is refused');
+$r = $bp->json("SELECT branchpromote.rollback_deploy('acme')");
+is($r->{rolled_back_deploy}, $d->{deploy_id}, 'rollback_deploy undoes the latest deploy');
+is($r->{lsn}, $d->{anchor_lsn}, 'at its pre-deploy anchor');
+is(compute_safe_psql($prod, "SELECT string_agg(note, ',' ORDER BY id) FROM items"),
+	'from dev,prod 1', "the dropped column's data is back");
+is($bp->sql("SELECT release FROM branchpromote.environments WHERE project = 'acme' AND env = 'prod'"),
+	'v1', 'the release before the deploy is pinned again');
+is($bp->sql("SELECT count(*) FROM branchpromote.ledger WHERE project = 'acme' AND env = 'prod'"),
+	'0', 'the ledger follows the data');
+($st, $err) = $bp->sqlstate("SELECT branchpromote.rollback_deploy('acme', $d->{deploy_id})");
+is($st, '55000', 'a deploy is rolled back once');
+
+# create_anchor, then a rollback to it
+compute_safe_psql($prod, "INSERT INTO items VALUES (7)");
+my $a = $bp->json("SELECT branchpromote.create_anchor('acme', 'prod', 'before-import')");
+like($a->{lsn}, $LSN, 'create_anchor returns its LSN');
+($st) = $bp->sqlstate("SELECT branchpromote.create_anchor('acme', 'prod', 'before-import')");
+is($st, '42710', 'anchor names are unique per timeline');
+compute_safe_psql($prod, "INSERT INTO items VALUES (8)");
+$r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$a->{lsn}')");
+is($r->{replay_bytes}, 0, "an anchor's own snapshot needs no replay");
+is(prod_ids(), '0,1,7', 'rolled back to the anchor');
+
+# previews
+$r = $bp->json("SELECT branchpromote.fork_branch('acme', 'pr-1')");
+my $pr = $bp->uri('acme', 'pr-1');
+is(compute_safe_psql($pr, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"), '0,1,7', 'a preview starts as prod');
+compute_safe_psql($pr, "INSERT INTO items VALUES (100)");
+compute_safe_psql($prod, "INSERT INTO items VALUES (9)");
+is(prod_ids(), '0,1,7,9', "the preview's writes do not reach prod");
+is(compute_safe_psql($pr, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"), '0,1,7,100',
+	"prod's writes do not reach the preview");
+($st) = $bp->sqlstate("SELECT branchpromote.fork_branch('acme', 'pr-1')");
+is($st, '42710', 'branch names are unique');
+($st) = $bp->sqlstate("SELECT branchpromote.fork_branch('acme', 'prod')");
+is($st, '42939', 'environment names are reserved');
+($st) = $bp->sqlstate("SELECT branchpromote.discard_branch('acme', 'prod')");
+is($st, '55000', 'discard_branch refuses an environment');
+$r = $bp->json("SELECT branchpromote.discard_branch('acme', 'pr-1')");
+my $prtl = $r->{timeline};
+ok(BranchPromoteTest::wait_until(sub { !-d $bp->timeline_dir($prtl) }), "a discarded preview's data goes");
+
+# a preview at an LSN, with a TTL
+my $l9 = compute_safe_psql($prod, "SELECT pg_current_wal_lsn()");
+compute_safe_psql($prod, "INSERT INTO items VALUES (10)");
+$r = $bp->json("SELECT branchpromote.fork_branch('acme', 'pr-2', 'prod', '$l9', '2 seconds')");
+my $pr2 = $bp->uri('acme', 'pr-2');
+is(compute_safe_psql($pr2, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"), '0,1,7,9',
+	'a preview at an LSN has what was committed by then');
+my $pr2tl = $r->{timeline};
+ok(BranchPromoteTest::wait_until(sub {
+	$bp->sql("SELECT discarded_at IS NOT NULL FROM branchpromote.timelines WHERE timeline = $pr2tl") eq 't'
+	  && !-d $bp->timeline_dir($pr2tl)
+}), 'a preview past its TTL is discarded automatically');
+is($bp->sql("SELECT count(*) FROM branchpromote.computes WHERE project = 'acme' AND env = 'pr-2'"), '0',
+	'with its compute');
+
+# reset_prod
+($st) = $bp->sqlstate("SELECT branchpromote.reset_prod('acme', 'yes')");
+is($st, '22023', 'reset_prod refuses a wrong confirm');
+is(prod_ids(), '0,1,7,9,10', 'and prod is untouched');
+my $old = prod_timeline();
+$r = $bp->json("SELECT branchpromote.reset_prod('acme', 'acme')");
+is(prod_ids(), '0', "prod has dev's data after a reset");
+is($r->{backup_branch}, "prod-backup-$old", 'the old prod is kept as a backup');
+is($bp->sql("SELECT count(*) FROM branchpromote.anchors WHERE timeline = $old AND kind = 'pre-reset'"), '1',
+	'and anchored');
+$r = $bp->json("SELECT branchpromote.fork_branch('acme', 'rescue', 'prod-backup-$old')");
+is(compute_safe_psql($bp->uri('acme', 'rescue'), "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"),
+	'0,1,7,9,10', 'a backup branch can be forked to get its data back');
+
+# the timelines view
+is($bp->sql("SELECT count(*) FROM branchpromote.timelines WHERE project = 'acme' AND discarded_at IS NULL AND size_bytes > 0"),
+	$bp->sql("SELECT count(*) FROM branchpromote.timelines WHERE project = 'acme' AND discarded_at IS NULL"),
+	'every live timeline reports its size');
+is($bp->sql("SELECT count(*) FROM branchpromote.deploys WHERE project = 'acme' AND action IN ('rollback', 'reset')"),
+	'2', 'rollbacks of deploys and resets are deploys');
+
+$bp->teardown;
+done_testing();
