@@ -26,7 +26,7 @@ DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # Regression tests: inputs in sql/, outputs in expected/ (the PGXS defaults).
-REGRESS = setup create_project promote migrations privileges
+REGRESS = setup create_project promote migrations history privileges
 # The catalog lives in branchpromote.database_name (postgres): test there.
 REGRESS_OPTS = --use-existing
 
@@ -52,8 +52,8 @@ ISOLATION_TESTDB = postgres
 $(OBJS): $(wildcard src/*.h)
 
 # Unit tests of the pure core (no server needed).
-UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c
-test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h
+UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c src/history.c
+test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h src/history.h
 	$(CC) -DFRONTEND -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport

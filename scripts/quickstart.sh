@@ -18,7 +18,8 @@ say "data root $HOME_DIR/data (expected clone method: $method)"
 start_control "$HOME_DIR/control" "$PORT" "$SOCK" "$HOME_DIR/data"
 
 ctl() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -d postgres "$@"; }
-ctl -c "CREATE EXTENSION IF NOT EXISTS branchpromote" -c "CREATE EXTENSION IF NOT EXISTS pg_cron"
+ctl -c "CREATE EXTENSION IF NOT EXISTS branchpromote" -c "ALTER EXTENSION branchpromote UPDATE" \
+	-c "CREATE EXTENSION IF NOT EXISTS pg_cron"
 
 say "the journey: project 'demo'"
 if [ "$(ctl -Atc "SELECT count(*) FROM branchpromote.projects WHERE project = 'demo'")" = 1 ]; then
@@ -59,10 +60,23 @@ ctl -c "SELECT branchpromote.plan_promotion('demo', 'v2')->'pending' AS pending"
 ctl -c "SELECT jsonb_pretty(branchpromote.promote_branch('demo', 'v2'))"
 psql -X "$PROD" -c "SELECT count(*) AS prod_customers, bool_or(id = 1001) AS kept_prod_write, count(email) AS emails FROM customers"
 
-echo "-- 7. the catalog"
+echo "-- 7. a preview: a throwaway fork of prod with its own compute and a TTL"
+ctl -c "SELECT jsonb_pretty(branchpromote.fork_branch('demo', 'pr-1', ttl => '1 hour'))"
+PR=$(ctl -Atc "SELECT branchpromote.connection_uri('demo', 'pr-1')")
+psql -X -q "$PR" -c "DELETE FROM customers"
+psql -X "$PR" -c "SELECT count(*) AS preview_customers FROM customers"
+psql -X "$PROD" -c "SELECT count(*) AS prod_customers FROM customers"
+
+echo "-- 8. undo the re-deploy: prod forked at its pre-deploy anchor, the old prod kept as a backup"
+ctl -c "SELECT jsonb_pretty(branchpromote.rollback_deploy('demo'))"
+psql -X "$PROD" -c "SELECT count(*) AS prod_customers, bool_or(id = 1001) AS kept_prod_write FROM customers" \
+	-c "SELECT count(*) AS email_columns FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'email'"
+
+echo "-- 9. the catalog"
 ctl -c "SELECT * FROM branchpromote.environments" -c "SELECT project, env, timeline, port, actual_state, pid FROM branchpromote.computes" \
 	-c "SELECT project, env, version, name FROM branchpromote.ledger ORDER BY env, version" \
-	-c "SELECT project, deploy_id, release, action, status, fork_lsn, clone_method, anchor_lsn, migrations_applied, round(elapsed_ms) AS ms FROM branchpromote.deploys"
+	-c "SELECT project, deploy_id, release, action, status, fork_lsn, clone_method, anchor_lsn, migrations_applied, round(elapsed_ms) AS ms FROM branchpromote.deploys" \
+	-c "SELECT project, timeline, kind, branch, parent, fork_lsn, expires_at, pg_size_pretty(size_bytes) AS size, pg_size_pretty(shared_bytes) AS shared FROM branchpromote.timelines WHERE discarded_at IS NULL"
 
 cat <<EOT
 
@@ -70,5 +84,6 @@ Connect:
   control plane:  runuser -u $BP_OS_USER -- psql -h $SOCK -p $PORT -d postgres
   demo dev:       psql '$DEV'
   demo prod:      psql '$PROD'
+  demo preview:   psql '$PR'
 Every function, view and setting: doc/reference.md. Run every test: ./scripts/test.sh
 EOT

@@ -115,7 +115,7 @@ LoadProd(const BpProject *p, Prod *prod)
 {
 	if (!CatalogGetEnvironment(p->id, "prod", &prod->timeline_id, &prod->release))
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project \"%s\" has no prod environment yet", p->name),
 				 errhint("Prod appears at the first promotion: SELECT branchpromote.promote_branch('%s');", p->name)));
 	LoadCompute(p, "prod", &prod->compute);

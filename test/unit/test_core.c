@@ -1,5 +1,6 @@
 /*
- * test_core.c — unit tests of the pure core (names.c, planner.c).
+ * test_core.c — unit tests of the pure core (names.c, planner.c,
+ * ledgerplan.c, history.c).
  * Built and run by `make unitcheck`; no server needed.
  */
 #include "postgres_fe.h"
@@ -7,6 +8,7 @@
 #include "names.h"
 #include "planner.h"
 #include "ledgerplan.h"
+#include "history.h"
 
 static int	passed = 0;
 static int	failed = 0;
@@ -136,12 +138,64 @@ test_ledger(void)
 	CHECK(strcmp(BpLedgerVerdictName(BP_LEDGER_EDITED), "edited") == 0);
 }
 
+/*
+ * Lineage: prod (timeline 3) forked at 0/5000000 from a backup (2), which was
+ * forked at 0/3000000 from dev (1, no snapshots).
+ */
+static void
+test_history(void)
+{
+	BpSnapshotInfo s3[] = {{30, 0x5000100, 0x5000200, 1000}, {31, 0x7000000, 0x7000100, 2000}};
+	BpSnapshotInfo s2[] = {{20, 0x3000100, 0x3000200, 500}, {21, 0x4000000, 0x4000100, 600}};
+	BpLineageStep l[] = {{3, 0x5000000, 2, s3}, {2, 0x3000000, 2, s2}, {1, InvalidXLogRecPtr, 0, NULL}};
+	XLogRecPtr	head = 0x9000000;
+	BpPitChoice c;
+	char	   *ranges;
+	bool		keep[4];
+	BpSnapshotInfo r[] = {{1, 0x100, 0x200, 0}, {2, 0x1000, 0x1100, 100}, {3, 0x2000, 0x2100, 200},
+	{4, 0x3000, 0x3100, 300}};
+
+	c = BpPlanPointInTime(l, 3, head, 0x9000001);
+	CHECK(c.verdict == BP_PIT_FUTURE);
+	c = BpPlanPointInTime(l, 3, head, head);
+	CHECK(c.verdict == BP_PIT_OK && c.step == 0 && c.snap == 1);
+	c = BpPlanPointInTime(l, 3, head, 0x6000000);
+	CHECK(c.verdict == BP_PIT_OK && c.step == 0 && c.snap == 0);
+	c = BpPlanPointInTime(l, 3, head, 0x5000200);	/* exactly a snapshot's LSN */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 0 && c.snap == 0);
+	c = BpPlanPointInTime(l, 3, head, 0x5000100);	/* after the fork, before prod's first snapshot */
+	CHECK(c.verdict == BP_PIT_OUTSIDE);
+	c = BpPlanPointInTime(l, 3, head, 0x4800000);	/* before the fork: the parent has it */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 1 && c.snap == 1);
+	c = BpPlanPointInTime(l, 3, head, 0x5000000);	/* the fork point itself */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 1 && c.snap == 1);
+	c = BpPlanPointInTime(l, 3, head, 0x3500000);
+	CHECK(c.verdict == BP_PIT_OK && c.step == 1 && c.snap == 0);
+	c = BpPlanPointInTime(l, 3, head, 0x3000100);	/* before every snapshot of the lineage */
+	CHECK(c.verdict == BP_PIT_OUTSIDE);
+	c = BpPlanPointInTime(l, 1, head, 0x4800000);	/* without the parent: nothing */
+	CHECK(c.verdict == BP_PIT_OUTSIDE);
+	ranges = BpPitRanges(l, 3, head);
+	CHECK(strcmp(ranges, "0/5000200 to 0/9000000 on timeline 3; 0/3000200 to 0/5000000 on timeline 2") == 0);
+	CHECK(strcmp(BpPitRanges(&l[2], 1, head), "none") == 0);
+
+	/* retention with a zero-length window: "now" is the boundary (µs) */
+	CHECK(BpRetentionKeep(r, 4, 250, 0, keep) == 0x2000);	/* keeps the newest before, and after */
+	CHECK(!keep[0] && !keep[1] && keep[2] && keep[3]);
+	CHECK(BpRetentionKeep(r, 4, 150 - 1000, 0, keep) == 0x100);	/* all inside the window */
+	CHECK(keep[0] && keep[1] && keep[2] && keep[3]);
+	CHECK(BpRetentionKeep(r, 4, 100000, 0, keep) == 0x3000);	/* all old: the newest stays */
+	CHECK(!keep[0] && !keep[1] && !keep[2] && keep[3]);
+	CHECK(XLogRecPtrIsInvalid(BpRetentionKeep(r, 0, 100000, 0, keep)));
+}
+
 int
 main(void)
 {
 	test_names();
 	test_planner();
 	test_ledger();
+	test_history();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
