@@ -73,6 +73,16 @@ SELECT p.name AS project, d.id AS deploy_id, d.release, d.action, d.status,
   FROM branchpromote.deploy d JOIN branchpromote.project p ON p.id = d.project_id
  WHERE branchpromote._can_see(p.owner);
 
+-- A backup branch's ledger shows under its branch name.
+CREATE OR REPLACE VIEW branchpromote.ledger WITH (security_barrier) AS
+SELECT p.name AS project, COALESCE(e.name, t.branch) AS env, l.timeline_id AS timeline,
+       l.version, l.name, l.checksum, l.applied_at
+  FROM branchpromote.ledger_mirror l
+  JOIN branchpromote.timeline t ON t.id = l.timeline_id
+  JOIN branchpromote.project p ON p.id = t.project_id
+  LEFT JOIN branchpromote.environment e ON e.timeline_id = l.timeline_id
+ WHERE branchpromote._can_see(p.owner);
+
 CREATE VIEW branchpromote.snapshots WITH (security_barrier) AS
 SELECT p.name AS project, s.timeline_id AS timeline, s.id AS snapshot, s.reason,
        s.start_lsn, s.lsn, s.created_at

@@ -775,7 +775,8 @@ CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_m
 }
 
 /*
- * Discard a branch: drop its environment and compute rows, mark the
+ * Discard a branch: drop its environment, compute, snapshot and ledger
+ * mirror rows, mark the
  * timeline discarded (the reconciler then stops its server and removes its
  * data).
  */
@@ -790,6 +791,8 @@ CatalogDiscardTimeline(int64 id)
 	Run("DELETE FROM branchpromote.environment WHERE timeline_id = $1", 1, types, values, NULL,
 		SPI_OK_DELETE);
 	Run("DELETE FROM branchpromote.snapshot WHERE timeline_id = $1", 1, types, values, NULL,
+		SPI_OK_DELETE);
+	Run("DELETE FROM branchpromote.ledger_mirror WHERE timeline_id = $1", 1, types, values, NULL,
 		SPI_OK_DELETE);
 	Run("UPDATE branchpromote.timeline SET discarded_at = pg_catalog.now() WHERE id = $1",
 		1, types, values, NULL, SPI_OK_UPDATE);
