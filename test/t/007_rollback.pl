@@ -82,6 +82,17 @@ is($st, '42704', 'an unknown project is refused');
 is($bp->sql("SELECT count(*) FROM branchpromote.timeline"), $before, 'refusals made no timeline');
 is(prod_timeline(), $tl1, 'and prod did not move');
 
+# a rollback whose transaction aborts after prod was stopped and the fork
+# started on prod's port: the reconciler removes the fork and starts prod
+# again on its old timeline
+my @dirs_before = $bp->timeline_dirs;
+$bp->sql("BEGIN; SELECT branchpromote.rollback_to_lsn('acme', '$l3'); ROLLBACK;");
+ok(BranchPromoteTest::wait_until(sub {
+	my ($rc, $out) = compute_psql($prod, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items");
+	$rc == 0 && $out eq '0,1,2,3,4' && join(',', $bp->timeline_dirs) eq join(',', @dirs_before)
+}), 'an aborted rollback leaves prod serving its old timeline, and no fork behind');
+is(prod_timeline(), $tl1, 'the catalog never moved');
+
 # rollback across a segment switch: rows up to 3 back, 4 gone
 my $r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$l3')");
 is($r->{lsn}, $l3, 'rollback_to_lsn reports the LSN');
@@ -153,6 +164,14 @@ is($st, '55000', 'discard_branch refuses an environment');
 $r = $bp->json("SELECT branchpromote.discard_branch('acme', 'pr-1')");
 my $prtl = $r->{timeline};
 ok(BranchPromoteTest::wait_until(sub { !-d $bp->timeline_dir($prtl) }), "a discarded preview's data goes");
+
+# a preview whose transaction aborts leaves nothing
+@dirs_before = $bp->timeline_dirs;
+$bp->sql("BEGIN; SELECT branchpromote.fork_branch('acme', 'pr-x'); ROLLBACK;");
+ok(BranchPromoteTest::wait_until(sub { join(',', $bp->timeline_dirs) eq join(',', @dirs_before) }),
+	"an aborted fork_branch's data is removed");
+is($bp->sql("SELECT count(*) FROM branchpromote.environments WHERE project = 'acme' AND env = 'pr-x'"), '0',
+	'and it has no environment');
 
 # a preview at an LSN, with a TTL
 my $l9 = compute_safe_psql($prod, "SELECT pg_current_wal_lsn()");
