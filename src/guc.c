@@ -95,7 +95,7 @@ BpGucInit(void)
 	DefineCustomIntVariable("branchpromote.history_retention",
 							"How long WAL and snapshots are kept for point-in-time forks.",
 							"Older ones are pruned by the reconciler, except the newest snapshot before the window (so its start stays reachable).",
-							&bp_history_retention_s, 7 * 24 * 3600, 60, INT_MAX,
+							&bp_history_retention_s, 7 * 24 * 3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.snapshot_interval",
 							"How often the reconciler takes a snapshot of each running prod (0: never; anchors still take theirs).",

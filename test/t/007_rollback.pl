@@ -126,6 +126,8 @@ is($st, '42704', 'an unknown deploy is refused');
 $r = $bp->json("SELECT branchpromote.rollback_deploy('acme')");
 is($r->{rolled_back_deploy}, $d->{deploy_id}, 'rollback_deploy undoes the latest deploy');
 is($r->{lsn}, $d->{anchor_lsn}, 'at its pre-deploy anchor');
+is($r->{snapshot_lsn}, $bp->sql("SELECT lsn FROM branchpromote.snapshots WHERE timeline = $tl3 AND reason = 'anchor'"),
+	"from the pre-deploy anchor's snapshot");
 is(compute_safe_psql($prod, "SELECT string_agg(note, ',' ORDER BY id) FROM items"),
 	'from dev,prod 1', "the dropped column's data is back");
 is($bp->sql("SELECT release FROM branchpromote.environments WHERE project = 'acme' AND env = 'prod'"),
