@@ -284,20 +284,17 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	StringInfoData versions;
 	StringInfoData timings;
 	char		anchor_name[64];
-	int64		snapshot_id = 0;
+	int64		snapshot_id;
 	BpSnapshotResult snap;
 
 	LedgerRefuse(&lg->plan, lg->dev_ledger.m, &lg->prod_ledger, "prod", true);
 	Step(r, "plan");
-	if (lg->plan.npending > 0)
-	{
-		/* the pre-deploy anchor's snapshot (the rehearsal forks from it too) */
-		snapshot_id = CatalogNextSnapshotId();
-		BpWakeWorkerAtCommit();
-		BpStorage()->snapshot(prod_tl, &lg->prod.spec, snapshot_id, &snap);
-		CatalogInsertSnapshot(snapshot_id, prod_tl, snap.start_lsn, snap.lsn, "anchor");
-		Step(r, "snapshot prod");
-	}
+	/* the pre-deploy anchor's snapshot (the rehearsal forks from it too) */
+	snapshot_id = CatalogNextSnapshotId();
+	BpWakeWorkerAtCommit();
+	BpStorage()->snapshot(prod_tl, &lg->prod.spec, snapshot_id, &snap);
+	CatalogInsertSnapshot(snapshot_id, prod_tl, snap.start_lsn, snap.lsn, "anchor");
+	Step(r, "snapshot prod");
 	rehearsal = !rehearse ? "null" :
 		lg->plan.npending == 0 ? "{\"passed\": true, \"skipped\": \"nothing pending\"}" :
 		Rehearse(r, p, prod_tl, snapshot_id, lg);
