@@ -48,12 +48,14 @@ our $WAIT_SECONDS = 90;
 
 =pod
 
-=item BranchPromoteTest->new_node($name, port_base => N, data_root => DIR, remove_data_root => 0|1)
+=item BranchPromoteTest->new_node($name, port_base => N, data_root => DIR, remove_data_root => 0|1, cron => 0|1)
 
 Initialise and start a control node with branchpromote preloaded and the
 extension created in database postgres.  port_base must differ per test
 file.  data_root defaults to the extension's own default (beside the control
-node's data directory).
+node's data directory).  With cron => 1, pg_cron is preloaded too (jobs in
+database postgres, run by background workers, so no password is needed) and
+CREATE EXTENSION pg_cron follows branchpromote's.
 
 =cut
 
@@ -67,13 +69,23 @@ sub new_node
 
 	# Unix socket paths are limited to 107 bytes; tmp_check paths are long.
 	my $sockdir = PostgreSQL::Test::Utils::tempdir_short();
+	my $preload = $opt{cron} ? 'branchpromote,pg_cron' : 'branchpromote';
 	my $conf = join("\n",
-		"shared_preload_libraries = 'branchpromote'",
+		"shared_preload_libraries = '$preload'",
 		"branchpromote.socket_directory = '$sockdir'",
 		"branchpromote.compute_port_base = $opt{port_base}",
 		"branchpromote.compute_port_count = 50",
 		"branchpromote.reconcile_interval = '500ms'");
 	$conf .= "\nbranchpromote.data_root = '$opt{data_root}'" if $opt{data_root};
+	if ($opt{cron})
+	{
+		# Jobs run in background workers connected as their role: no libpq
+		# connection, so the cluster's authentication does not matter.
+		$conf .= join("\n", '',
+			"cron.database_name = 'postgres'",
+			"cron.use_background_workers = on",
+			"max_worker_processes = 32");
+	}
 	$node->append_conf('postgresql.conf', "$conf\n");
 
 	# The default data root is "branchpromote" beside the data directory.
@@ -92,6 +104,7 @@ sub new_node
 
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION branchpromote');
+	$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron') if $opt{cron};
 	return $self;
 }
 
