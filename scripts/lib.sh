@@ -67,14 +67,23 @@ start_control() {
 			echo "listen_addresses = ''"
 			echo "unix_socket_directories = '$sockdir'"
 			echo "cron.database_name = 'postgres'"
+			# jobs run in background workers: no TCP login (listen_addresses is empty)
+			echo "cron.use_background_workers = on"
+			echo "max_worker_processes = 32"
 			echo "branchpromote.data_root = '$dataroot'"
 			for s in "$@"; do echo "$s"; done
 		} >>"$pgdata/postgresql.conf"
 	fi
+	local restart=0
+	if ! grep -q '^cron.use_background_workers' "$pgdata/postgresql.conf"; then
+		# a control plane made by an earlier version of this script
+		printf '%s\n' "cron.use_background_workers = on" "max_worker_processes = 32" >>"$pgdata/postgresql.conf"
+		restart=1
+	fi
 	if ! as_pg "$PG_BIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
 		as_pg "$PG_BIN/pg_ctl" -D "$pgdata" -l "$pgdata/../control.log" -w start >/dev/null
-	elif [ "$("$PG_CONFIG" --pkglibdir)/branchpromote.so" -nt "$pgdata/postmaster.pid" ]; then
-		# a preloaded library is read at server start: load the new build
+	elif ((restart)) || [ "$("$PG_CONFIG" --pkglibdir)/branchpromote.so" -nt "$pgdata/postmaster.pid" ]; then
+		# a preloaded library (and these settings) are read at server start
 		as_pg "$PG_BIN/pg_ctl" -D "$pgdata" -l "$pgdata/../control.log" -w restart >/dev/null
 	fi
 }

@@ -187,13 +187,21 @@ RequireProjectAccess(const BpProject *p)
 void
 LoadProject(const char *name, bool for_update, BpProject *p)
 {
+	/*
+	 * Check access before taking the lock, so a caller without rights is
+	 * refused at once instead of queueing behind the project's operations;
+	 * then lock and read again (it may have been dropped meanwhile).
+	 */
 	RequireName("project", name);
-	if (!CatalogFindProject(name, for_update, p))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" does not exist", name),
-				 errhint("SELECT project FROM branchpromote.projects lists the projects you can see.")));
-	RequireProjectAccess(p);
+	for (int pass = 0; pass < (for_update ? 2 : 1); pass++)
+	{
+		if (!CatalogFindProject(name, pass == 1, p))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("project \"%s\" does not exist", name),
+					 errhint("SELECT project FROM branchpromote.projects lists the projects you can see.")));
+		RequireProjectAccess(p);
+	}
 }
 
 /* A project's compute for env, with a precise error when there is none. */
