@@ -19,6 +19,7 @@ OBJS = \
 	src/worker.o \
 	src/apiutil.o \
 	src/history.o \
+	src/manifest.o \
 	src/api.o \
 	src/api_history.o
 
@@ -52,8 +53,8 @@ ISOLATION_TESTDB = postgres
 $(OBJS): $(wildcard src/*.h)
 
 # Unit tests of the pure core (no server needed).
-UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c src/history.c
-test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h src/history.h
+UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c src/history.c src/manifest.c
+test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h src/history.h src/manifest.h
 	$(CC) -DFRONTEND -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport

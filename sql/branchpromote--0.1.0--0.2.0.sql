@@ -145,3 +145,46 @@ GRANT EXECUTE ON FUNCTION
     branchpromote.discard_branch(text, text),
     branchpromote.reset_prod(text, text)
   TO branchpromote_deployer;
+
+-- ------------------------------------------------------------- manifests
+-- The one template every compute's manifest is rendered from (dev, prod and
+-- previews alike; see compute_manifests).  Admins change it with UPDATE; the
+-- reconciler restarts computes whose settings changed, prod last, one at a
+-- time.
+CREATE TABLE branchpromote.compute_template (
+    id         integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    image      text NOT NULL DEFAULT 'postgres:15',
+    resources  jsonb NOT NULL
+               DEFAULT '{"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}'
+               CHECK (jsonb_typeof(resources) = 'object'),
+    settings   jsonb NOT NULL DEFAULT '{"max_connections": "100", "shared_buffers": "128MB"}'
+               CHECK (jsonb_typeof(settings) = 'object'),
+    labels     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object'),
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+INSERT INTO branchpromote.compute_template DEFAULT VALUES;
+REVOKE ALL ON branchpromote.compute_template FROM PUBLIC;
+GRANT SELECT ON branchpromote.compute_template TO branchpromote_viewer, branchpromote_deployer;
+GRANT UPDATE (image, resources, settings, labels, updated_at) ON branchpromote.compute_template
+  TO branchpromote_admin;
+
+-- What each compute was last rendered as: the manifest, its hash, and the
+-- hash of what its process depends on (image, resources, settings).
+ALTER TABLE branchpromote.compute
+    ADD COLUMN manifest jsonb,
+    ADD COLUMN manifest_hash text,
+    ADD COLUMN runtime_hash text;
+
+CREATE OR REPLACE VIEW branchpromote.computes WITH (security_barrier) AS
+SELECT p.name AS project, c.env, c.timeline_id AS timeline, c.port,
+       c.desired_state, c.actual_state, c.pid, c.last_active, c.last_error,
+       c.manifest_hash
+  FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id
+ WHERE branchpromote._can_see(p.owner);
+
+CREATE FUNCTION branchpromote.compute_manifests(project text, env text)
+    RETURNS jsonb LANGUAGE c STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_compute_manifests';
+REVOKE ALL ON FUNCTION branchpromote.compute_manifests(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION branchpromote.compute_manifests(text, text) TO branchpromote_deployer;

@@ -27,6 +27,7 @@
 #include "driver.h"
 #include "guc.h"
 #include "ledger.h"
+#include "manifest.h"
 #include "names.h"
 #include "pgconn.h"
 #include "planner.h"
@@ -44,6 +45,7 @@ PG_FUNCTION_INFO_V1(branchpromote_drop_project);
 PG_FUNCTION_INFO_V1(branchpromote_suspend_compute);
 PG_FUNCTION_INFO_V1(branchpromote_wake_compute);
 PG_FUNCTION_INFO_V1(branchpromote_stored_timeline_max);
+PG_FUNCTION_INFO_V1(branchpromote_compute_manifests);
 
 /* -------------------------------------------------------------- API */
 
@@ -629,6 +631,32 @@ Datum
 branchpromote_wake_compute(PG_FUNCTION_ARGS)
 {
 	return ComputeRequest(fcinfo, BP_REQ_START);
+}
+
+/* compute_manifests(project, env) → jsonb: the compute's manifest from the template. */
+Datum
+branchpromote_compute_manifests(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *env = ArgText(fcinfo, 1, "env");
+	BpProject	p;
+	BpComputeRow c;
+	BpManifestInput in;
+
+	CatalogBegin();
+	LoadProject(name, false, &p);
+	LoadCompute(&p, env, &c);
+	memset(&in, 0, sizeof(in));
+	if (!CatalogComputeManifestInput(c.id, &in))
+		elog(ERROR, "compute " INT64_FORMAT " vanished", c.id);
+	CatalogEnd();
+	for (int i = 0; i < in.nsettings; i++)
+		if (!BpSettingIsSafe(in.settings[i].key, in.settings[i].value))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("compute template setting \"%s\" is not usable", in.settings[i].key),
+					 errhint("Setting names are lowercase letters, digits, '_' and '.'; values have no quotes, backslashes or control characters; fix branchpromote.compute_template.settings.")));
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(BpRenderManifest(&in))));
 }
 
 /* _stored_timeline_max() → bigint: the highest timeline id in storage (0 if none). */

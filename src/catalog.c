@@ -892,3 +892,105 @@ CatalogMarkRolledBack(int64 deploy_id, int64 by)
 	Run("UPDATE branchpromote.deploy SET rolled_back_by = $2 WHERE id = $1", 2, types, values,
 		NULL, SPI_OK_UPDATE);
 }
+
+/* ---------------------------------------------------------- manifests */
+
+/* key/value pairs of a jsonb object column of the template, sorted by key. */
+static BpKeyValue *
+TemplatePairs(const char *column, int *n)
+{
+	BpKeyValue *out;
+
+	*n = Run(psprintf("SELECT e.key, e.value FROM branchpromote.compute_template t, "
+					  "pg_catalog.jsonb_each_text(t.%s) e ORDER BY e.key COLLATE \"C\"", column),
+			 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	out = SPI_palloc(sizeof(BpKeyValue) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		out[i].key = ColText(i, 1);
+		out[i].value = ColText(i, 2);
+	}
+	return out;
+}
+
+/* The template's parts in a manifest input (identity fields untouched). */
+void
+CatalogComputeTemplate(BpManifestInput *in)
+{
+	in->settings = TemplatePairs("settings", &in->nsettings);
+	in->labels = TemplatePairs("labels", &in->nlabels);
+	if (Run("SELECT image, resources::text FROM branchpromote.compute_template",
+			0, NULL, NULL, NULL, SPI_OK_SELECT) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("branchpromote.compute_template has no row"),
+				 errhint("INSERT INTO branchpromote.compute_template DEFAULT VALUES;")));
+	in->image = ColText(0, 1);
+	in->resources_json = ColText(0, 2);
+}
+
+/* Everything a compute's manifest is rendered from. */
+bool
+CatalogComputeManifestInput(int64 compute_id, BpManifestInput *in)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(compute_id)};
+
+	if (Run("SELECT p.name, c.env, t.kind, c.timeline_id, c.port FROM branchpromote.compute c "
+			"JOIN branchpromote.project p ON p.id = c.project_id "
+			"JOIN branchpromote.timeline t ON t.id = c.timeline_id WHERE c.id = $1",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	in->project = ColText(0, 1);
+	in->env = ColText(0, 2);
+	in->kind = ColText(0, 3);
+	in->timeline_id = ColInt64(0, 4);
+	in->compute_id = compute_id;
+	in->port = ColInt32(0, 5);
+	CatalogComputeTemplate(in);
+	return true;
+}
+
+/* The runtime hash a compute was last rendered with (NULL: never). */
+char *
+CatalogComputeRuntimeHash(int64 compute_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(compute_id)};
+
+	if (Run("SELECT runtime_hash FROM branchpromote.compute WHERE id = $1",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return NULL;
+	return ColText(0, 1);
+}
+
+void
+CatalogSetComputeManifest(int64 compute_id, const char *manifest, const char *hash,
+						  const char *runtime_hash)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {Int64GetDatum(compute_id), CStringGetTextDatum(manifest),
+	CStringGetTextDatum(hash), CStringGetTextDatum(runtime_hash)};
+
+	Run("UPDATE branchpromote.compute SET manifest = $2::pg_catalog.jsonb, manifest_hash = $3, "
+		"runtime_hash = $4 WHERE id = $1 AND manifest_hash IS DISTINCT FROM $3",
+		4, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/* Compute ids, previews and dev first, prod last (List of int64 *). */
+List *
+CatalogComputeIdsProdLast(void)
+{
+	List	   *out = NIL;
+	int			n = Run("SELECT id FROM branchpromote.compute ORDER BY env = 'prod', id",
+						0, NULL, NULL, NULL, SPI_OK_SELECT);
+
+	for (int i = 0; i < n; i++)
+	{
+		int64	   *id = SPI_palloc(sizeof(int64));
+
+		*id = ColInt64(i, 1);
+		out = lappend(out, id);
+	}
+	return out;
+}

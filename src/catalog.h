@@ -11,6 +11,7 @@
 #include "driver.h"
 #include "history.h"
 #include "ledger.h"
+#include "manifest.h"
 
 typedef struct BpProject
 {
@@ -140,5 +141,11 @@ extern void CatalogMoveCompute(int64 compute_id, int64 timeline_id);
 extern bool CatalogAnchorExists(int64 timeline_id, const char *name);
 extern bool CatalogGetDeploy(int64 project_id, int64 deploy_id, BpDeployInfo *out);
 extern void CatalogMarkRolledBack(int64 deploy_id, int64 by);
+extern void CatalogComputeTemplate(BpManifestInput *in);
+extern bool CatalogComputeManifestInput(int64 compute_id, BpManifestInput *in);
+extern char *CatalogComputeRuntimeHash(int64 compute_id);
+extern void CatalogSetComputeManifest(int64 compute_id, const char *manifest, const char *hash,
+									  const char *runtime_hash);
+extern List *CatalogComputeIdsProdLast(void);
 
 #endif

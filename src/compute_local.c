@@ -104,10 +104,10 @@ LocalStopPgdata(const char *pgdata, bool immediate)
 
 /* Launch the postmaster (reconciler only). */
 static int
-LocalStart(const BpComputeSpec *spec)
+LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 {
 	char	   *sockdir = LocalSocketDir(spec->compute_id);
-	char	   *argv[20];
+	char	  **argv = palloc(sizeof(char *) * (20 + 2 * nsettings));
 	int			i = 0;
 
 	if (strlen(sockdir) + 20 >= sizeof(((struct sockaddr_un *) 0)->sun_path))
@@ -126,6 +126,12 @@ LocalStart(const BpComputeSpec *spec)
 	argv[i++] = BpBinPath("postgres");
 	argv[i++] = "-D";
 	argv[i++] = LocalPgdata(spec->timeline_id);
+	/* the manifest's settings first: ours below win where they overlap */
+	for (int k = 0; k < nsettings; k++)
+	{
+		argv[i++] = "-c";
+		argv[i++] = psprintf("%s=%s", settings[k].key, settings[k].value);
+	}
 	argv[i++] = "-c";
 	argv[i++] = psprintf("port=%d", spec->port);
 	argv[i++] = "-c";

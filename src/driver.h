@@ -15,6 +15,7 @@
 #include "nodes/pg_list.h"
 
 #include "clone.h"
+#include "manifest.h"
 #include "pgconn.h"
 
 /* Everything a compute driver needs to run one compute. */
@@ -98,8 +99,11 @@ typedef struct BpStorageDriver
 typedef struct BpComputeDriver
 {
 	const char *name;
-	/* Reconciler only: launch the compute; returns the launched process id. */
-	int			(*start) (const BpComputeSpec *spec);
+	/*
+	 * Reconciler only: launch the compute with the manifest's Postgres
+	 * settings; returns the launched process id.
+	 */
+	int			(*start) (const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings);
 	/* Reconciler only: stop it (fast shutdown) and wait until it is gone. */
 	void		(*stop) (const BpComputeSpec *spec);
 	/* Reconciler only: stop whatever server runs on a timeline. */

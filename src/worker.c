@@ -107,7 +107,30 @@ RunItem(const char *what, bool with_catalog, ItemFn fn, void *arg,
 	return ok;
 }
 
-/* Start a compute unless it runs, and wait until it accepts connections. */
+/*
+ * The template's Postgres settings, each checked before it reaches a
+ * postmaster's command line (catalog session open).
+ */
+static BpManifestInput
+TemplateSettings(void)
+{
+	BpManifestInput in;
+
+	memset(&in, 0, sizeof(in));
+	CatalogComputeTemplate(&in);
+	for (int i = 0; i < in.nsettings; i++)
+		if (!BpSettingIsSafe(in.settings[i].key, in.settings[i].value))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("compute template setting \"%s\" is not usable", in.settings[i].key),
+					 errhint("Setting names are lowercase letters, digits, '_' and '.'; values have no quotes, backslashes or control characters; fix branchpromote.compute_template.settings.")));
+	return in;
+}
+
+/*
+ * Start a compute unless it runs, and wait until it accepts connections
+ * (catalog session open: the template gives its settings).
+ */
 static int
 StartAndWait(const BpComputeSpec *spec)
 {
@@ -116,9 +139,11 @@ StartAndWait(const BpComputeSpec *spec)
 	int			launched = 0;
 	TimestampTz deadline = BpDeadline(bp_compute_start_timeout_ms);
 	BpComputeStatus st = drv->status(spec, &pid);
+	BpManifestInput tmpl;
 
 	if (st == BP_COMPUTE_READY)
 		return pid;
+	tmpl = TemplateSettings();
 	for (;;)
 	{
 		if (st == BP_COMPUTE_DOWN)
@@ -129,7 +154,7 @@ StartAndWait(const BpComputeSpec *spec)
 						 errmsg("compute " INT64_FORMAT " exited while starting", spec->compute_id),
 						 errdetail_internal("%s", drv->log_tail(spec))));
 			if (launched == 0)
-				launched = drv->start(spec);	/* down, or went down while starting */
+				launched = drv->start(spec, tmpl.settings, tmpl.nsettings);	/* down, or went down while starting */
 		}
 		if (BpPast(deadline))
 			ereport(ERROR,
@@ -260,7 +285,7 @@ ProcessRequests(void)
 						 it.reply.error, sizeof(it.reply.error));
 		else
 			ok = RunItem(it.req.kind == BP_REQ_START ? "starting a compute" : "stopping a compute",
-						 it.req.committed, DoRequest, &it,
+						 true, DoRequest, &it,
 						 it.reply.error, sizeof(it.reply.error));
 		if (it.deferred)
 		{
@@ -574,6 +599,64 @@ DoReconcileHistory(void *arg)
 						pruned, tl, LSN_FORMAT_ARGS(cutoff))));
 }
 
+static void
+DoListComputesProdLast(void *arg)
+{
+	*(List **) arg = CopyIds(CatalogComputeIdsProdLast());
+}
+
+/* A compute's manifest item; restarted says the pass already restarted one. */
+typedef struct ManifestItem
+{
+	int64		compute_id;
+	bool		restarted;
+} ManifestItem;
+
+/*
+ * Render a compute's manifest from the template and store it with its
+ * hash.  If what its process depends on changed since it was last
+ * rendered and it runs, restart it with the new settings — one compute per
+ * pass, and computes come prod last, so prod restarts only once every other
+ * compute has.
+ */
+static void
+DoManifest(void *arg)
+{
+	ManifestItem *it = arg;
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	BpManifestInput in;
+	char	   *manifest;
+	char	   *runtime_hash;
+	char	   *stored;
+
+	if (!CatalogGetComputeById(it->compute_id, true, &locked, &row) || !locked)
+		return;
+	(void) TemplateSettings();	/* refuse unusable settings before touching anything */
+	memset(&in, 0, sizeof(in));
+	if (!CatalogComputeManifestInput(it->compute_id, &in))
+		return;
+	manifest = BpRenderManifest(&in);
+	runtime_hash = BpSha256Hex(BpRenderRuntime(&in));
+	stored = CatalogComputeRuntimeHash(it->compute_id);
+	if (stored != NULL && strcmp(stored, runtime_hash) != 0 &&
+		strcmp(row.desired_state, "running") == 0 &&
+		BpCompute()->status(&row.spec, &pid) == BP_COMPUTE_READY)
+	{
+		if (it->restarted)
+			return;				/* one at a time: next pass */
+		it->restarted = true;	/* even if this one fails */
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: restarting compute %s/%s: its manifest changed",
+						row.project, row.env)));
+		BpCompute()->stop(&row.spec);
+		pid = StartAndWait(&row.spec);
+		CatalogSetComputeState(row.id, "running", pid, NULL);
+	}
+	CatalogSetComputeManifest(it->compute_id, manifest, BpSha256Hex(manifest), runtime_hash);
+}
+
 /* One level-triggered pass over everything. */
 static bool
 ReconcilePass(void)
@@ -584,6 +667,7 @@ ReconcilePass(void)
 	List	   *endpoints = NIL;
 	List	   *due = NIL;
 	List	   *live = NIL;
+	List	   *manifests = NIL;
 	ListCell   *lc;
 	bool		deferred = false;
 
@@ -612,6 +696,21 @@ ReconcilePass(void)
 						   NULL, 0);
 			deferred |= ProcessRequests();
 		}
+	if (RunItem("listing computes for their manifests", true, DoListComputesProdLast, &manifests,
+				NULL, 0))
+	{
+		ManifestItem mi = {0, false};
+
+		foreach(lc, manifests)
+		{
+			char		err[1024];
+
+			mi.compute_id = *(int64 *) lfirst(lc);
+			if (!RunItem("rendering a compute's manifest", true, DoManifest, &mi, err, sizeof(err)))
+				RecordFailure(mi.compute_id, err);
+			deferred |= ProcessRequests();
+		}
+	}
 	if (bp_snapshot_interval_s > 0 &&
 		RunItem("listing snapshots due", true, DoListSnapshotsDue, &due, NULL, 0))
 		foreach(lc, due)

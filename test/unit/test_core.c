@@ -1,6 +1,6 @@
 /*
  * test_core.c — unit tests of the pure core (names.c, planner.c,
- * ledgerplan.c, history.c).
+ * ledgerplan.c, history.c, manifest.c).
  * Built and run by `make unitcheck`; no server needed.
  */
 #include "postgres_fe.h"
@@ -9,6 +9,7 @@
 #include "planner.h"
 #include "ledgerplan.h"
 #include "history.h"
+#include "manifest.h"
 
 static int	passed = 0;
 static int	failed = 0;
@@ -189,6 +190,49 @@ test_history(void)
 	CHECK(XLogRecPtrIsInvalid(BpRetentionKeep(r, 0, 100000, 0, keep)));
 }
 
+static void
+test_manifest(void)
+{
+	BpKeyValue	settings[] = {{"max_connections", "50"}, {"work_mem", "8MB"}};
+	BpKeyValue	labels[] = {{"team", "payments"}};
+	BpManifestInput dev = {"shop", "dev", "dev", 3, 7, 55432, "postgres:15",
+	"{\"limits\": {\"cpu\": \"1\"}}", labels, 1, settings, 2};
+	BpManifestInput prod = dev;
+	char	   *d;
+	char	   *p;
+
+	CHECK(BpSettingIsSafe("work_mem", "8MB"));
+	CHECK(BpSettingIsSafe("auto_explain.log_min_duration", "250ms"));
+	CHECK(!BpSettingIsSafe("Work_mem", "8MB"));
+	CHECK(!BpSettingIsSafe("work_mem", "8MB' port=1"));
+	CHECK(!BpSettingIsSafe("work_mem", "a\nb"));
+	CHECK(!BpSettingIsSafe("work-mem", "1"));
+	CHECK(!BpSettingIsSafe("", "1"));
+
+	prod.env = "prod";
+	prod.kind = "prod";
+	prod.timeline_id = 4;
+	prod.compute_id = 8;
+	prod.port = 55433;
+	d = BpRenderManifest(&dev);
+	p = BpRenderManifest(&prod);
+	CHECK(strcmp(d, BpRenderManifest(&dev)) == 0);	/* deterministic */
+	CHECK(strcmp(d, p) != 0);
+	CHECK(strstr(d, "\"kind\": \"Deployment\"") && strstr(d, "\"kind\": \"Service\"") &&
+		  strstr(d, "\"kind\": \"ConfigMap\""));
+	CHECK(strstr(d, "\"name\": \"shop-dev\"") && strstr(p, "\"name\": \"shop-prod\""));
+	CHECK(strstr(d, "work_mem = '8MB'\\n") != NULL);
+	CHECK(strstr(p, "\"team\": \"payments\"") != NULL);
+	/* same process for dev and prod: only identity differs */
+	CHECK(strcmp(BpRenderRuntime(&dev), BpRenderRuntime(&prod)) == 0);
+	settings[1].value = "16MB";
+	CHECK(strcmp(BpRenderRuntime(&dev), BpRenderRuntime(&prod)) == 0);
+	CHECK(strstr(BpRenderRuntime(&dev), "16MB") != NULL);
+	/* strings are escaped */
+	dev.image = "a\"b";
+	CHECK(strstr(BpRenderManifest(&dev), "\"image\": \"a\\\"b\"") != NULL);
+}
+
 int
 main(void)
 {
@@ -196,6 +240,7 @@ main(void)
 	test_planner();
 	test_ledger();
 	test_history();
+	test_manifest();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

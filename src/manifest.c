@@ -1,0 +1,148 @@
+/*
+ * manifest.c — a compute's manifest, rendered from the one template (pure code).
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "manifest.h"
+
+/* A JSON string literal. */
+static void
+Str(StringInfo s, const char *v)
+{
+	appendStringInfoChar(s, '"');
+	for (const unsigned char *c = (const unsigned char *) v; *c; c++)
+	{
+		if (*c == '"' || *c == '\\')
+			appendStringInfo(s, "\\%c", *c);
+		else if (*c == '\n')
+			appendStringInfoString(s, "\\n");
+		else if (*c < 0x20)
+			appendStringInfo(s, "\\u%04x", *c);
+		else
+			appendStringInfoChar(s, (char) *c);
+	}
+	appendStringInfoChar(s, '"');
+}
+
+static void
+Pair(StringInfo s, const char *key, const char *value, bool first)
+{
+	if (!first)
+		appendStringInfoString(s, ", ");
+	Str(s, key);
+	appendStringInfoString(s, ": ");
+	Str(s, value);
+}
+
+bool
+BpSettingIsSafe(const char *key, const char *value)
+{
+	if (key == NULL || value == NULL || key[0] == '\0' || strlen(key) > 63 || strlen(value) > 1024)
+		return false;
+	for (const char *c = key; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '.'))
+			return false;
+	for (const unsigned char *c = (const unsigned char *) value; *c; c++)
+		if (*c < 0x20 || *c == '\'' || *c == '\\')
+			return false;
+	return true;
+}
+
+/* The labels every resource carries. */
+static char *
+Labels(const BpManifestInput *in)
+{
+	StringInfoData s;
+	char		buf[32];
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '{');
+	Pair(&s, "app.kubernetes.io/name", "branchpromote-compute", true);
+	Pair(&s, "branchpromote/project", in->project, false);
+	Pair(&s, "branchpromote/env", in->env, false);
+	Pair(&s, "branchpromote/kind", in->kind, false);
+	snprintf(buf, sizeof(buf), INT64_FORMAT, in->timeline_id);
+	Pair(&s, "branchpromote/timeline", buf, false);
+	snprintf(buf, sizeof(buf), INT64_FORMAT, in->compute_id);
+	Pair(&s, "branchpromote/compute", buf, false);
+	for (int i = 0; i < in->nlabels; i++)
+		Pair(&s, in->labels[i].key, in->labels[i].value, false);
+	appendStringInfoChar(&s, '}');
+	return s.data;
+}
+
+/* postgresql.conf lines of the settings. */
+static char *
+Conf(const BpManifestInput *in)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	for (int i = 0; i < in->nsettings; i++)
+		appendStringInfo(&s, "%s = '%s'\n", in->settings[i].key, in->settings[i].value);
+	return s.data;
+}
+
+char *
+BpRenderRuntime(const BpManifestInput *in)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"image\": ");
+	Str(&s, in->image);
+	appendStringInfo(&s, ", \"resources\": %s, \"postgresql.conf\": ", in->resources_json);
+	Str(&s, Conf(in));
+	appendStringInfoChar(&s, '}');
+	return s.data;
+}
+
+char *
+BpRenderManifest(const BpManifestInput *in)
+{
+	StringInfoData s;
+	char	   *name = psprintf("%s-%s", in->project, in->env);
+	char	   *labels = Labels(in);
+	char		selector[64];
+	char		tl[32];
+
+	snprintf(selector, sizeof(selector), "{\"branchpromote/compute\": \"" INT64_FORMAT "\"}",
+			 in->compute_id);
+	snprintf(tl, sizeof(tl), INT64_FORMAT, in->timeline_id);
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [");
+
+	/* ConfigMap: the Postgres settings */
+	appendStringInfoString(&s, "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": ");
+	Str(&s, psprintf("%s-config", name));
+	appendStringInfo(&s, ", \"labels\": %s}, \"data\": {\"postgresql.conf\": ", labels);
+	Str(&s, Conf(in));
+	appendStringInfoString(&s, "}}, ");
+
+	/* Deployment: one compute bound to one timeline */
+	appendStringInfoString(&s, "{\"apiVersion\": \"apps/v1\", \"kind\": \"Deployment\", \"metadata\": {\"name\": ");
+	Str(&s, name);
+	appendStringInfo(&s, ", \"labels\": %s}, \"spec\": {\"replicas\": 1, \"selector\": {\"matchLabels\": %s}, "
+					 "\"template\": {\"metadata\": {\"labels\": %s}, \"spec\": {\"containers\": [{"
+					 "\"name\": \"compute\", \"image\": ", labels, selector, labels);
+	Str(&s, in->image);
+	appendStringInfoString(&s, ", \"args\": [\"-c\", \"config_file=/etc/branchpromote/postgresql.conf\"], "
+						   "\"env\": [{\"name\": \"BRANCHPROMOTE_TIMELINE\", \"value\": ");
+	Str(&s, tl);
+	appendStringInfo(&s, "}], \"ports\": [{\"name\": \"postgres\", \"containerPort\": 5432}], "
+					 "\"resources\": %s, \"volumeMounts\": [{\"name\": \"config\", "
+					 "\"mountPath\": \"/etc/branchpromote\"}]}], \"volumes\": [{\"name\": \"config\", "
+					 "\"configMap\": {\"name\": ", in->resources_json);
+	Str(&s, psprintf("%s-config", name));
+	appendStringInfoString(&s, "}}]}}}}, ");
+
+	/* Service: where clients connect */
+	appendStringInfoString(&s, "{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": ");
+	Str(&s, name);
+	appendStringInfo(&s, ", \"labels\": %s}, \"spec\": {\"selector\": %s, \"ports\": [{\"name\": \"postgres\", "
+					 "\"port\": %d, \"targetPort\": 5432}]}}", labels, selector, in->port);
+	appendStringInfoString(&s, "]}");
+	return s.data;
+}
