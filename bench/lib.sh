@@ -153,7 +153,8 @@ bench_setup() {
 	fi
 	chown "$BP_OS_USER": "$DATA"
 	fstype=$(stat -f -c %T "$DATA")
-	start_control "$B/control" "$PORT" "$SOCK" "$DATA" "branchpromote.compute_port_base = 59000"
+	start_control "$B/control" "$PORT" "$SOCK" "$DATA" "branchpromote.compute_port_base = 59000" \
+		"branchpromote.suspend_timeout = 0"
 	CONTROL_UP=1
 	ctl -c "CREATE EXTENSION IF NOT EXISTS branchpromote"
 	[ "$(md5sum <"$("$PG_CONFIG" --pkglibdir)/branchpromote.so")" = "$so_built" ] ||

@@ -85,5 +85,7 @@ Connect:
   demo dev:       psql '$DEV'
   demo prod:      psql '$PROD'
   demo preview:   psql '$PR'
+Computes scale to zero after 5 idle minutes (branchpromote.suspend_timeout); wake one with
+  SELECT branchpromote.wake_compute('demo', 'prod');
 Every function, view and setting: doc/reference.md. Run every test: ./scripts/test.sh
 EOT

@@ -188,3 +188,23 @@ CREATE FUNCTION branchpromote.compute_manifests(project text, env text)
     AS 'MODULE_PATHNAME', 'branchpromote_compute_manifests';
 REVOKE ALL ON FUNCTION branchpromote.compute_manifests(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION branchpromote.compute_manifests(text, text) TO branchpromote_deployer;
+
+-- ---------------------------------------------------------- scale to zero
+-- A project's own suspend timeout (NULL: branchpromote.suspend_timeout).
+ALTER TABLE branchpromote.project ADD COLUMN suspend_timeout interval
+    CHECK (suspend_timeout >= interval '0');
+
+CREATE FUNCTION branchpromote.set_suspend_timeout(project text, timeout interval)
+    RETURNS jsonb LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'branchpromote_set_suspend_timeout';
+REVOKE ALL ON FUNCTION branchpromote.set_suspend_timeout(text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION branchpromote.set_suspend_timeout(text, interval) TO branchpromote_deployer;
+
+CREATE OR REPLACE VIEW branchpromote.projects WITH (security_barrier) AS
+SELECT p.name AS project, pg_catalog.pg_get_userbyid(p.owner) AS owner,
+       (SELECT pg_catalog.array_agg(e.name ORDER BY e.name)
+          FROM branchpromote.environment e WHERE e.project_id = p.id) AS environments,
+       p.created_at, p.suspend_timeout
+  FROM branchpromote.project p
+ WHERE branchpromote._can_see(p.owner);

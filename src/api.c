@@ -46,6 +46,7 @@ PG_FUNCTION_INFO_V1(branchpromote_suspend_compute);
 PG_FUNCTION_INFO_V1(branchpromote_wake_compute);
 PG_FUNCTION_INFO_V1(branchpromote_stored_timeline_max);
 PG_FUNCTION_INFO_V1(branchpromote_compute_manifests);
+PG_FUNCTION_INFO_V1(branchpromote_set_suspend_timeout);
 
 /* -------------------------------------------------------------- API */
 
@@ -631,6 +632,43 @@ Datum
 branchpromote_wake_compute(PG_FUNCTION_ARGS)
 {
 	return ComputeRequest(fcinfo, BP_REQ_START);
+}
+
+/* set_suspend_timeout(project, timeout) → jsonb: the project's own idle timeout (NULL: the default). */
+Datum
+branchpromote_set_suspend_timeout(PG_FUNCTION_ARGS)
+{
+	char	   *name = ArgText(fcinfo, 0, "project");
+	char	   *actor = CallerName();
+	int64		ms = -1;
+	ApiResult	r;
+	BpProject	p;
+
+	if (!PG_ARGISNULL(1))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(1);
+
+		ms = (iv->time + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY) / 1000;
+		if (ms < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must not be negative"),
+					 errhint("Pass an interval such as '15 minutes', '0' for never, or NULL for branchpromote.suspend_timeout.")));
+	}
+	ResultInit(&r);
+	CatalogBegin();
+	LoadProject(name, true, &p);
+	CatalogSetSuspendTimeout(p.id, ms);
+	BpWakeWorkerAtCommit();
+	Step(&r, "set");
+	CatalogRecordOperation(name, "set_suspend_timeout", actor, r.started_at, StepsJson(&r));
+	CatalogEnd();
+	PutStr(&r, "project", name);
+	if (ms < 0)
+		PutRaw(&r, "suspend_timeout_ms", "null");
+	else
+		PutInt(&r, "suspend_timeout_ms", ms);
+	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
 /* compute_manifests(project, env) → jsonb: the compute's manifest from the template. */

@@ -994,3 +994,58 @@ CatalogComputeIdsProdLast(void)
 	}
 	return out;
 }
+
+/* ------------------------------------------------------ scale to zero */
+
+/*
+ * Seconds a compute may idle before it is suspended: its project's
+ * override, else default_s (0: never).
+ */
+int64
+CatalogSuspendTimeout(int64 compute_id, int default_s)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(compute_id), Int32GetDatum(default_s)};
+
+	if (Run("SELECT COALESCE(extract(epoch FROM p.suspend_timeout)::bigint, $2) "
+			"FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id "
+			"WHERE c.id = $1", 2, types, values, NULL, SPI_OK_SELECT) == 0)
+		return 0;
+	return ColInt64(0, 1);
+}
+
+/* Seconds since the compute's last_active (NULL counts as just now). */
+int64
+CatalogComputeIdleSeconds(int64 compute_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(compute_id)};
+
+	if (Run("SELECT COALESCE(extract(epoch FROM pg_catalog.now() - last_active)::bigint, 0) "
+			"FROM branchpromote.compute WHERE id = $1", 1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return 0;
+	return ColInt64(0, 1);
+}
+
+void
+CatalogTouchCompute(int64 compute_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(compute_id)};
+
+	Run("UPDATE branchpromote.compute SET last_active = pg_catalog.now() WHERE id = $1",
+		1, types, values, NULL, SPI_OK_UPDATE);
+}
+
+void
+CatalogSetSuspendTimeout(int64 project_id, int64 timeout_ms)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(project_id), Int64GetDatum(timeout_ms)};
+	char		nulls[3] = "  ";
+
+	if (timeout_ms < 0)
+		nulls[1] = 'n';
+	Run("UPDATE branchpromote.project SET suspend_timeout = $2 * interval '1 millisecond' WHERE id = $1",
+		2, types, values, nulls, SPI_OK_UPDATE);
+}

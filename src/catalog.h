@@ -147,5 +147,9 @@ extern char *CatalogComputeRuntimeHash(int64 compute_id);
 extern void CatalogSetComputeManifest(int64 compute_id, const char *manifest, const char *hash,
 									  const char *runtime_hash);
 extern List *CatalogComputeIdsProdLast(void);
+extern int64 CatalogSuspendTimeout(int64 compute_id, int default_s);
+extern int64 CatalogComputeIdleSeconds(int64 compute_id);
+extern void CatalogTouchCompute(int64 compute_id);
+extern void CatalogSetSuspendTimeout(int64 project_id, int64 timeout_ms);
 
 #endif

@@ -24,6 +24,7 @@ int			bp_migration_lock_timeout_ms = 5000;
 int			bp_migration_statement_timeout_ms = 15 * 60 * 1000;
 int			bp_history_retention_s = 7 * 24 * 3600;
 int			bp_snapshot_interval_s = 3600;
+int			bp_suspend_timeout_s = 300;
 
 /* A path setting must be empty (use the default) or absolute and safe. */
 static bool
@@ -101,6 +102,11 @@ BpGucInit(void)
 							"How often the reconciler takes a snapshot of each running prod (0: never; anchors still take theirs).",
 							"A snapshot bounds the WAL a rollback replays.",
 							&bp_snapshot_interval_s, 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.suspend_timeout",
+							"A compute with no client connection for this long is shut down (scale to zero; 0: never).",
+							"A project can override it with branchpromote.set_suspend_timeout.",
+							&bp_suspend_timeout_s, 300, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("branchpromote");
 }

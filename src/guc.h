@@ -16,6 +16,7 @@ extern int	bp_migration_lock_timeout_ms;
 extern int	bp_migration_statement_timeout_ms;
 extern int	bp_history_retention_s;
 extern int	bp_snapshot_interval_s;
+extern int	bp_suspend_timeout_s;
 
 extern void BpGucInit(void);
 extern const char *BpDataRoot(void);

@@ -442,6 +442,52 @@ DoRefreshLedger(void *arg)
 }
 
 /*
+ * Scale to zero: a running compute with client connections is active now;
+ * one without any for longer than its suspend timeout is shut down cleanly
+ * (the proxy or wake_compute starts it again).
+ */
+static void
+DoIdle(void *arg)
+{
+	int64		id = *(int64 *) arg;
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	int64		timeout_s;
+	BpComputeAddr addr;
+	PGconn	   *conn;
+	PGresult   *res;
+	int			clients;
+
+	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
+		strcmp(row.desired_state, "running") != 0 || strcmp(row.actual_state, "running") != 0 ||
+		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		return;
+	BpCompute()->admin_address(&row.spec, &addr);
+	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
+	res = BpExec(conn, "SELECT count(*) FROM pg_catalog.pg_stat_activity "
+				 "WHERE backend_type = 'client backend' "
+				 "AND application_name IS DISTINCT FROM 'branchpromote'",	/* not ours */
+				 0, NULL, bp_operation_timeout_ms);
+	clients = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	BpDisconnect(conn);
+	if (clients > 0)
+	{
+		CatalogTouchCompute(id);
+		return;
+	}
+	timeout_s = CatalogSuspendTimeout(id, bp_suspend_timeout_s);
+	if (timeout_s <= 0 || CatalogComputeIdleSeconds(id) < timeout_s)
+		return;
+	ereport(LOG,
+			(errmsg("branchpromote reconciler: suspending compute %s/%s: no client for " INT64_FORMAT " s",
+					row.project, row.env, CatalogComputeIdleSeconds(id))));
+	BpCompute()->stop(&row.spec);
+	CatalogSetComputeState(id, "suspended", 0, NULL);
+}
+
+/*
  * Has the transaction that created a timeline finished?  An unknown creator,
  * or one that is not a plausible xid of this cluster, counts as finished.
  */
@@ -685,8 +731,12 @@ ReconcilePass(void)
 						 err, sizeof(err)))
 				RecordFailure(*(int64 *) lfirst(lc), err);
 			else
+			{
 				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, lfirst(lc),
 							   NULL, 0);
+				(void) RunItem("checking a compute for clients", true, DoIdle, lfirst(lc),
+							   NULL, 0);
+			}
 			deferred |= ProcessRequests();	/* keep requesters waiting briefly */
 		}
 	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
