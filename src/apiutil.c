@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "fmgr.h"
@@ -45,10 +47,39 @@ MsSince(instr_time t)
 	return INSTR_TIME_GET_MILLISEC(now);
 }
 
+/*
+ * Fault injection (tests only): branchpromote.crash_at names a step; the
+ * backend kills itself with SIGKILL right after it ("postmaster:<step>":
+ * the control postmaster first), as a crash between two effects would.
+ */
+static void
+CrashPoint(const char *step)
+{
+	const char *at = bp_crash_at;
+	bool		postmaster = false;
+
+	if (at == NULL || at[0] == '\0')
+		return;
+	if (strncmp(at, "postmaster:", 11) == 0)
+	{
+		postmaster = true;
+		at += 11;
+	}
+	if (strcmp(at, step) != 0)
+		return;
+	ereport(LOG,
+			(errmsg("branchpromote.crash_at: killing %s after step \"%s\"",
+					postmaster ? "the postmaster and this backend" : "this backend", step)));
+	if (postmaster)
+		kill(PostmasterPid, SIGKILL);
+	kill(MyProcPid, SIGKILL);
+}
+
 /* Journal a finished step with its duration. */
 void
 Step(ApiResult *r, const char *name)
 {
+	CrashPoint(name);
 	if (r->steps.len > 1)
 		appendStringInfoString(&r->steps, ", ");
 	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f}", name, MsSince(r->last));

@@ -25,6 +25,7 @@ int			bp_migration_statement_timeout_ms = 15 * 60 * 1000;
 int			bp_history_retention_s = 7 * 24 * 3600;
 int			bp_snapshot_interval_s = 3600;
 int			bp_suspend_timeout_s = 300;
+char	   *bp_crash_at = NULL;
 
 /* A path setting must be empty (use the default) or absolute and safe. */
 static bool
@@ -108,6 +109,12 @@ BpGucInit(void)
 							"A project can override it with branchpromote.set_suspend_timeout.",
 							&bp_suspend_timeout_s, 300, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("branchpromote.crash_at",
+							   "Tests only: kill the backend (\"postmaster:<step>\": and the control postmaster) with SIGKILL right after the named operation step.",
+							   NULL,
+							   &bp_crash_at, "",
+							   PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("branchpromote");
 }
 

@@ -1,0 +1,170 @@
+# The crash matrix: every mutating operation is killed (SIGKILL of the
+# calling backend, which makes the control postmaster reinitialize; for some
+# steps the control postmaster itself) right after each of its steps, with
+# the test-only GUC branchpromote.crash_at.  After each crash the system must
+# converge to exactly the committed state before the call: the same
+# environments on the same timelines, the same rows in prod, no timeline or
+# snapshot directory that no committed row references, every compute
+# running, no prepared transaction left on a compute.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use BranchPromoteTest;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $bp = BranchPromoteTest->new_node('main', port_base => 56800);
+my $node = $bp->node;
+# a killed backend makes the postmaster reinitialize, as in production
+$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
+$node->reload;
+
+sub mig
+{
+	my ($v, $sql) = @_;
+	return qq{[{"version": "$v", "sql": "$sql"}]};
+}
+
+# acme: dev and prod (one re-deploy done: rollback_deploy has a target),
+# migration 0002 pending on dev, a preview "keep"; "second": dev only.
+$bp->json("SELECT branchpromote.create_project('acme')");
+my $dev = $bp->uri('acme', 'dev');
+$bp->json("SELECT branchpromote.apply_migrations('acme', 'dev', '" . mig('0001', 'CREATE TABLE items (id int PRIMARY KEY)') . "')");
+compute_safe_psql($dev, "INSERT INTO items VALUES (1)");
+$bp->json("SELECT branchpromote.promote_branch('acme', 'v1')");
+my $prod = $bp->uri('acme', 'prod');
+compute_safe_psql($prod, "INSERT INTO items SELECT g FROM generate_series(2, 100) g");
+$bp->json("SELECT branchpromote.apply_migrations('acme', 'dev', '" . mig('0002', 'ALTER TABLE items ADD COLUMN a int') . "')");
+$bp->json("SELECT branchpromote.promote_branch('acme', 'v2')");
+$bp->json("SELECT branchpromote.apply_migrations('acme', 'dev', '" . mig('0003', 'ALTER TABLE items ADD COLUMN b int') . "')");
+$bp->json("SELECT branchpromote.fork_branch('acme', 'keep')");
+$bp->json("SELECT branchpromote.create_project('second')");
+ok(BranchPromoteTest::wait_until(sub {
+	$bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE project = 'acme' AND reason = 'periodic'") > 0
+}), 'setup: prod has its periodic snapshot');
+my $lsn = compute_safe_psql($prod, "SELECT pg_current_wal_lsn()");
+compute_safe_psql($prod, "INSERT INTO items VALUES (101, 1)");
+
+# The committed state a crashed call must leave untouched.
+sub state
+{
+	return $bp->sql(<<'SQL');
+SELECT concat_ws(' | ',
+  (SELECT string_agg(project || '/' || env || '=' || timeline || ':' || coalesce(release, '-'), ',' ORDER BY project, env)
+     FROM branchpromote.environments),
+  (SELECT string_agg(timeline::text || kind || coalesce(branch, ''), ',' ORDER BY timeline)
+     FROM branchpromote.timelines WHERE discarded_at IS NULL),
+  (SELECT string_agg(project || '/' || env || '@' || timeline || ':' || port, ',' ORDER BY project, env)
+     FROM branchpromote.computes),
+  (SELECT count(*) FROM branchpromote.deploys WHERE status = 'succeeded'),
+  (SELECT count(*) FROM branchpromote.anchors),
+  (SELECT count(*) FROM branchpromote.operations))
+SQL
+}
+
+sub live_ids
+{
+	return $bp->sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM branchpromote.timeline WHERE discarded_at IS NULL");
+}
+
+# Snapshot directories on disk / in the catalog, as "timeline:id" lists.
+sub snapshot_dirs
+{
+	my @out;
+	for my $tl ($bp->timeline_dirs)
+	{
+		opendir(my $dh, $bp->timeline_dir($tl) . '/snapshots') or next;
+		push @out, map { "$tl:$_" } sort { $a <=> $b } grep { /^\d+$/ } readdir($dh);
+		closedir($dh);
+	}
+	return join(',', sort @out);
+}
+
+sub snapshot_rows
+{
+	return join(',', sort split /,/, $bp->sql(
+		"SELECT coalesce(string_agg(timeline || ':' || snapshot, ','), '') FROM branchpromote.snapshots"));
+}
+
+my $digest = compute_safe_psql($prod, "SELECT count(*) || ':' || sum(id) FROM items");
+
+# Has the system converged back to $want?  (a reason on failure)
+sub converged
+{
+	my ($want) = @_;
+	my $ok = eval {
+		return 'state' unless state() eq $want;
+		return 'timeline dirs' unless join(',', $bp->timeline_dirs) eq live_ids();
+		return 'snapshot dirs' unless snapshot_dirs() eq snapshot_rows();
+		return 'computes' unless $bp->sql(
+			"SELECT count(*) FROM branchpromote.computes WHERE actual_state <> 'running'") eq '0';
+		for my $env (qw(dev prod keep))
+		{
+			my ($rc) = compute_psql($bp->uri('acme', $env), 'SELECT 1');
+			return "acme/$env not serving" if $rc;
+		}
+		my ($rc, $out) = compute_psql($prod, "SELECT count(*) || ':' || sum(id) FROM items");
+		return 'prod rows' unless $rc == 0 && $out eq $digest;
+		($rc, $out) = compute_psql($prod, "SELECT count(*) FROM pg_prepared_xacts");
+		return 'prepared transactions' unless $rc == 0 && $out eq '0';
+		return '';
+	};
+	return defined $ok ? $ok : "error: $@";
+}
+
+# Start the control server again after its postmaster was killed.
+sub restart_control
+{
+	$node->{_pid} = undef;
+	BranchPromoteTest::wait_until(sub {
+		my $out = `pgrep -f -- '-D @{[ $node->data_dir ]}' 2>/dev/null`;
+		$out eq '';
+	}, 30);
+	for (1 .. 50)
+	{
+		return if $node->start(fail_ok => 1);
+		usleep(200_000);
+	}
+	die 'control server did not start again';
+}
+
+my @cases = (
+	[ "create_project('third')", 'create timeline', 'start compute', 'bootstrap application role and database' ],
+	[ "promote_branch('second')", 'plan', 'fork running dev (backup mode)', 'start compute' ],
+	[ "promote_branch('acme', 'v3')", 'plan', 'snapshot prod', 'rehearse on a fork of prod', 'apply pending migrations to prod' ],
+	[ "rollback_to_lsn('acme', '$lsn')", 'plan', 'fork from a snapshot', "stop prod's compute", 'start prod on the new timeline' ],
+	[ "rollback_deploy('acme')", 'plan', 'fork from a snapshot', "stop prod's compute", 'start prod on the new timeline' ],
+	[ "reset_prod('acme', 'acme')", 'anchor prod', 'fork running dev (backup mode)', "stop prod's compute", 'start prod on the new timeline' ],
+	[ "fork_branch('acme', 'crash')", 'plan', 'fork running source (backup mode)', 'start compute' ],
+	[ "discard_branch('acme', 'keep')", 'discard' ],
+	[ "create_anchor('acme', 'prod', 'a1')", 'snapshot' ],
+	[ "apply_migrations('acme', 'dev', '" . mig('0004', 'ALTER TABLE items ADD COLUMN c int') . "')", 'apply migrations' ],
+	[ "drop_project('second', 'second')", 'delete catalog rows' ],
+	[ "rollback_to_lsn('acme', '$lsn')", "postmaster:stop prod's compute" ],
+	[ "reset_prod('acme', 'acme')", 'postmaster:fork running dev (backup mode)' ],
+);
+
+for my $case (@cases)
+{
+	my ($call, @steps) = @$case;
+	for my $step (@steps)
+	{
+		my $want = state();
+		my $gucval = $step =~ s/'/''/gr;
+		my ($ret, $out, $err) = $node->psql('postgres',
+			"SET branchpromote.crash_at = '$gucval'; SELECT branchpromote.$call");
+		my $name = ($call =~ s/\(.*//r) . " killed after \"$step\"";
+		isnt($ret, 0, "$name: the call died") or diag($out);
+		restart_control() if $step =~ /^postmaster:/;
+		my $why;
+		ok(BranchPromoteTest::wait_until(sub { ($why = converged($want)) eq '' }, 90),
+			"$name: converged to the committed state") or diag("not converged: $why");
+	}
+}
+
+is(compute_safe_psql($prod, "SELECT count(*) || ':' || sum(id) FROM items"), $digest, 'no committed prod row was lost');
+
+$bp->teardown;
+done_testing();
