@@ -435,6 +435,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 						  BpCloneMethodName(fork.method));
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
+	DropInheritedPrepared(&prod.spec, p.name);	/* dev's, not prod's */
 	{
 		BpLedger	inherited;
 

@@ -25,7 +25,10 @@
 #include "driver.h"
 #include "guc.h"
 #include "history.h"
+#include "gate.h"
 #include "names.h"
+#include "pgconn.h"
+#include "twophase.h"
 
 PG_FUNCTION_INFO_V1(branchpromote_create_anchor);
 PG_FUNCTION_INFO_V1(branchpromote_rollback_to_lsn);
@@ -34,6 +37,9 @@ PG_FUNCTION_INFO_V1(branchpromote_fork_branch);
 PG_FUNCTION_INFO_V1(branchpromote_discard_branch);
 PG_FUNCTION_INFO_V1(branchpromote_reset_prod);
 PG_FUNCTION_INFO_V1(branchpromote_timeline_usage);
+
+/* Backup branches are named BACKUP_PREFIX<timeline id>; previews may not be. */
+#define BACKUP_PREFIX "prod-backup-"
 
 /* Where a point-in-time fork comes from. */
 typedef struct ForkSource
@@ -87,6 +93,16 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 	src.target = target;
 	if (c.step == 0 && running != NULL)
 		(void) BpStorage()->head_lsn(timeline_id, running, true);
+	else if (!CatalogTimelineHasCompute(src.timeline_id))
+	{
+		/*
+		 * A backup (no compute: it never runs again): its last, partial
+		 * segment never reached the archive; put it there.  Not done when
+		 * prod leaves it, since an abort restarts it and archiving would
+		 * then collide with the copy.
+		 */
+		(void) BpStorage()->seal_stopped(src.timeline_id);
+	}
 	return src;
 }
 
@@ -123,32 +139,55 @@ LoadProd(const BpProject *p, Prod *prod)
 }
 
 /*
- * Point prod at new_tl: stop its compute, keep the timeline it leaves as a
- * backup branch, move the compute (same id, port, credentials: connection
- * URIs keep working) and start it there; the ledger mirror follows the data.
- * Returns the backup branch's name.
+ * Point prod at new_tl (forked, never started).  First, while prod still
+ * serves, the fork replays and promotes on a port nobody knows (bounded by
+ * operation_timeout, not compute_start_timeout: the replay is as long as
+ * the WAL since the snapshot), drops inherited prepared transactions, and
+ * its ledger is read; it is stopped cleanly.  Then the catalog moves (a
+ * failure there costs no downtime): the old timeline becomes a backup
+ * branch, prod points at the new one, the compute row moves (same id,
+ * port, credentials: connection URIs keep working).  Then the swap: prod's
+ * compute stops, and it starts on the new timeline closed to
+ * clients until this transaction commits (gate.c), so no client can write
+ * to a timeline an abort would remove.  Returns the backup branch's name.
  */
 static char *
 MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 parent_tl,
 		 XLogRecPtr fork_lsn, const BpForkResult *fork, const char *release)
 {
-	char	   *backup = psprintf("prod-backup-" INT64_FORMAT, prod->timeline_id);
+	int64		old_tl = prod->timeline_id;
+	char	   *backup = psprintf(BACKUP_PREFIX INT64_FORMAT, old_tl);
+	BpComputeSpec trial;
 	BpReply		reply;
 	BpLedger	ledger;
+	PGconn	   *conn;
 
-	(void) AskWorker(BP_REQ_STOP, &prod->compute.spec, false, bp_compute_start_timeout_ms);
-	Step(r, "stop prod's compute");
-	CatalogLabelTimeline(prod->timeline_id, "backup", backup, 0);
+	trial.compute_id = CatalogNextComputeId();
+	trial.timeline_id = new_tl;
+	trial.port = FreePort();
+	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
+	DropInheritedPrepared(&trial, p->name);
+	conn = LedgerConnectReader(&trial, p->name);
+	LedgerRead(conn, &ledger);
+	BpDisconnect(conn);
+	(void) AskWorker(BP_REQ_STOP, &trial, false, bp_compute_start_timeout_ms);
+	Step(r, "replay on the new timeline");
+
+	CatalogLabelTimeline(old_tl, "backup", backup, 0);
 	CatalogInsertTimeline(new_tl, p->id, "prod", parent_tl, fork_lsn,
 						  BpCloneMethodName(fork->method));
 	CatalogSetEnvironment(p->id, "prod", new_tl, release);
 	CatalogMoveCompute(prod->compute.id, new_tl);
+	CatalogReplaceLedgerMirror(new_tl, &ledger);
+
+	(void) AskWorker(BP_REQ_STOP, &prod->compute.spec, false, bp_compute_start_timeout_ms);
+	Step(r, "stop prod's compute");
 	prod->compute.spec.timeline_id = new_tl;
+	BpCompute()->set_client_access(&prod->compute.spec, false);
+	BpOpenAtCommit(&prod->compute.spec);
 	reply = AskWorker(BP_REQ_START, &prod->compute.spec, false, bp_compute_start_timeout_ms);
 	CatalogSetComputeState(prod->compute.id, "running", reply.pid, NULL);
 	Step(r, "start prod on the new timeline");
-	ReadLedger(p, &prod->compute, "prod", &ledger);
-	CatalogReplaceLedgerMirror(new_tl, &ledger);
 	return backup;
 }
 
@@ -235,6 +274,19 @@ branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
+/*
+ * Is a deploy in effect on prod: did it run on prod's history as it is now
+ * (its timeline in prod's lineage, its anchor before prod left that
+ * timeline), and was it not undone?  A rollback elsewhere or a reset takes
+ * the deploys after that point out of effect.
+ */
+static bool
+InEffect(const BpLineageStep *steps, int n, XLogRecPtr head, const BpDeployInfo *d)
+{
+	return d->rolled_back_by == 0 && !XLogRecPtrIsInvalid(d->anchor_lsn) &&
+		BpLineageFind(steps, n, head, d->to_timeline, d->anchor_lsn) >= 0;
+}
+
 /* rollback_deploy(project, deploy_id) → jsonb: prod forked at the deploy's pre-deploy anchor. */
 Datum
 branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
@@ -242,10 +294,14 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	int64		deploy_id = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	Prod		prod;
 	BpDeployInfo d;
+	BpDeployInfo *all;
+	int			nall;
+	BpLineageStep *steps;
+	int			nsteps;
 	int64		old_tl;
 	XLogRecPtr	head;
 	ForkSource	src;
@@ -253,6 +309,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 	int64		new_tl;
 	int64		rollback_id;
 	char	   *backup;
+	bool		found = false;
 
 	ResultInit(&r);
 	if (!PG_ARGISNULL(1) && deploy_id <= 0)
@@ -262,42 +319,67 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 				 errhint("SELECT deploy_id FROM branchpromote.deploys WHERE project = '%s' lists them; NULL means the latest.", name)));
 	CatalogBegin();
 	LoadProject(name, true, &p);
-	if (!CatalogGetDeploy(p.id, deploy_id, &d))
+	LoadProd(&p, &prod);
+	old_tl = prod.timeline_id;
+	head = BpStorage()->head_lsn(old_tl, &prod.compute.spec, false);
+	steps = CatalogLineage(old_tl, &nsteps);
+	all = CatalogDeploysNewestFirst(p.id, &nall);
+	if (deploy_id != 0)
+	{
+		if (!CatalogGetDeploy(p.id, deploy_id, &d))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("project \"%s\" has no deploy " INT64_FORMAT, name, deploy_id),
+					 errhint("SELECT deploy_id, action, status FROM branchpromote.deploys WHERE project = '%s' lists them.", name)));
+		if (strcmp(d.status, "succeeded") != 0 ||
+			(strcmp(d.action, "redeploy") != 0 && strcmp(d.action, "first_deploy") != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("deploy " INT64_FORMAT " is a %s %s, not a succeeded deploy", d.id, d.status, d.action),
+					 errhint("Only succeeded re-deploys can be rolled back; rollback_to_lsn reaches any retained point.")));
+		if (d.rolled_back_by != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("deploy " INT64_FORMAT " was already rolled back by deploy " INT64_FORMAT, d.id, d.rolled_back_by),
+					 errhint("Call rollback_deploy('%s') without an id to undo the latest deploy still in effect.", name)));
+		found = true;
+	}
+	else
+		for (int i = 0; i < nall && !found; i++)
+			if (InEffect(steps, nsteps, head, &all[i]) ||
+				(strcmp(all[i].action, "first_deploy") == 0 &&
+				 BpLineageFind(steps, nsteps, head, all[i].to_timeline, InvalidXLogRecPtr) >= 0))
+			{
+				d = all[i];
+				found = true;
+			}
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 deploy_id ? errmsg("project \"%s\" has no deploy " INT64_FORMAT, name, deploy_id) :
-				 errmsg("project \"%s\" has no deploy to roll back", name),
-				 errhint("SELECT deploy_id, action, status FROM branchpromote.deploys WHERE project = '%s' lists them.", name)));
-	if (strcmp(d.status, "succeeded") != 0 ||
-		(strcmp(d.action, "redeploy") != 0 && strcmp(d.action, "first_deploy") != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("deploy " INT64_FORMAT " is a %s %s, not a succeeded deploy", d.id, d.status, d.action),
-				 errhint("Only succeeded re-deploys can be rolled back; rollback_to_lsn reaches any retained point.")));
-	if (d.rolled_back_by != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("deploy " INT64_FORMAT " was already rolled back by deploy " INT64_FORMAT, d.id, d.rolled_back_by),
-				 errhint("Call rollback_deploy('%s') without an id to undo the latest deploy still in effect.", name)));
+				 errmsg("project \"%s\" has no deploy in effect to roll back", name),
+				 errhint("SELECT deploy_id, action, status FROM branchpromote.deploys WHERE project = '%s' lists them; rollback_to_lsn reaches any retained point.", name)));
 	if (XLogRecPtrIsInvalid(d.anchor_lsn))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("deploy " INT64_FORMAT " created prod; there is no prod before it to go back to", d.id),
 				 errhint("To make prod a copy of dev again, use branchpromote.reset_prod('%s', '%s').", name, name)));
-	LoadProd(&p, &prod);
-	old_tl = prod.timeline_id;
-	/* the anchor lies on the timeline the deploy ran on: prod, or a backup by now */
-	head = d.to_timeline == old_tl ?
-		BpStorage()->head_lsn(old_tl, &prod.compute.spec, false) : d.anchor_lsn;
-	src = PlanFork("the deploy's timeline", d.to_timeline,
-				   d.to_timeline == old_tl ? &prod.compute.spec : NULL, head, d.anchor_lsn);
+	if (!InEffect(steps, nsteps, head, &d))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deploy " INT64_FORMAT " is no longer in effect on prod", d.id),
+				 errdetail("Prod has moved since (a rollback to before it, or a reset), so undoing it would move prod sideways."),
+				 errhint("rollback_to_lsn reaches any retained point of prod's history; fork_branch from its backup branch reaches the rest.")));
+	src = PlanFork("prod", old_tl, &prod.compute.spec, head, d.anchor_lsn);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
 	backup = MoveProd(&r, &p, &prod, new_tl, src.timeline_id, d.anchor_lsn, &fork,
 					  d.previous_release);
 	rollback_id = RecordProdMove(&r, &p, "rollback", d.previous_release, prod.release, old_tl,
 								 new_tl, d.anchor_lsn, &fork);
-	CatalogMarkRolledBack(d.id, rollback_id);
+	/* it and every later deploy still in effect are undone */
+	for (int i = 0; i < nall; i++)
+		if (all[i].id == d.id || (all[i].id > d.id && InEffect(steps, nsteps, head, &all[i])))
+			CatalogMarkRolledBack(all[i].id, rollback_id);
 	CatalogRecordOperation(name, "rollback_deploy", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 
@@ -386,7 +468,12 @@ ArgTtlMs(FunctionCallInfo fcinfo, int n)
 	if (PG_ARGISNULL(n))
 		return 0;
 	iv = PG_GETARG_INTERVAL_P(n);
-	ms = (iv->time + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY) / 1000;
+	if (iv->month > 12 * 100 || iv->month < -12 * 100 || iv->day > 36600 || iv->day < -36600)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be at most 100 years"),
+				 errhint("Pass an interval such as '2 hours', or NULL for a preview that stays until discarded.")));
+	ms = (iv->time / 1000) + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * (USECS_PER_DAY / 1000);
 	if (ms <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -422,11 +509,12 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	ResultInit(&r);
 	RequireName("branch", branch);
 	RequireName("environment or branch", from);
-	if (strcmp(branch, "dev") == 0 || strcmp(branch, "prod") == 0 || BpNameIsReserved(branch))
+	if (strcmp(branch, "dev") == 0 || strcmp(branch, "prod") == 0 || BpNameIsReserved(branch) ||
+		strncmp(branch, BACKUP_PREFIX, strlen(BACKUP_PREFIX)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_RESERVED_NAME),
 				 errmsg("branch name \"%s\" is reserved", branch),
-				 errhint("dev and prod are the project's environments; choose another name, e.g. 'pr-123'.")));
+				 errhint("dev and prod are the project's environments and " BACKUP_PREFIX "* names its backups; choose another name, e.g. 'pr-123'.")));
 	CatalogBegin();
 	LoadProject(name, true, &p);
 	if (CatalogFindBranch(p.id, branch, &existing) ||
@@ -476,7 +564,12 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 			head = BpStorage()->head_lsn(from_tl, &source, false);
 		}
 		else
-			head = target;		/* a backup: sealed when prod left it */
+		{
+			/* a backup: stopped; its whole history into its archive */
+			head = BpStorage()->seal_stopped(from_tl);
+			if (XLogRecPtrIsInvalid(head))
+				head = target;	/* not stopped cleanly: recovery will tell */
+		}
 		src = PlanFork(from, from_tl, from_has_compute ? &source : NULL, head, target);
 		new_tl = ForkAt(&r, &src, &fork);
 		parent_tl = src.timeline_id;
@@ -485,6 +578,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
+	DropInheritedPrepared(&c.spec, p.name);
 	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 

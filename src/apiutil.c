@@ -22,6 +22,8 @@
 #include "apiutil.h"
 #include "guc.h"
 #include "names.h"
+#include "pgconn.h"
+#include "twophase.h"
 
 
 
@@ -264,9 +266,10 @@ AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int tim
 	memset(&req, 0, sizeof(req));
 	req.kind = kind;
 	req.committed = committed;
+	req.timeout_ms = timeout_ms;
 	if (spec)
 		req.spec = *spec;
-	BpAsk(&req, timeout_ms, &reply);
+	BpAsk(&req, timeout_ms + 5000, &reply);	/* the worker's own bound fires first */
 	if (!reply.ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
@@ -403,3 +406,20 @@ OptText(FunctionCallInfo fcinfo, int n)
 	return s;
 }
 
+/*
+ * Roll back, on a fork just started, the compute transactions its source
+ * had prepared (they belong to calls that had not committed at the fork's
+ * point; the reconciler would otherwise finish them there as they end on
+ * the source).
+ */
+void
+DropInheritedPrepared(const BpComputeSpec *spec, const char *project)
+{
+	BpComputeAddr addr;
+	PGconn	   *conn;
+
+	BpCompute()->admin_address(spec, &addr);
+	conn = BpConnect(&addr, project, bp_operation_timeout_ms);
+	(void) BpTwoPhaseDropInherited(conn);
+	BpDisconnect(conn);
+}

@@ -49,5 +49,6 @@ extern char *CallerName(void);
 extern void RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env);
 extern void ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out);
 extern char *OptText(FunctionCallInfo fcinfo, int n);
+extern void DropInheritedPrepared(const BpComputeSpec *spec, const char *project);
 
 #endif

@@ -8,6 +8,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 
+#include "gate.h"
 #include "guc.h"
 #include "requests.h"
 #include "twophase.h"
@@ -54,6 +55,7 @@ _PG_init(void)
 	shmem_startup_hook = ShmemStartup;
 	BpRequestsInit();
 	BpTwoPhaseInit();
+	BpGateInit();
 	BpWorkerRegister();
 }
 

@@ -853,10 +853,37 @@ CatalogAnchorExists(int64 timeline_id, const char *name)
 			   2, types, values, NULL, SPI_OK_SELECT) > 0;
 }
 
-/*
- * A deploy of the project: deploy_id, or (0) the latest succeeded first
- * deploy or re-deploy not yet rolled back.
- */
+/* The project's succeeded first deploys and re-deploys, newest first. */
+BpDeployInfo *
+CatalogDeploysNewestFirst(int64 project_id, int *n)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	BpDeployInfo *out;
+	bool		isnull;
+
+	*n = Run("SELECT id, action, status, to_timeline, anchor_lsn, previous_release, "
+			 "rolled_back_by, release FROM branchpromote.deploy WHERE project_id = $1 "
+			 "AND status = 'succeeded' AND action IN ('first_deploy', 'redeploy') ORDER BY id DESC",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	out = SPI_palloc(sizeof(BpDeployInfo) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		Datum		d = Col(i, 5, &isnull);
+
+		out[i].id = ColInt64(i, 1);
+		out[i].action = ColText(i, 2);
+		out[i].status = ColText(i, 3);
+		out[i].to_timeline = ColInt64(i, 4);
+		out[i].anchor_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		out[i].previous_release = ColText(i, 6);
+		out[i].rolled_back_by = ColInt64(i, 7);
+		out[i].release = ColText(i, 8);
+	}
+	return out;
+}
+
+/* Any deploy of the project by id (status and action as they are). */
 bool
 CatalogGetDeploy(int64 project_id, int64 deploy_id, BpDeployInfo *out)
 {
@@ -866,9 +893,7 @@ CatalogGetDeploy(int64 project_id, int64 deploy_id, BpDeployInfo *out)
 	Datum		d;
 
 	if (Run("SELECT id, action, status, to_timeline, anchor_lsn, previous_release, "
-			"rolled_back_by, release FROM branchpromote.deploy WHERE project_id = $1 AND "
-			"CASE WHEN $2 > 0 THEN id = $2 ELSE status = 'succeeded' AND rolled_back_by IS NULL "
-			"AND action IN ('first_deploy', 'redeploy') END ORDER BY id DESC LIMIT 1",
+			"rolled_back_by, release FROM branchpromote.deploy WHERE project_id = $1 AND id = $2",
 			2, types, values, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	out->id = ColInt64(0, 1);
@@ -1048,4 +1073,31 @@ CatalogSetSuspendTimeout(int64 project_id, int64 timeout_ms)
 		nulls[1] = 'n';
 	Run("UPDATE branchpromote.project SET suspend_timeout = $2 * interval '1 millisecond' WHERE id = $1",
 		2, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * Lock the project of a timeline FOR SHARE unless an operation holds it:
+ * true if locked (false: busy, or no such timeline).
+ */
+bool
+CatalogLockTimelineProject(int64 timeline_id)
+{
+	return Exists("SELECT 1 FROM branchpromote.timeline t JOIN branchpromote.project p "
+				  "ON p.id = t.project_id WHERE t.id = $1 FOR SHARE OF p SKIP LOCKED", timeline_id);
+}
+
+/*
+ * Does a running compute other than a prod still run with another runtime
+ * hash than this one (so prod must wait its turn)?
+ */
+bool
+CatalogRuntimeBehind(const char *runtime_hash)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(runtime_hash)};
+
+	return Run("SELECT 1 FROM branchpromote.compute WHERE env <> 'prod' "
+			   "AND desired_state = 'running' AND actual_state = 'running' "
+			   "AND runtime_hash IS DISTINCT FROM $1 LIMIT 1",
+			   1, types, values, NULL, SPI_OK_SELECT) > 0;
 }

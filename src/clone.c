@@ -315,7 +315,9 @@ BpTreeUsage(const char *path, uint64 *bytes, uint64 *shared)
 			*bytes += (uint64) sb.st_blocks * 512;
 			if (fd >= 0)
 			{
-				*shared += Min(SharedBytes(fd), (uint64) sb.st_blocks * 512);
+				uint64		sh = SharedBytes(fd);	/* once: Min() evaluates twice */
+
+				*shared += Min(sh, (uint64) sb.st_blocks * 512);
 				CloseTransientFile(fd);
 			}
 		}

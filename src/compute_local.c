@@ -274,6 +274,48 @@ LocalForget(int64 compute_id)
 				 errmsg("could not remove socket directory \"%s\": %m", dir)));
 }
 
+/* While closed, the open pg_hba.conf waits beside the closed one. */
+static char *
+OpenHbaPath(const BpComputeSpec *spec)
+{
+	return psprintf("%s/pg_hba.conf.open", LocalPgdata(spec->timeline_id));
+}
+
+static bool
+LocalClientAccessClosed(const BpComputeSpec *spec)
+{
+	struct stat sb;
+
+	return stat(OpenHbaPath(spec), &sb) == 0;
+}
+
+/*
+ * Closed: only local (unix-socket, peer) connections, which only the
+ * server's OS user can make through the compute's private 0700 socket
+ * directory.  Opening puts the real pg_hba.conf back and reloads.
+ */
+static void
+LocalSetClientAccess(const BpComputeSpec *spec, bool open)
+{
+	char	   *hba = psprintf("%s/pg_hba.conf", LocalPgdata(spec->timeline_id));
+	int			pid;
+
+	if (open == !LocalClientAccessClosed(spec))
+		return;
+	if (!open)
+	{
+		if (durable_rename(hba, OpenHbaPath(spec), ERROR) != 0)
+			return;
+		LocalWriteFile(hba, "# closed to clients by branchpromote until its operation commits\n"
+					   "local all all peer\n");
+		return;
+	}
+	(void) durable_rename(OpenHbaPath(spec), hba, ERROR);
+	pid = LocalPostmasterPid(LocalPgdata(spec->timeline_id));
+	if (pid > 0)
+		kill(pid, SIGHUP);
+}
+
 static const BpComputeDriver local_compute = {
 	.name = "local",
 	.start = LocalStart,
@@ -286,6 +328,8 @@ static const BpComputeDriver local_compute = {
 	.list_endpoints = LocalListEndpoints,
 	.forget = LocalForget,
 	.log_tail = LocalLogTail,
+	.set_client_access = LocalSetClientAccess,
+	.client_access_closed = LocalClientAccessClosed,
 };
 
 const BpComputeDriver *

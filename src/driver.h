@@ -94,6 +94,12 @@ typedef struct BpStorageDriver
 	 */
 	int			(*prune_archive) (int64 timeline_id, XLogRecPtr keep_from,
 								  TimestampTz older_than);
+	/*
+	 * Backend: a cleanly stopped timeline that never runs again (a backup):
+	 * its whole history into its archive; returns its head (invalid: not
+	 * stopped cleanly).
+	 */
+	XLogRecPtr	(*seal_stopped) (int64 timeline_id);
 } BpStorageDriver;
 
 typedef struct BpComputeDriver
@@ -119,6 +125,13 @@ typedef struct BpComputeDriver
 	List	   *(*list_endpoints) (void);
 	/* Reconciler only: release a gone compute's endpoint (no-op while in use). */
 	void		(*forget) (int64 compute_id);
+	/*
+	 * Close a compute to clients (only the control plane's own connections
+	 * get in) or open it again; takes effect at its next start or at once.
+	 */
+	void		(*set_client_access) (const BpComputeSpec *spec, bool open);
+	/* Is it closed to clients? */
+	bool		(*client_access_closed) (const BpComputeSpec *spec);
 	/* The last lines the compute logged, for error details (palloc'd). */
 	char	   *(*log_tail) (const BpComputeSpec *spec);
 } BpComputeDriver;

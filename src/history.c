@@ -65,6 +65,16 @@ BpPitRanges(const BpLineageStep *steps, int nsteps, XLogRecPtr head)
 	return s.data;
 }
 
+int
+BpLineageFind(const BpLineageStep *steps, int nsteps, XLogRecPtr head, int64 timeline_id,
+			  XLogRecPtr lsn)
+{
+	for (int i = 0; i < nsteps; i++)
+		if (steps[i].timeline_id == timeline_id)
+			return lsn <= StepUpper(steps, i, head) ? i : -1;
+	return -1;
+}
+
 XLogRecPtr
 BpRetentionKeep(const BpSnapshotInfo *snap, int n, TimestampTz now, int64 retention_ms,
 				bool *keep)

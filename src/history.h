@@ -54,6 +54,13 @@ extern BpPitChoice BpPlanPointInTime(const BpLineageStep *steps, int nsteps,
 extern char *BpPitRanges(const BpLineageStep *steps, int nsteps, XLogRecPtr head);
 
 /*
+ * Is (timeline_id, lsn) part of the history of the lineage's first timeline
+ * (whose head is head)?  The index of the step, or -1.
+ */
+extern int	BpLineageFind(const BpLineageStep *steps, int nsteps, XLogRecPtr head,
+						  int64 timeline_id, XLogRecPtr lsn);
+
+/*
  * Which snapshots (ascending by creation) the retention window keeps: all
  * made inside it, and the newest made before it, so its start stays
  * reachable.  Returns the start LSN of the oldest kept one (WAL older than

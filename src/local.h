@@ -6,6 +6,7 @@
  *   <data_root>/timelines/<id>/pgdata/  the cluster
  *   <data_root>/timelines/<id>/archive/ its WAL archive (basic_archive)
  *   <data_root>/timelines/<id>/compute.log
+ *   <data_root>/timelines/<id>/pgdata/pg_hba.conf.open   (only while closed to clients)
  *   <socket_directory>/c<compute id>/   private unix-socket directory
  */
 #ifndef BP_LOCAL_H
@@ -19,5 +20,6 @@ extern char *LocalTemplateDir(void);
 extern char *LocalSocketDir(int64 compute_id);
 extern void LocalStopPgdata(const char *pgdata, bool immediate);
 extern int	LocalPostmasterPid(const char *pgdata);
+extern void LocalWriteFile(const char *path, const char *content);
 
 #endif

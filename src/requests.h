@@ -37,6 +37,7 @@ typedef struct BpRequest
 	BpRequestKind kind;
 	bool		committed;
 	bool		noreply;		/* nobody waits: free the slot when done */
+	int			timeout_ms;		/* BP_REQ_START: how long the start may take (0: compute_start_timeout) */
 	BpComputeSpec spec;
 	BpFailedDeploy failed;		/* BP_REQ_RECORD_FAILED_DEPLOY */
 } BpRequest;

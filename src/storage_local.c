@@ -26,6 +26,7 @@
 #include "common/controldata_utils.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/copydir.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
@@ -78,8 +79,8 @@ EnsureDir(const char *path)
 }
 
 /* Write a whole small file durably (replacing it). */
-static void
-WriteFileDurably(const char *path, const char *content)
+void
+LocalWriteFile(const char *path, const char *content)
 {
 	int			fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	size_t		len = strlen(content);
@@ -120,7 +121,7 @@ BeginTimeline(int64 timeline_id)
 				(errcode_for_file_access(),
 				 errmsg("could not create timeline directory \"%s\": %m", dir),
 				 errhint("A directory left by a crash is removed by the reconciler; try again shortly.")));
-	WriteFileDurably(psprintf("%s/owner", dir),
+	LocalWriteFile(psprintf("%s/owner", dir),
 					 psprintf(UINT64_FORMAT "\n", U64FromFullTransactionId(xid)));
 	EnsureDir(LocalArchive(timeline_id));
 	fsync_fname(dir, true);
@@ -153,7 +154,7 @@ WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 		if (target)
 			appendStringInfo(&s, "%s\n", target);
 	}
-	WriteFileDurably(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
+	LocalWriteFile(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
 	pfree(s.data);
 }
 
@@ -349,7 +350,7 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, Ba
 				 errmsg("pg_backup_stop returned %d rows", PQntuples(res)),
 				 errhint("The source compute answered pg_backup_stop oddly; see its log.")));
 	out->end_lsn = ParseLsn(PQgetvalue(res, 0, 0));
-	WriteFileDurably(psprintf("%s/backup_label", pgdata), PQgetvalue(res, 0, 1));
+	LocalWriteFile(psprintf("%s/backup_label", pgdata), PQgetvalue(res, 0, 1));
 	if (!PQgetisnull(res, 0, 2) && PQgetvalue(res, 0, 2)[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -421,7 +422,7 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 		ForkRunning(source_tl, source, new_tl, result);
 	else
 		ForkStopped(source_tl, new_tl, result);
-	WriteFileDurably(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
+	LocalWriteFile(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
 
 	/*
 	 * Make the clone durable before anything commits that references it.  A
@@ -525,7 +526,7 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 				(errcode_for_file_access(),
 				 errmsg("could not create snapshot directory \"%s\": %m", dir),
 				 errhint("A directory left by a crash is removed by the reconciler; try again shortly.")));
-	WriteFileDurably(psprintf("%s/owner", dir),
+	LocalWriteFile(psprintf("%s/owner", dir),
 					 psprintf(UINT64_FORMAT "\n", U64FromFullTransactionId(xid)));
 	fsync_fname(root, true);
 	BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), &b);
@@ -566,7 +567,7 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 				 "recovery_target_lsn = '%X/%X'\nrecovery_target_inclusive = off",
 				 LSN_FORMAT_ARGS(target));
 	WriteTimelineConf(new_tl, source_tl, setting);
-	WriteFileDurably(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
+	LocalWriteFile(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
 	/* like a fork of a running source: its first start syncs it */
 	result->fork_lsn = target;
 	result->method = stats.method;
@@ -696,6 +697,54 @@ LocalUsage(int64 timeline_id, uint64 *bytes, uint64 *shared)
 	BpTreeUsage(LocalTimelineDir(timeline_id), bytes, shared);
 }
 
+/*
+ * A cleanly stopped timeline: copy into its archive the WAL segments up to
+ * its shutdown checkpoint that the archiver had not shipped (PostgreSQL
+ * does not archive the last, partial segment at shutdown), so its whole
+ * history is reachable from the archive.  Returns the shutdown
+ * checkpoint's LSN (its head), or InvalidXLogRecPtr if it was not shut
+ * down cleanly.
+ */
+static XLogRecPtr
+LocalSealStopped(int64 timeline_id)
+{
+	char	   *pgdata = LocalPgdata(timeline_id);
+	char	   *wal = psprintf("%s/pg_wal", pgdata);
+	char	   *archive = LocalArchive(timeline_id);
+	bool		crc_ok;
+	ControlFileData *control = get_controlfile(pgdata, &crc_ok);
+	XLogSegNo	last;
+	DIR		   *dir;
+	struct dirent *de;
+
+	if (!crc_ok || control->state != DB_SHUTDOWNED || !IsValidWalSegSize(control->xlog_seg_size))
+		return InvalidXLogRecPtr;
+	XLByteToSeg(control->checkPoint, last, control->xlog_seg_size);
+	dir = AllocateDir(wal);
+	while ((de = ReadDir(dir, wal)) != NULL)
+	{
+		TimeLineID	tli = 0;
+		XLogSegNo	segno = 0;	/* not "seg": XLogFromFileName is a macro with one */
+		struct stat sb;
+		char	   *dst;
+		char	   *tmp;
+
+		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN || de->d_name[XLOG_FNAME_LEN] != '\0')
+			continue;
+		XLogFromFileName(de->d_name, &tli, &segno, control->xlog_seg_size);
+		dst = psprintf("%s/%s", archive, de->d_name);
+		if (segno > last || stat(dst, &sb) == 0)
+			continue;			/* recycled for later use, or archived already */
+		tmp = psprintf("%s.branchpromote-tail", dst);
+		copy_file(psprintf("%s/%s", wal, de->d_name), tmp);
+		fsync_fname(tmp, false);
+		if (durable_rename(tmp, dst, ERROR) != 0)
+			break;
+	}
+	FreeDir(dir);
+	return control->checkPoint;
+}
+
 static const BpStorageDriver local_storage = {
 	.name = "local",
 	.template_ready = LocalTemplateReady,
@@ -711,6 +760,7 @@ static const BpStorageDriver local_storage = {
 	.list_snapshots = LocalListSnapshots,
 	.remove_snapshot = LocalRemoveSnapshot,
 	.prune_archive = LocalPruneArchive,
+	.seal_stopped = LocalSealStopped,
 };
 
 const BpStorageDriver *

@@ -14,7 +14,10 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
+
+#include "guc.h"
 
 #include "pgconn.h"
 #include "twophase.h"
@@ -129,6 +132,28 @@ AtSubXactEnd(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, 
 		for (Prepared *p = prepared; p; p = p->next)
 			if (p->subid == sub)
 				p->subid = parent;	/* now the parent's to finish */
+}
+
+/*
+ * A fork starts with whatever its source had prepared: transactions of
+ * calls that had not committed at the fork's point.  They belong to the
+ * source; on the fork they are rolled back before anyone uses it (conn: to
+ * the fork's project database, as a superuser).  Returns how many.
+ */
+int
+BpTwoPhaseDropInherited(PGconn *conn)
+{
+	PGresult   *res = BpExec(conn, "SELECT gid FROM pg_catalog.pg_prepared_xacts "
+							 "WHERE gid LIKE '" BP_GID_PREFIX "%' AND database = current_database()",
+							 0, NULL, bp_operation_timeout_ms);
+	int			n = PQntuples(res);
+
+	for (int i = 0; i < n; i++)
+		BpExecCommand(conn, psprintf("ROLLBACK PREPARED %s",
+									 quote_literal_cstr(PQgetvalue(res, i, 0))),
+					  bp_operation_timeout_ms);
+	PQclear(res);
+	return n;
 }
 
 /* Per-backend setup. */

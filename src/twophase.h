@@ -14,4 +14,6 @@ extern char *BpTwoPhaseGid(void);
 extern void BpTwoPhaseAdopt(PGconn *conn, const char *gid);
 extern bool BpTwoPhaseParseGid(const char *gid, FullTransactionId *xid);
 
+extern int	BpTwoPhaseDropInherited(PGconn *conn);
+
 #endif

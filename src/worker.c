@@ -132,12 +132,12 @@ TemplateSettings(void)
  * (catalog session open: the template gives its settings).
  */
 static int
-StartAndWait(const BpComputeSpec *spec)
+StartAndWait(const BpComputeSpec *spec, int timeout_ms)
 {
 	const BpComputeDriver *drv = BpCompute();
 	int			pid;
 	int			launched = 0;
-	TimestampTz deadline = BpDeadline(bp_compute_start_timeout_ms);
+	TimestampTz deadline = BpDeadline(timeout_ms);
 	BpComputeStatus st = drv->status(spec, &pid);
 	BpManifestInput tmpl;
 
@@ -160,7 +160,7 @@ StartAndWait(const BpComputeSpec *spec)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("compute " INT64_FORMAT " did not accept connections within %d ms",
-							spec->compute_id, bp_compute_start_timeout_ms),
+							spec->compute_id, timeout_ms),
 					 errdetail_internal("%s", drv->log_tail(spec))));
 		BpNap(3);
 		st = drv->status(spec, &pid);
@@ -226,7 +226,8 @@ DoRequest(void *arg)
 	}
 	if (it->req.kind == BP_REQ_START)
 	{
-		it->reply.pid = StartAndWait(&spec);
+		it->reply.pid = StartAndWait(&spec, it->req.timeout_ms > 0 ? it->req.timeout_ms :
+									 bp_compute_start_timeout_ms);
 		if (it->req.committed)
 			CatalogSetComputeState(spec.compute_id, "running", it->reply.pid, NULL);
 	}
@@ -346,6 +347,9 @@ DoReconcileCompute(void *arg)
 	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked)
 		return;					/* gone, or an operation holds its project */
 	st = BpCompute()->status(&row.spec, &pid);
+	/* committed, yet closed: the backend that made it died before opening it */
+	if (BpCompute()->client_access_closed(&row.spec))
+		BpCompute()->set_client_access(&row.spec, true);
 	if (strcmp(row.desired_state, "running") == 0)
 	{
 		if (st == BP_COMPUTE_READY)
@@ -359,7 +363,7 @@ DoReconcileCompute(void *arg)
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: starting compute %s/%s (was %s)",
 						row.project, row.env, row.actual_state)));
-		pid = StartAndWait(&row.spec);
+		pid = StartAndWait(&row.spec, bp_compute_start_timeout_ms);
 		CatalogSetComputeState(id, "running", pid, NULL);
 	}
 	else
@@ -601,7 +605,8 @@ DoListLiveTimelines(void *arg)
 /*
  * A live timeline's history: remove snapshot directories no committed row
  * references, drop snapshots the retention window no longer keeps, and
- * the WAL that only they needed.
+ * the WAL that only they needed — unless an operation holds the project
+ * (it may be forking from them, or deleting them itself).
  */
 static void
 DoReconcileHistory(void *arg)
@@ -616,6 +621,9 @@ DoReconcileHistory(void *arg)
 	int64		retention_ms = (int64) bp_history_retention_s * 1000;
 	int			pruned;
 
+	/* an operation on the project may be forking from these: next pass */
+	if (!CatalogLockTimelineProject(tl))
+		return;
 	foreach(lc, BpStorage()->list_snapshots(tl))
 	{
 		BpStoredTimeline *s = lfirst(lc);
@@ -692,12 +700,14 @@ DoManifest(void *arg)
 	{
 		if (it->restarted)
 			return;				/* one at a time: next pass */
+		if (strcmp(row.env, "prod") == 0 && CatalogRuntimeBehind(runtime_hash))
+			return;				/* prod last: another compute still runs the old one */
 		it->restarted = true;	/* even if this one fails */
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: restarting compute %s/%s: its manifest changed",
 						row.project, row.env)));
 		BpCompute()->stop(&row.spec);
-		pid = StartAndWait(&row.spec);
+		pid = StartAndWait(&row.spec, bp_compute_start_timeout_ms);
 		CatalogSetComputeState(row.id, "running", pid, NULL);
 	}
 	CatalogSetComputeManifest(it->compute_id, manifest, BpSha256Hex(manifest), runtime_hash);
@@ -722,6 +732,13 @@ ReconcilePass(void)
 		return false;
 	(void) RunItem("making the timeline template", false, DoTemplate, NULL, NULL, 0);
 	(void) RunItem("expiring previews", true, DoExpirePreviews, NULL, NULL, 0);
+	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
+		foreach(lc, timelines)
+		{
+			(void) RunItem("checking a timeline", true, DoReconcileTimeline, lfirst(lc),
+						   NULL, 0);
+			deferred |= ProcessRequests();
+		}
 	if (RunItem("listing computes", true, DoListComputes, &computes, NULL, 0))
 		foreach(lc, computes)
 		{
@@ -738,13 +755,6 @@ ReconcilePass(void)
 							   NULL, 0);
 			}
 			deferred |= ProcessRequests();	/* keep requesters waiting briefly */
-		}
-	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
-		foreach(lc, timelines)
-		{
-			(void) RunItem("checking a timeline", true, DoReconcileTimeline, lfirst(lc),
-						   NULL, 0);
-			deferred |= ProcessRequests();
 		}
 	if (RunItem("listing computes for their manifests", true, DoListComputesProdLast, &manifests,
 				NULL, 0))

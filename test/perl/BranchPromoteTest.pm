@@ -75,7 +75,9 @@ sub new_node
 		"branchpromote.socket_directory = '$sockdir'",
 		"branchpromote.compute_port_base = $opt{port_base}",
 		"branchpromote.compute_port_count = 50",
-		"branchpromote.reconcile_interval = '500ms'");
+		"branchpromote.reconcile_interval = '500ms'",
+		# scale to zero only where a test asks for it (set_suspend_timeout)
+		"branchpromote.suspend_timeout = 0");
 	$conf .= "\nbranchpromote.data_root = '$opt{data_root}'" if $opt{data_root};
 	if ($opt{cron})
 	{

@@ -12,6 +12,7 @@ use warnings FATAL => 'all';
 use FindBin;
 use lib "$FindBin::Bin/../perl";
 use BranchPromoteTest;
+use IPC::Run ();
 use JSON::PP ();
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -86,7 +87,20 @@ is(prod_timeline(), $tl1, 'and prod did not move');
 # started on prod's port: the reconciler removes the fork and starts prod
 # again on its old timeline
 my @dirs_before = $bp->timeline_dirs;
-$bp->sql("BEGIN; SELECT branchpromote.rollback_to_lsn('acme', '$l3'); ROLLBACK;");
+{
+	# the call returns inside an open transaction: prod runs on the new
+	# timeline, closed to clients until the transaction commits
+	my ($in, $out, $err) = ('', '', '');
+	my $h = IPC::Run::start([ 'psql', '-XAtq', '-d', $bp->node->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$err);
+	$in .= "BEGIN;\nSELECT (branchpromote.rollback_to_lsn('acme', '$l3'))->>'lsn';\n";
+	ok(BranchPromoteTest::wait_until(sub { $h->pump_nb; $out =~ /\Q$l3\E/ }), 'a rollback in an open transaction');
+	my ($rc, undef, $cerr) = compute_psql($prod, 'SELECT 1');
+	ok($rc != 0 && $cerr =~ /pg_hba\.conf/, 'until it commits, the new prod refuses clients')
+	  or diag("rc $rc: $cerr");
+	$in .= "ROLLBACK;\n\\q\n";
+	$h->finish;
+}
 ok(BranchPromoteTest::wait_until(sub {
 	my ($rc, $out) = compute_psql($prod, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items");
 	$rc == 0 && $out eq '0,1,2,3,4' && join(',', $bp->timeline_dirs) eq join(',', @dirs_before)
@@ -200,6 +214,10 @@ is(prod_ids(), '0', "prod has dev's data after a reset");
 is($r->{backup_branch}, "prod-backup-$old", 'the old prod is kept as a backup');
 is($bp->sql("SELECT count(*) FROM branchpromote.anchors WHERE timeline = $old AND kind = 'pre-reset'"), '1',
 	'and anchored');
+($st, $err) = $bp->sqlstate("SELECT branchpromote.rollback_deploy('acme')");
+is($st, '42704', 'after a reset no earlier deploy is in effect to roll back');
+($st, $err) = $bp->sqlstate("SELECT branchpromote.rollback_deploy('acme', $d->{deploy_id})");
+is($st, '55000', 'and an explicit one is refused');
 $r = $bp->json("SELECT branchpromote.fork_branch('acme', 'rescue', 'prod-backup-$old')");
 is(compute_safe_psql($bp->uri('acme', 'rescue'), "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"),
 	'0,1,7,9,10', 'a backup branch can be forked to get its data back');

@@ -179,6 +179,11 @@ test_history(void)
 	ranges = BpPitRanges(l, 3, head);
 	CHECK(strcmp(ranges, "0/5000200 to 0/9000000 on timeline 3; 0/3000200 to 0/5000000 on timeline 2") == 0);
 	CHECK(strcmp(BpPitRanges(&l[2], 1, head), "none") == 0);
+	CHECK(BpLineageFind(l, 3, head, 3, 0x8000000) == 0);
+	CHECK(BpLineageFind(l, 3, head, 2, 0x4000000) == 1);	/* before prod left it */
+	CHECK(BpLineageFind(l, 3, head, 2, 0x5000001) == -1);	/* after: not prod's history */
+	CHECK(BpLineageFind(l, 3, head, 1, 0x3000000) == 2);
+	CHECK(BpLineageFind(l, 3, head, 9, 0x100) == -1);	/* another lineage */
 
 	/* retention with a zero-length window: "now" is the boundary (µs) */
 	CHECK(BpRetentionKeep(r, 4, 250, 0, keep) == 0x2000);	/* keeps the newest before, and after */
