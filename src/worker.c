@@ -596,6 +596,54 @@ DoSnapshot(void *arg)
 	CatalogInsertSnapshot(snapshot_id, row.spec.timeline_id, snap.start_lsn, snap.lsn, "periodic");
 }
 
+/*
+ * A periodic snapshot that failed (e.g. the compute's archiving is broken:
+ * the wait for its WAL runs into operation_timeout) is not retried for a
+ * while, so one broken compute does not stall every pass.
+ */
+typedef struct Backoff
+{
+	int64		compute_id;
+	TimestampTz until;
+} Backoff;
+
+static List *snapshot_backoff = NIL;	/* of Backoff *, in TopMemoryContext */
+
+static bool
+SnapshotBackingOff(int64 compute_id)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+
+	foreach(lc, snapshot_backoff)
+	{
+		Backoff    *b = lfirst(lc);
+
+		if (b->compute_id == compute_id)
+		{
+			if (b->until > now)
+				return true;
+			snapshot_backoff = foreach_delete_current(snapshot_backoff, lc);
+			pfree(b);
+			return false;
+		}
+	}
+	return false;
+}
+
+static void
+SnapshotBackOff(int64 compute_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	Backoff    *b = palloc(sizeof(Backoff));
+	int			wait_s = Max(60, Min(bp_snapshot_interval_s, 600));
+
+	b->compute_id = compute_id;
+	b->until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_s * 1000);
+	snapshot_backoff = lappend(snapshot_backoff, b);
+	MemoryContextSwitchTo(old);
+}
+
 static void
 DoListLiveTimelines(void *arg)
 {
@@ -775,7 +823,12 @@ ReconcilePass(void)
 		RunItem("listing snapshots due", true, DoListSnapshotsDue, &due, NULL, 0))
 		foreach(lc, due)
 		{
-			(void) RunItem("taking a periodic snapshot", true, DoSnapshot, lfirst(lc), NULL, 0);
+			int64		id = *(int64 *) lfirst(lc);
+
+			if (SnapshotBackingOff(id))
+				continue;
+			if (!RunItem("taking a periodic snapshot", true, DoSnapshot, lfirst(lc), NULL, 0))
+				SnapshotBackOff(id);
 			deferred |= ProcessRequests();
 		}
 	if (RunItem("listing live timelines", true, DoListLiveTimelines, &live, NULL, 0))
