@@ -118,6 +118,23 @@ ColText(int row, int col)
 	return copy;
 }
 
+/* The first column of every row of a query, as ids (List of int64 *). */
+static List *
+Ids(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	List	   *out = NIL;
+	int			n = Run(sql, nargs, types, values, NULL, SPI_OK_SELECT);
+
+	for (int i = 0; i < n; i++)
+	{
+		int64	   *id = SPI_palloc(sizeof(int64));
+
+		*id = ColInt64(i, 1);
+		out = lappend(out, id);
+	}
+	return out;
+}
+
 /* Serialize creation of projects with this name (transaction lock). */
 void
 CatalogLockProjectName(const char *name)
@@ -236,19 +253,9 @@ CatalogProjectTimelines(int64 project_id)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(project_id)};
-	List	   *out = NIL;
-	int			n;
 
-	n = Run("SELECT id FROM branchpromote.timeline WHERE project_id = $1 ORDER BY id",
-			1, types, values, NULL, SPI_OK_SELECT);
-	for (int i = 0; i < n; i++)
-	{
-		int64	   *id = SPI_palloc(sizeof(int64));
-
-		*id = ColInt64(i, 1);
-		out = lappend(out, id);
-	}
-	return out;
+	return Ids("SELECT id FROM branchpromote.timeline WHERE project_id = $1 ORDER BY id",
+			   1, types, values);
 }
 
 /* Point env at a timeline (insert or move the pointer). */
@@ -406,22 +413,11 @@ CatalogSetComputeState(int64 id, const char *actual_state, int pid, const char *
 		"WHERE id = $1", 4, types, values, nulls, SPI_OK_UPDATE);
 }
 
-/* Every compute id (List of int64 *). */
+/* Every compute id, previews and dev first, prod last (List of int64 *). */
 List *
 CatalogComputeIds(void)
 {
-	List	   *out = NIL;
-	int			n = Run("SELECT id FROM branchpromote.compute ORDER BY id", 0, NULL, NULL,
-						NULL, SPI_OK_SELECT);
-
-	for (int i = 0; i < n; i++)
-	{
-		int64	   *id = SPI_palloc(sizeof(int64));
-
-		*id = ColInt64(i, 1);
-		out = lappend(out, id);
-	}
-	return out;
+	return Ids("SELECT id FROM branchpromote.compute ORDER BY env = 'prod', id", 0, NULL, NULL);
 }
 
 int64
@@ -705,41 +701,21 @@ CatalogSnapshotsDue(int interval_s)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(interval_s)};
-	List	   *out = NIL;
-	int			n;
 
-	n = Run("SELECT c.id FROM branchpromote.compute c "
-			"JOIN branchpromote.timeline t ON t.id = c.timeline_id "
-			"WHERE t.kind = 'prod' AND t.discarded_at IS NULL AND c.actual_state = 'running' "
-			"AND NOT EXISTS (SELECT 1 FROM branchpromote.snapshot s WHERE s.timeline_id = t.id "
-			"AND s.created_at > pg_catalog.now() - $1 * interval '1 second') ORDER BY c.id",
-			1, types, values, NULL, SPI_OK_SELECT);
-	for (int i = 0; i < n; i++)
-	{
-		int64	   *id = SPI_palloc(sizeof(int64));
-
-		*id = ColInt64(i, 1);
-		out = lappend(out, id);
-	}
-	return out;
+	return Ids("SELECT c.id FROM branchpromote.compute c "
+			   "JOIN branchpromote.timeline t ON t.id = c.timeline_id "
+			   "WHERE t.kind = 'prod' AND t.discarded_at IS NULL AND c.actual_state = 'running' "
+			   "AND NOT EXISTS (SELECT 1 FROM branchpromote.snapshot s WHERE s.timeline_id = t.id "
+			   "AND s.created_at > pg_catalog.now() - $1 * interval '1 second') ORDER BY c.id",
+			   1, types, values);
 }
 
 /* Ids of live timelines (List of int64 *). */
 List *
 CatalogLiveTimelines(void)
 {
-	List	   *out = NIL;
-	int			n = Run("SELECT id FROM branchpromote.timeline WHERE discarded_at IS NULL ORDER BY id",
-						0, NULL, NULL, NULL, SPI_OK_SELECT);
-
-	for (int i = 0; i < n; i++)
-	{
-		int64	   *id = SPI_palloc(sizeof(int64));
-
-		*id = ColInt64(i, 1);
-		out = lappend(out, id);
-	}
-	return out;
+	return Ids("SELECT id FROM branchpromote.timeline WHERE discarded_at IS NULL ORDER BY id",
+			   0, NULL, NULL);
 }
 
 /* ----------------------------------------------------------- branches */
@@ -1000,24 +976,6 @@ CatalogSetComputeManifest(int64 compute_id, const char *manifest, const char *ha
 	Run("UPDATE branchpromote.compute SET manifest = $2::pg_catalog.jsonb, manifest_hash = $3, "
 		"runtime_hash = $4 WHERE id = $1 AND manifest_hash IS DISTINCT FROM $3",
 		4, types, values, NULL, SPI_OK_UPDATE);
-}
-
-/* Compute ids, previews and dev first, prod last (List of int64 *). */
-List *
-CatalogComputeIdsProdLast(void)
-{
-	List	   *out = NIL;
-	int			n = Run("SELECT id FROM branchpromote.compute ORDER BY env = 'prod', id",
-						0, NULL, NULL, NULL, SPI_OK_SELECT);
-
-	for (int i = 0; i < n; i++)
-	{
-		int64	   *id = SPI_palloc(sizeof(int64));
-
-		*id = ColInt64(i, 1);
-		out = lappend(out, id);
-	}
-	return out;
 }
 
 /* ------------------------------------------------------ scale to zero */

@@ -148,7 +148,6 @@ extern bool CatalogComputeManifestInput(int64 compute_id, BpManifestInput *in);
 extern char *CatalogComputeRuntimeHash(int64 compute_id);
 extern void CatalogSetComputeManifest(int64 compute_id, const char *manifest, const char *hash,
 									  const char *runtime_hash);
-extern List *CatalogComputeIdsProdLast(void);
 extern bool CatalogRuntimeBehind(const char *runtime_hash);
 extern int64 CatalogSuspendTimeout(int64 compute_id, int default_s);
 extern int64 CatalogComputeIdleSeconds(int64 compute_id);

@@ -701,12 +701,6 @@ DoReconcileHistory(void *arg)
 						pruned, tl, LSN_FORMAT_ARGS(cutoff))));
 }
 
-static void
-DoListComputesProdLast(void *arg)
-{
-	*(List **) arg = CopyIds(CatalogComputeIdsProdLast());
-}
-
 /* A compute's manifest item; restarted says the pass already restarted one. */
 typedef struct ManifestItem
 {
@@ -771,7 +765,7 @@ ReconcilePass(void)
 	List	   *endpoints = NIL;
 	List	   *due = NIL;
 	List	   *live = NIL;
-	List	   *manifests = NIL;
+	ManifestItem manifest = {0, false};
 	ListCell   *lc;
 	bool		deferred = false;
 
@@ -804,20 +798,15 @@ ReconcilePass(void)
 			}
 			deferred |= ProcessRequests();	/* keep requesters waiting briefly */
 		}
-	if (RunItem("listing computes for their manifests", true, DoListComputesProdLast, &manifests,
-				NULL, 0))
+	foreach(lc, computes)		/* prod last */
 	{
-		ManifestItem mi = {0, false};
+		char		err[1024];
 
-		foreach(lc, manifests)
-		{
-			char		err[1024];
-
-			mi.compute_id = *(int64 *) lfirst(lc);
-			if (!RunItem("rendering a compute's manifest", true, DoManifest, &mi, err, sizeof(err)))
-				RecordFailure(mi.compute_id, err);
-			deferred |= ProcessRequests();
-		}
+		manifest.compute_id = *(int64 *) lfirst(lc);
+		if (!RunItem("rendering a compute's manifest", true, DoManifest, &manifest,
+					 err, sizeof(err)))
+			RecordFailure(manifest.compute_id, err);
+		deferred |= ProcessRequests();
 	}
 	if (bp_snapshot_interval_s > 0 &&
 		RunItem("listing snapshots due", true, DoListSnapshotsDue, &due, NULL, 0))
