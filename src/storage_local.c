@@ -104,28 +104,38 @@ LocalWriteFile(const char *path, const char *content)
 }
 
 /*
- * Create the timeline's directory and its owner file.  This is the first
- * effect of every operation that makes a timeline.
+ * Create dir (under root) with an owner file naming the current top
+ * transaction, and the subdirectory sub (if any), durably: the first effect
+ * of every operation that makes a timeline or a snapshot, so the
+ * reconciler can tell an orphan (creator finished, no committed row) from
+ * work in progress.
  */
 static void
-BeginTimeline(int64 timeline_id)
+MakeOwnedDir(const char *root, const char *dir, const char *what, const char *sub)
 {
-	char	   *root = psprintf("%s/timelines", BpDataRoot());
-	char	   *dir = LocalTimelineDir(timeline_id);
 	FullTransactionId xid = GetTopFullTransactionId();
 
-	EnsureDir(BpDataRoot());
 	EnsureDir(root);
 	if (MakePGDirectory(dir) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create timeline directory \"%s\": %m", dir),
+				 errmsg("could not create %s directory \"%s\": %m", what, dir),
 				 errhint("A directory left by a crash is removed by the reconciler; try again shortly.")));
 	LocalWriteFile(psprintf("%s/owner", dir),
-					 psprintf(UINT64_FORMAT "\n", U64FromFullTransactionId(xid)));
-	EnsureDir(LocalArchive(timeline_id));
+				   psprintf(UINT64_FORMAT "\n", U64FromFullTransactionId(xid)));
+	if (sub)
+		EnsureDir(psprintf("%s/%s", dir, sub));
 	fsync_fname(dir, true);
 	fsync_fname(root, true);
+}
+
+/* A new timeline's directory, owner file and (empty) WAL archive. */
+static void
+BeginTimeline(int64 timeline_id)
+{
+	EnsureDir(BpDataRoot());
+	MakeOwnedDir(psprintf("%s/timelines", BpDataRoot()), LocalTimelineDir(timeline_id),
+				 "timeline", "archive");
 }
 
 /*
@@ -455,11 +465,14 @@ ReadOwner(const char *dir, BpStoredTimeline *t)
 	}
 }
 
-/* Every timeline directory, with its creating transaction. */
+/*
+ * The directories under root named by a positive number, each with the
+ * transaction that created it (List of BpStoredTimeline *; NIL if root is
+ * missing).
+ */
 static List *
-LocalList(void)
+ListOwned(const char *root)
 {
-	char	   *root = psprintf("%s/timelines", BpDataRoot());
 	List	   *out = NIL;
 	DIR		   *dir;
 	struct dirent *de;
@@ -483,6 +496,13 @@ LocalList(void)
 	}
 	FreeDir(dir);
 	return out;
+}
+
+/* Every timeline directory, with its creating transaction. */
+static List *
+LocalList(void)
+{
+	return ListOwned(psprintf("%s/timelines", BpDataRoot()));
 }
 
 /* Remove a timeline: data, archive, log. */
@@ -515,20 +535,10 @@ static void
 LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 			  BpSnapshotResult *result)
 {
-	char	   *root = LocalSnapshotRoot(timeline_id);
 	char	   *dir = LocalSnapshotDir(timeline_id, snapshot_id);
-	FullTransactionId xid = GetTopFullTransactionId();
 	Backup		b;
 
-	EnsureDir(root);
-	if (MakePGDirectory(dir) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create snapshot directory \"%s\": %m", dir),
-				 errhint("A directory left by a crash is removed by the reconciler; try again shortly.")));
-	LocalWriteFile(psprintf("%s/owner", dir),
-					 psprintf(UINT64_FORMAT "\n", U64FromFullTransactionId(xid)));
-	fsync_fname(root, true);
+	MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
 	BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), &b);
 	BpSyncTree(dir);			/* it must outlive a crash once its row commits */
 	result->start_lsn = b.start_lsn;
@@ -611,29 +621,7 @@ LocalHeadLsn(int64 timeline_id, const BpComputeSpec *spec, bool seal)
 static List *
 LocalListSnapshots(int64 timeline_id)
 {
-	char	   *root = LocalSnapshotRoot(timeline_id);
-	List	   *out = NIL;
-	DIR		   *dir;
-	struct dirent *de;
-
-	dir = AllocateDir(root);
-	if (dir == NULL && errno == ENOENT)
-		return NIL;
-	while ((de = ReadDir(dir, root)) != NULL)
-	{
-		BpStoredTimeline *t;
-		char	   *end;
-		long long	id = strtoll(de->d_name, &end, 10);
-
-		if (*end != '\0' || id <= 0)
-			continue;
-		t = palloc0(sizeof(BpStoredTimeline));
-		t->timeline_id = id;
-		ReadOwner(psprintf("%s/%s", root, de->d_name), t);
-		out = lappend(out, t);
-	}
-	FreeDir(dir);
-	return out;
+	return ListOwned(LocalSnapshotRoot(timeline_id));
 }
 
 static void
