@@ -635,6 +635,8 @@ branchpromote_wake_compute(PG_FUNCTION_ARGS)
 	return ComputeRequest(fcinfo, BP_REQ_START);
 }
 
+#define SUSPEND_HINT "Pass an interval such as '15 minutes', '0' for never, or NULL for branchpromote.suspend_timeout."
+
 /* set_suspend_timeout(project, timeout) → jsonb: the project's own idle timeout (NULL: the default). */
 Datum
 branchpromote_set_suspend_timeout(PG_FUNCTION_ARGS)
@@ -647,14 +649,12 @@ branchpromote_set_suspend_timeout(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(1))
 	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(1);
-
-		ms = (iv->time + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY) / 1000;
+		ms = IntervalMs(PG_GETARG_INTERVAL_P(1), "timeout", SUSPEND_HINT);
 		if (ms < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must not be negative"),
-					 errhint("Pass an interval such as '15 minutes', '0' for never, or NULL for branchpromote.suspend_timeout.")));
+					 errhint(SUSPEND_HINT)));
 	}
 	ResultInit(&r);
 	CatalogBegin();
@@ -689,12 +689,6 @@ branchpromote_compute_manifests(PG_FUNCTION_ARGS)
 	if (!CatalogComputeManifestInput(c.id, &in))
 		elog(ERROR, "compute " INT64_FORMAT " vanished", c.id);
 	CatalogEnd();
-	for (int i = 0; i < in.nsettings; i++)
-		if (!BpSettingIsSafe(in.settings[i].key, in.settings[i].value))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("compute template setting \"%s\" is not usable", in.settings[i].key),
-					 errhint("Setting names are lowercase letters, digits, '_' and '.'; values have no quotes, backslashes or control characters; fix branchpromote.compute_template.settings.")));
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(BpRenderManifest(&in))));
 }
 

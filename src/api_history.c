@@ -458,27 +458,22 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
-/* The interval argument as milliseconds (0: NULL, no expiry). */
+#define TTL_HINT "Pass an interval such as '2 hours', or NULL for a preview that stays until discarded."
+
+/* The ttl argument as milliseconds (0: NULL, no expiry). */
 static int64
 ArgTtlMs(FunctionCallInfo fcinfo, int n)
 {
-	Interval   *iv;
 	int64		ms;
 
 	if (PG_ARGISNULL(n))
 		return 0;
-	iv = PG_GETARG_INTERVAL_P(n);
-	if (iv->month > 12 * 100 || iv->month < -12 * 100 || iv->day > 36600 || iv->day < -36600)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must be at most 100 years"),
-				 errhint("Pass an interval such as '2 hours', or NULL for a preview that stays until discarded.")));
-	ms = (iv->time / 1000) + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * (USECS_PER_DAY / 1000);
+	ms = IntervalMs(PG_GETARG_INTERVAL_P(n), "ttl", TTL_HINT);
 	if (ms <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be positive"),
-				 errhint("Pass an interval such as '2 hours', or NULL for a preview that stays until discarded.")));
+				 errhint(TTL_HINT)));
 	return ms;
 }
 

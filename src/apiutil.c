@@ -383,6 +383,23 @@ ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger 
 	BpDisconnect(conn);
 }
 
+/*
+ * An interval argument in milliseconds.  Months count 30 days, as
+ * interval arithmetic does; beyond 100 years either way is refused (the
+ * sum could overflow), with hint.
+ */
+int64
+IntervalMs(const Interval *iv, const char *what, const char *hint)
+{
+	if (iv->month > 12 * 100 || iv->month < -12 * 100 || iv->day > 36600 || iv->day < -36600 ||
+		iv->time > 100 * 366 * USECS_PER_DAY || iv->time < -100 * 366 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most 100 years", what),
+				 errhint("%s", hint)));
+	return iv->time / 1000 + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * (USECS_PER_DAY / 1000);
+}
+
 /* An optional release argument: NULL, or 1 to 200 bytes without control characters. */
 char *
 OptText(FunctionCallInfo fcinfo, int n)

@@ -7,6 +7,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "portability/instr_time.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "driver.h"
@@ -49,6 +50,7 @@ extern char *CallerName(void);
 extern void RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env);
 extern void ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out);
 extern char *OptText(FunctionCallInfo fcinfo, int n);
+extern int64 IntervalMs(const Interval *iv, const char *what, const char *hint);
 extern void DropInheritedPrepared(const BpComputeSpec *spec, const char *project);
 
 #endif

@@ -914,11 +914,21 @@ TemplatePairs(const char *column, int *n)
 	return out;
 }
 
-/* The template's parts in a manifest input (identity fields untouched). */
+/*
+ * The template's parts in a manifest input (identity fields untouched).
+ * Every reader of the template comes through here, so its settings are
+ * checked here: an unusable one never reaches a manifest or a postmaster.
+ */
 void
 CatalogComputeTemplate(BpManifestInput *in)
 {
 	in->settings = TemplatePairs("settings", &in->nsettings);
+	for (int i = 0; i < in->nsettings; i++)
+		if (!BpSettingIsSafe(in->settings[i].key, in->settings[i].value))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("compute template setting \"%s\" is not usable", in->settings[i].key),
+					 errhint("Setting names are lowercase letters, digits, '_' and '.'; values have no quotes, backslashes or control characters; fix branchpromote.compute_template.settings.")));
 	in->labels = TemplatePairs("labels", &in->nlabels);
 	if (Run("SELECT image, resources::text FROM branchpromote.compute_template",
 			0, NULL, NULL, NULL, SPI_OK_SELECT) != 1)

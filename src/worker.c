@@ -108,26 +108,6 @@ RunItem(const char *what, bool with_catalog, ItemFn fn, void *arg,
 }
 
 /*
- * The template's Postgres settings, each checked before it reaches a
- * postmaster's command line (catalog session open).
- */
-static BpManifestInput
-TemplateSettings(void)
-{
-	BpManifestInput in;
-
-	memset(&in, 0, sizeof(in));
-	CatalogComputeTemplate(&in);
-	for (int i = 0; i < in.nsettings; i++)
-		if (!BpSettingIsSafe(in.settings[i].key, in.settings[i].value))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("compute template setting \"%s\" is not usable", in.settings[i].key),
-					 errhint("Setting names are lowercase letters, digits, '_' and '.'; values have no quotes, backslashes or control characters; fix branchpromote.compute_template.settings.")));
-	return in;
-}
-
-/*
  * Start a compute unless it runs, and wait until it accepts connections
  * (catalog session open: the template gives its settings).
  */
@@ -143,7 +123,8 @@ StartAndWait(const BpComputeSpec *spec, int timeout_ms)
 
 	if (st == BP_COMPUTE_READY)
 		return pid;
-	tmpl = TemplateSettings();
+	memset(&tmpl, 0, sizeof(tmpl));
+	CatalogComputeTemplate(&tmpl);	/* refuses unusable settings */
 	for (;;)
 	{
 		if (st == BP_COMPUTE_DOWN)
@@ -729,10 +710,9 @@ DoManifest(void *arg)
 
 	if (!CatalogGetComputeById(it->compute_id, true, &locked, &row) || !locked)
 		return;
-	(void) TemplateSettings();	/* refuse unusable settings before touching anything */
 	memset(&in, 0, sizeof(in));
-	if (!CatalogComputeManifestInput(it->compute_id, &in))
-		return;
+	if (!CatalogComputeManifestInput(it->compute_id, &in))	/* refuses unusable settings */
+		return;					/* before anything is stopped */
 	manifest = BpRenderManifest(&in);
 	runtime_hash = BpSha256Hex(BpRenderRuntime(&in));
 	stored = CatalogComputeRuntimeHash(it->compute_id);
