@@ -20,6 +20,7 @@ OBJS = \
 	src/apiutil.o \
 	src/history.o \
 	src/manifest.o \
+	src/xactend.o \
 	src/gate.o \
 	src/api.o \
 	src/api_history.o

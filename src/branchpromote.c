@@ -8,11 +8,10 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 
-#include "gate.h"
 #include "guc.h"
 #include "requests.h"
-#include "twophase.h"
 #include "worker.h"
+#include "xactend.h"
 
 PG_MODULE_MAGIC;
 
@@ -54,8 +53,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ShmemStartup;
 	BpRequestsInit();
-	BpTwoPhaseInit();
-	BpGateInit();
+	BpXactEndInit();
 	BpWorkerRegister();
 }
 

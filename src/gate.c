@@ -18,89 +18,37 @@
 #include "utils/memutils.h"
 
 #include "gate.h"
+#include "xactend.h"
 
-typedef struct Gated
+/* At commit, open the compute; at abort it stays closed (and is removed). */
+static void
+OpenAtEnd(void *arg, bool commit)
 {
-	BpComputeSpec spec;
-	SubTransactionId subid;
-	struct Gated *next;
-} Gated;
+	BpComputeSpec *spec = arg;
 
-static Gated *gated = NULL;
+	if (commit)
+	{
+		/* no ERROR at commit: the reconciler opens what is left closed */
+		PG_TRY();
+		{
+			BpCompute()->set_client_access(spec, true);
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+	pfree(spec);
+}
 
 /* Open spec's compute to clients once the current transaction commits. */
 void
 BpOpenAtCommit(const BpComputeSpec *spec)
 {
-	Gated	   *g = MemoryContextAllocZero(TopMemoryContext, sizeof(Gated));
+	BpComputeSpec *copy = MemoryContextAlloc(TopMemoryContext, sizeof(BpComputeSpec));
 
-	g->spec = *spec;
-	g->subid = GetCurrentSubTransactionId();
-	g->next = gated;
-	gated = g;
-}
-
-/* Open one; no ERROR at commit: the reconciler opens what is left closed. */
-static void
-Open(const BpComputeSpec *spec)
-{
-	PG_TRY();
-	{
-		BpCompute()->set_client_access(spec, true);
-	}
-	PG_CATCH();
-	{
-		EmitErrorReport();
-		FlushErrorState();
-	}
-	PG_END_TRY();
-}
-
-/* Forget (and with commit, open) the entries of subid (0: all). */
-static void
-Release(bool open, SubTransactionId subid)
-{
-	Gated	  **link = &gated;
-
-	while (*link)
-	{
-		Gated	   *g = *link;
-
-		if (subid != InvalidSubTransactionId && g->subid != subid)
-		{
-			link = &g->next;
-			continue;
-		}
-		*link = g->next;
-		if (open)
-			Open(&g->spec);
-		pfree(g);
-	}
-}
-
-static void
-AtXactEnd(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT)
-		Release(true, InvalidSubTransactionId);
-	else if (event == XACT_EVENT_ABORT)
-		Release(false, InvalidSubTransactionId);
-}
-
-static void
-AtSubXactEnd(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		Release(false, sub);
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-		for (Gated *g = gated; g; g = g->next)
-			if (g->subid == sub)
-				g->subid = parent;
-}
-
-void
-BpGateInit(void)
-{
-	RegisterXactCallback(AtXactEnd, NULL);
-	RegisterSubXactCallback(AtSubXactEnd, NULL);
+	*copy = *spec;
+	BpAtXactEnd(OpenAtEnd, copy);
 }

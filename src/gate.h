@@ -8,6 +8,5 @@
 #include "driver.h"
 
 extern void BpOpenAtCommit(const BpComputeSpec *spec);
-extern void BpGateInit(void);
 
 #endif

@@ -21,16 +21,14 @@
 
 #include "pgconn.h"
 #include "twophase.h"
+#include "xactend.h"
 
 typedef struct Prepared
 {
 	PGconn	   *conn;
 	char		gid[64];
-	SubTransactionId subid;		/* the (sub)transaction it belongs to */
-	struct Prepared *next;
 } Prepared;
 
-static Prepared *prepared = NULL;
 static uint32 gid_counter = 0;
 
 /* A name for a compute transaction, tied to the current (sub)transaction. */
@@ -56,28 +54,15 @@ BpTwoPhaseParseGid(const char *gid, FullTransactionId *xid)
 	return true;
 }
 
-/* conn has just run PREPARE TRANSACTION gid: finish it with this transaction. */
-void
-BpTwoPhaseAdopt(PGconn *conn, const char *gid)
-{
-	Prepared   *p = MemoryContextAllocZero(TopMemoryContext, sizeof(Prepared));
-
-	BpUntrack(conn);
-	p->conn = conn;
-	strlcpy(p->gid, gid, sizeof(p->gid));
-	p->subid = GetCurrentSubTransactionId();
-	p->next = prepared;
-	prepared = p;
-}
-
 /*
  * COMMIT or ROLLBACK PREPARED over the connection that prepared it.  Runs
  * at transaction end, where an ERROR is not allowed: a failure is a
  * WARNING, and the reconciler finishes what is left.
  */
 static void
-Finish(Prepared *p, bool commit)
+Finish(void *arg, bool commit)
 {
+	Prepared   *p = arg;
 	char		sql[128];
 	PGresult   *res;
 
@@ -91,47 +76,19 @@ Finish(Prepared *p, bool commit)
 				 errhint("The branchpromote reconciler finishes it on its next pass.")));
 	PQclear(res);
 	PQfinish(p->conn);
+	pfree(p);
 }
 
-/* Finish every prepared transaction that belongs to subid (0: all). */
-static void
-FinishAll(bool commit, SubTransactionId subid)
+/* conn has just run PREPARE TRANSACTION gid: finish it with this transaction. */
+void
+BpTwoPhaseAdopt(PGconn *conn, const char *gid)
 {
-	Prepared  **link = &prepared;
+	Prepared   *p = MemoryContextAllocZero(TopMemoryContext, sizeof(Prepared));
 
-	while (*link)
-	{
-		Prepared   *p = *link;
-
-		if (subid != InvalidSubTransactionId && p->subid != subid)
-		{
-			link = &p->next;
-			continue;
-		}
-		*link = p->next;
-		Finish(p, commit);
-		pfree(p);
-	}
-}
-
-static void
-AtXactEnd(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT)
-		FinishAll(true, InvalidSubTransactionId);
-	else if (event == XACT_EVENT_ABORT)
-		FinishAll(false, InvalidSubTransactionId);
-}
-
-static void
-AtSubXactEnd(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		FinishAll(false, sub);
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-		for (Prepared *p = prepared; p; p = p->next)
-			if (p->subid == sub)
-				p->subid = parent;	/* now the parent's to finish */
+	BpUntrack(conn);
+	p->conn = conn;
+	strlcpy(p->gid, gid, sizeof(p->gid));
+	BpAtXactEnd(Finish, p);
 }
 
 /*
@@ -154,12 +111,4 @@ BpTwoPhaseDropInherited(PGconn *conn)
 					  bp_operation_timeout_ms);
 	PQclear(res);
 	return n;
-}
-
-/* Per-backend setup. */
-void
-BpTwoPhaseInit(void)
-{
-	RegisterXactCallback(AtXactEnd, NULL);
-	RegisterSubXactCallback(AtSubXactEnd, NULL);
 }

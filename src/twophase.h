@@ -9,7 +9,6 @@
 
 #define BP_GID_PREFIX "branchpromote-"
 
-extern void BpTwoPhaseInit(void);
 extern char *BpTwoPhaseGid(void);
 extern void BpTwoPhaseAdopt(PGconn *conn, const char *gid);
 extern bool BpTwoPhaseParseGid(const char *gid, FullTransactionId *xid);
