@@ -229,6 +229,18 @@ Exists(const char *sql, int64 id)
 	return Run(sql, 1, types, values, NULL, SPI_OK_SELECT) > 0;
 }
 
+/* The first column of the first row of a query on one id, or NULL. */
+static char *
+FirstText(const char *sql, int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	if (Run(sql, 1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return NULL;
+	return ColText(0, 1);
+}
+
 bool
 CatalogTimelineExists(int64 id)
 {
@@ -799,13 +811,8 @@ CatalogExpirePreviews(void)
 char *
 CatalogTimelineEnvironment(int64 timeline_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(timeline_id)};
-
-	if (Run("SELECT name FROM branchpromote.environment WHERE timeline_id = $1 ORDER BY name LIMIT 1",
-			1, types, values, NULL, SPI_OK_SELECT) == 0)
-		return NULL;
-	return ColText(0, 1);
+	return FirstText("SELECT name FROM branchpromote.environment WHERE timeline_id = $1 "
+					 "ORDER BY name LIMIT 1", timeline_id);
 }
 
 /* Move a compute to another timeline (its port and id stay). */
@@ -829,6 +836,26 @@ CatalogAnchorExists(int64 timeline_id, const char *name)
 			   2, types, values, NULL, SPI_OK_SELECT) > 0;
 }
 
+#define DEPLOY_COLUMNS \
+	"SELECT id, action, status, to_timeline, anchor_lsn, previous_release, " \
+	"rolled_back_by, release FROM branchpromote.deploy "
+
+static void
+DeployFromRow(int row, BpDeployInfo *out)
+{
+	bool		isnull;
+	Datum		d = Col(row, 5, &isnull);
+
+	out->id = ColInt64(row, 1);
+	out->action = ColText(row, 2);
+	out->status = ColText(row, 3);
+	out->to_timeline = ColInt64(row, 4);
+	out->anchor_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+	out->previous_release = ColText(row, 6);
+	out->rolled_back_by = ColInt64(row, 7);
+	out->release = ColText(row, 8);
+}
+
 /* The project's succeeded first deploys and re-deploys, newest first. */
 BpDeployInfo *
 CatalogDeploysNewestFirst(int64 project_id, int *n)
@@ -836,26 +863,13 @@ CatalogDeploysNewestFirst(int64 project_id, int *n)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(project_id)};
 	BpDeployInfo *out;
-	bool		isnull;
 
-	*n = Run("SELECT id, action, status, to_timeline, anchor_lsn, previous_release, "
-			 "rolled_back_by, release FROM branchpromote.deploy WHERE project_id = $1 "
-			 "AND status = 'succeeded' AND action IN ('first_deploy', 'redeploy') ORDER BY id DESC",
+	*n = Run(DEPLOY_COLUMNS "WHERE project_id = $1 AND status = 'succeeded' "
+			 "AND action IN ('first_deploy', 'redeploy') ORDER BY id DESC",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	out = SPI_palloc(sizeof(BpDeployInfo) * Max(1, *n));
 	for (int i = 0; i < *n; i++)
-	{
-		Datum		d = Col(i, 5, &isnull);
-
-		out[i].id = ColInt64(i, 1);
-		out[i].action = ColText(i, 2);
-		out[i].status = ColText(i, 3);
-		out[i].to_timeline = ColInt64(i, 4);
-		out[i].anchor_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
-		out[i].previous_release = ColText(i, 6);
-		out[i].rolled_back_by = ColInt64(i, 7);
-		out[i].release = ColText(i, 8);
-	}
+		DeployFromRow(i, &out[i]);
 	return out;
 }
 
@@ -865,22 +879,11 @@ CatalogGetDeploy(int64 project_id, int64 deploy_id, BpDeployInfo *out)
 {
 	Oid			types[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(project_id), Int64GetDatum(deploy_id)};
-	bool		isnull;
-	Datum		d;
 
-	if (Run("SELECT id, action, status, to_timeline, anchor_lsn, previous_release, "
-			"rolled_back_by, release FROM branchpromote.deploy WHERE project_id = $1 AND id = $2",
+	if (Run(DEPLOY_COLUMNS "WHERE project_id = $1 AND id = $2",
 			2, types, values, NULL, SPI_OK_SELECT) == 0)
 		return false;
-	out->id = ColInt64(0, 1);
-	out->action = ColText(0, 2);
-	out->status = ColText(0, 3);
-	out->to_timeline = ColInt64(0, 4);
-	d = Col(0, 5, &isnull);
-	out->anchor_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
-	out->previous_release = ColText(0, 6);
-	out->rolled_back_by = ColInt64(0, 7);
-	out->release = ColText(0, 8);
+	DeployFromRow(0, out);
 	return true;
 }
 
@@ -966,13 +969,7 @@ CatalogComputeManifestInput(int64 compute_id, BpManifestInput *in)
 char *
 CatalogComputeRuntimeHash(int64 compute_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(compute_id)};
-
-	if (Run("SELECT runtime_hash FROM branchpromote.compute WHERE id = $1",
-			1, types, values, NULL, SPI_OK_SELECT) == 0)
-		return NULL;
-	return ColText(0, 1);
+	return FirstText("SELECT runtime_hash FROM branchpromote.compute WHERE id = $1", compute_id);
 }
 
 void
