@@ -57,7 +57,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	Oid			caller = GetUserId();
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	existing;
 	char	   *password;
 	int64		project_id;
@@ -186,7 +186,7 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 {
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *release = OptText(fcinfo, 1);
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	BpProjectState s;
 	BpPlan		plan;
@@ -377,7 +377,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	char	   *release = OptText(fcinfo, 1);
 	bool		rehearse;
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	BpProjectState s;
 	BpPlan		plan;
@@ -553,7 +553,7 @@ branchpromote_drop_project(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *confirm = ArgText(fcinfo, 1, "confirm");
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	List	   *timelines;
 	ListCell   *lc;
@@ -591,7 +591,7 @@ ComputeRequest(FunctionCallInfo fcinfo, BpRequestKind kind)
 {
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *env = ArgText(fcinfo, 1, "env");
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	BpComputeRow c;
 	BpReply		reply;
@@ -781,7 +781,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *env = ArgText(fcinfo, 1, "env");
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	BpComputeRow c;
 	BpMigration *m;

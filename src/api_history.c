@@ -242,7 +242,7 @@ branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	XLogRecPtr	target = ArgLsn(fcinfo, 1, "lsn");
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	Prod		prod;
 	int64		old_tl;
@@ -423,7 +423,7 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 	char	   *env = ArgText(fcinfo, 1, "env");
 	char	   *anchor = AnchorName(fcinfo, 2);
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	BpComputeRow c;
 	int64		snapshot_id;
@@ -488,7 +488,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	XLogRecPtr	target = at_head ? InvalidXLogRecPtr : PG_GETARG_LSN(3);
 	int64		ttl_ms = ArgTtlMs(fcinfo, 4);
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	BpTimelineRow existing;
 	int64		from_tl;
@@ -599,7 +599,7 @@ branchpromote_discard_branch(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *branch = ArgText(fcinfo, 1, "name");
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	BpTimelineRow t;
 	int64		env_tl;
@@ -648,7 +648,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *confirm = ArgText(fcinfo, 1, "confirm");
 	char	   *actor = CallerName();
-	ApiResult		r;
+	ApiResult	r;
 	BpProject	p;
 	Prod		prod;
 	int64		dev_tl;
