@@ -26,6 +26,7 @@
 #include "storage/latch.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -825,6 +826,17 @@ branchpromote_reconciler_main(Datum arg)
 	pqsignal(SIGCHLD, SIG_DFL);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(bp_database_name, NULL, 0);
+
+	/*
+	 * Yield to whoever else wants a lock: DDL on the catalog (DROP or ALTER
+	 * EXTENSION, DROP DATABASE) takes its tables one by one and would
+	 * otherwise deadlock with a pass that holds one of them, and the
+	 * deadlock detector may pick the user's statement.  Well below
+	 * deadlock_timeout, so the reconciler's item fails first (it is
+	 * retried on the next pass); row locks it must respect are taken with
+	 * SKIP LOCKED anyway.
+	 */
+	SetConfigOption("lock_timeout", "100", PGC_SUSET, PGC_S_OVERRIDE);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "branchpromote reconciler",
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loop_cxt);
