@@ -21,6 +21,7 @@
 #include "utils/jsonb.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "apiutil.h"
 #include "catalog.h"
@@ -520,7 +521,26 @@ branchpromote_promote_branch(PG_FUNCTION_ARGS)
 	return result;
 }
 
-/* connection_uri(project, env, direct) → text: a libpq URI with credentials. */
+/* The proxy's host for URIs: the first listen address ("*": localhost). */
+static char *
+ProxyHost(void)
+{
+	char	   *raw = pstrdup(bp_proxy_listen_addresses);
+	List	   *hosts;
+	char	   *host;
+
+	if (!SplitGUCList(raw, ',', &hosts) || hosts == NIL)
+		return "localhost";
+	host = linitial(hosts);
+	if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		return "localhost";
+	return strchr(host, ':') ? psprintf("[%s]", host) : host;	/* IPv6 in brackets */
+}
+
+/*
+ * connection_uri(project, env, direct) → text: a libpq URI with credentials,
+ * through the proxy when it runs (unless direct), else the compute's own.
+ */
 Datum
 branchpromote_connection_uri(PG_FUNCTION_ARGS)
 {
@@ -540,7 +560,11 @@ branchpromote_connection_uri(PG_FUNCTION_ARGS)
 	LoadProject(name, false, &p);
 	LoadCompute(&p, env, &c);
 	CatalogEnd();
-	/* No proxy yet: both forms name the compute itself. */
+	if (bp_proxy_port > 0 && !PG_GETARG_BOOL(2))
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("postgresql://%s:%s@%s:%d/%s%s%s",
+												  p.name, p.password, ProxyHost(), bp_proxy_port,
+												  p.name, strcmp(env, "prod") == 0 ? "" : ".",
+												  strcmp(env, "prod") == 0 ? "" : env)));
 	BpCompute()->client_endpoint(&c.spec, &host, &port);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("postgresql://%s:%s@%s:%d/%s",
 											  p.name, p.password, host, port, p.name)));

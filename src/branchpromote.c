@@ -9,6 +9,8 @@
 #include "storage/ipc.h"
 
 #include "guc.h"
+#include "proxy.h"
+#include "proxystats.h"
 #include "requests.h"
 #include "worker.h"
 #include "xactend.h"
@@ -26,6 +28,7 @@ ShmemRequest(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	BpRequestsShmemRequest();
+	BpProxyStatsShmemRequest();
 }
 
 static void
@@ -34,6 +37,7 @@ ShmemStartup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	BpRequestsShmemInit();
+	BpProxyStatsShmemInit();
 }
 
 void
@@ -55,6 +59,7 @@ _PG_init(void)
 	BpRequestsInit();
 	BpXactEndInit();
 	BpWorkerRegister();
+	BpProxyRegister();
 }
 
 PG_FUNCTION_INFO_V1(branchpromote_check_install);

@@ -26,6 +26,10 @@ int			bp_history_retention_s = 7 * 24 * 3600;
 int			bp_snapshot_interval_s = 3600;
 int			bp_suspend_timeout_s = 300;
 char	   *bp_crash_at = NULL;
+int			bp_proxy_port = 0;
+char	   *bp_proxy_listen_addresses = NULL;
+int			bp_proxy_connect_timeout_ms = 30000;
+int			bp_proxy_max_connections = 1000;
 
 /* A path setting must be empty (use the default) or absolute and safe. */
 static bool
@@ -115,6 +119,27 @@ BpGucInit(void)
 							   &bp_crash_at, "",
 							   PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.proxy_port",
+							"TCP port of the proxy that routes clients to computes by database name (0: no proxy).",
+							"Clients connect to database \"<project>\" for prod, \"<project>.dev\" for dev, \"<project>.<branch>\" for a branch.",
+							&bp_proxy_port, 0, 0, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("branchpromote.proxy_listen_addresses",
+							   "Comma-separated host names or IP addresses the proxy listens on (\"*\": every address).",
+							   NULL,
+							   &bp_proxy_listen_addresses, "localhost",
+							   PGC_POSTMASTER, GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.proxy_connect_timeout",
+							"How long the proxy lets a client wait for its compute to wake and accept the connection.",
+							NULL,
+							&bp_proxy_connect_timeout_ms, 30000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.proxy_max_connections",
+							"Most client connections the proxy relays at once; more are refused with SQLSTATE 53300.",
+							NULL,
+							&bp_proxy_max_connections, 1000, 1, 100000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("branchpromote");
 }
 

@@ -18,6 +18,10 @@ extern int	bp_history_retention_s;
 extern int	bp_snapshot_interval_s;
 extern int	bp_suspend_timeout_s;
 extern char *bp_crash_at;
+extern int	bp_proxy_port;
+extern char *bp_proxy_listen_addresses;
+extern int	bp_proxy_connect_timeout_ms;
+extern int	bp_proxy_max_connections;
 
 extern void BpGucInit(void);
 extern const char *BpDataRoot(void);

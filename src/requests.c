@@ -37,6 +37,7 @@ typedef enum SlotState
 typedef struct Slot
 {
 	SlotState	state;
+	Latch	   *latch;			/* set on reply (NULL: the requester waits on cv) */
 	BpRequest	req;
 	BpReply		reply;
 } Slot;
@@ -169,74 +170,96 @@ Abandon(int slot)
 }
 
 /*
- * Hand the reconciler a request nobody waits for.  Safe while an error is
- * being handled: no ereport(ERROR).  Returns false if every slot is busy.
+ * Put a request in a free slot; the reply will set latch (NULL: none).
+ * noreply: nobody collects the reply, the slot frees itself.  Returns the
+ * slot, or -1 if every slot is busy.  No ereport(ERROR): safe while an error
+ * is being handled and in the proxy's loop.
  */
+static int
+Submit(const BpRequest *req, bool noreply, Latch *latch)
+{
+	int			slot = -1;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < BP_SLOTS && slot < 0; i++)
+		if (shared->slots[i].state == SLOT_FREE)
+		{
+			slot = i;
+			shared->slots[i].state = SLOT_PENDING;
+			shared->slots[i].req = *req;
+			shared->slots[i].req.noreply = noreply;
+			shared->slots[i].latch = latch;
+			memset(&shared->slots[i].reply, 0, sizeof(BpReply));
+		}
+	LWLockRelease(shared->lock);
+	if (slot >= 0)
+		WakeWorker(false);
+	return slot;
+}
+
+/* Hand the reconciler a request nobody waits for; false if every slot is busy. */
 bool
 BpTell(const BpRequest *req)
 {
-	bool		queued = false;
+	return Submit(req, true, NULL) >= 0;
+}
+
+/*
+ * Hand the reconciler a request without waiting: the reply sets MyLatch and
+ * BpPoll collects it.  Returns the slot, or -1 if every slot is busy.
+ */
+int
+BpSubmit(const BpRequest *req)
+{
+	return Submit(req, false, MyLatch);
+}
+
+/* Has the reply to slot come?  Then copy it and free the slot. */
+bool
+BpPoll(int slot, BpReply *reply)
+{
+	bool		done;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < BP_SLOTS && !queued; i++)
-		if (shared->slots[i].state == SLOT_FREE)
-		{
-			shared->slots[i].state = SLOT_PENDING;
-			shared->slots[i].req = *req;
-			shared->slots[i].req.noreply = true;
-			queued = true;
-		}
+	done = shared->slots[slot].state == SLOT_DONE;
+	if (done)
+	{
+		*reply = shared->slots[slot].reply;
+		shared->slots[slot].state = SLOT_FREE;
+	}
 	LWLockRelease(shared->lock);
-	if (queued)
-		WakeWorker(false);
-	return queued;
+	return done;
+}
+
+/* Stop waiting for slot's reply (the reconciler still finishes the request). */
+void
+BpForget(int slot)
+{
+	Abandon(slot);
 }
 
 /* Ask the reconciler to act and wait for its reply (or error on timeout). */
 void
 BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply)
 {
-	volatile int slot = -1;
+	volatile int slot;
 	instr_time	start;
 
 	INSTR_TIME_SET_CURRENT(start);
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < BP_SLOTS; i++)
-		if (shared->slots[i].state == SLOT_FREE)
-		{
-			slot = i;
-			shared->slots[i].state = SLOT_PENDING;
-			shared->slots[i].req = *req;
-			memset(&shared->slots[i].reply, 0, sizeof(BpReply));
-			break;
-		}
-	LWLockRelease(shared->lock);
+	slot = Submit(req, false, NULL);
 	if (slot < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("too many requests waiting for the branchpromote reconciler"),
 				 errhint("Try again in a moment.")));
-	WakeWorker(false);
 
 	PG_TRY();
 	{
 		ConditionVariablePrepareToSleep(&shared->cv);
-		for (;;)
+		while (!BpPoll(slot, reply))
 		{
-			bool		done;
-			long		left;
+			long		left = timeout_ms - ElapsedMs(start);
 
-			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-			done = shared->slots[slot].state == SLOT_DONE;
-			if (done)
-			{
-				*reply = shared->slots[slot].reply;
-				shared->slots[slot].state = SLOT_FREE;
-			}
-			LWLockRelease(shared->lock);
-			if (done)
-				break;
-			left = timeout_ms - ElapsedMs(start);
 			if (left <= 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_QUERY_CANCELED),
@@ -302,6 +325,8 @@ BpWorkerNextRequest(int from, int *slot, BpRequest *req)
 void
 BpWorkerReply(int slot, const BpReply *reply)
 {
+	Latch	   *latch = NULL;
+
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	if (shared->slots[slot].state == SLOT_ABANDONED || shared->slots[slot].req.noreply)
 		shared->slots[slot].state = SLOT_FREE;
@@ -309,8 +334,11 @@ BpWorkerReply(int slot, const BpReply *reply)
 	{
 		shared->slots[slot].reply = *reply;
 		shared->slots[slot].state = SLOT_DONE;
+		latch = shared->slots[slot].latch;
 	}
 	LWLockRelease(shared->lock);
+	if (latch)
+		SetLatch(latch);
 	ConditionVariableBroadcast(&shared->cv);
 }
 

@@ -57,6 +57,9 @@ extern void BpRequestsInit(void);
 /* Backends */
 extern void BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply);
 extern bool BpTell(const BpRequest *req);
+extern int	BpSubmit(const BpRequest *req);
+extern bool BpPoll(int slot, BpReply *reply);
+extern void BpForget(int slot);
 extern void BpWakeWorkerAtCommit(void);
 
 /* The reconciler */

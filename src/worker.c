@@ -37,6 +37,7 @@
 #include "ledger.h"
 #include "pgconn.h"
 #include "process.h"
+#include "proxystats.h"
 #include "requests.h"
 #include "twophase.h"
 #include "worker.h"
@@ -444,6 +445,8 @@ DoIdle(void *arg)
 	PGconn	   *conn;
 	PGresult   *res;
 	int			clients;
+	int64		idle_s;
+	int64		proxy_idle_s;
 
 	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
 		strcmp(row.desired_state, "running") != 0 || strcmp(row.actual_state, "running") != 0 ||
@@ -463,8 +466,16 @@ DoIdle(void *arg)
 		CatalogTouchCompute(id);
 		return;
 	}
+	/* a client of the proxy may have come and gone since the last pass */
+	proxy_idle_s = (GetCurrentTimestamp() - BpProxyLastActive(row.project, row.env)) / USECS_PER_SEC;
+	idle_s = CatalogComputeIdleSeconds(id);
+	if (proxy_idle_s < idle_s)
+	{
+		CatalogTouchCompute(id);
+		idle_s = proxy_idle_s;
+	}
 	timeout_s = CatalogSuspendTimeout(id, bp_suspend_timeout_s);
-	if (timeout_s <= 0 || CatalogComputeIdleSeconds(id) < timeout_s)
+	if (timeout_s <= 0 || idle_s < timeout_s)
 		return;
 	ereport(LOG,
 			(errmsg("branchpromote reconciler: suspending compute %s/%s: no client for " INT64_FORMAT " s",

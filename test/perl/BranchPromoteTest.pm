@@ -48,14 +48,15 @@ our $WAIT_SECONDS = 90;
 
 =pod
 
-=item BranchPromoteTest->new_node($name, port_base => N, data_root => DIR, remove_data_root => 0|1, cron => 0|1)
+=item BranchPromoteTest->new_node($name, port_base => N, data_root => DIR, remove_data_root => 0|1, cron => 0|1, proxy_port => N)
 
 Initialise and start a control node with branchpromote preloaded and the
 extension created in database postgres.  port_base must differ per test
 file.  data_root defaults to the extension's own default (beside the control
 node's data directory).  With cron => 1, pg_cron is preloaded too (jobs in
 database postgres, run by background workers, so no password is needed) and
-CREATE EXTENSION pg_cron follows branchpromote's.
+CREATE EXTENSION pg_cron follows branchpromote's.  With proxy_port, the proxy
+listens there (on localhost) and connection_uri returns its URIs.
 
 =cut
 
@@ -79,6 +80,7 @@ sub new_node
 		# scale to zero only where a test asks for it (set_suspend_timeout)
 		"branchpromote.suspend_timeout = 0");
 	$conf .= "\nbranchpromote.data_root = '$opt{data_root}'" if $opt{data_root};
+	$conf .= "\nbranchpromote.proxy_port = $opt{proxy_port}" if $opt{proxy_port};
 	if ($opt{cron})
 	{
 		# Jobs run in background workers connected as their role: no libpq

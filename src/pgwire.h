@@ -1,0 +1,102 @@
+/*
+ * pgwire.h — the parts of the PostgreSQL wire protocol the proxy reads and
+ * writes (pure code: no server state, no allocation; fuzzed and unit tested).
+ *
+ * A client's first packet has no type byte: a 4-byte length (itself
+ * included) and a 4-byte code, which is a protocol version (StartupMessage)
+ * or one of the request codes below.  Every later message, both ways, is a
+ * type byte and a 4-byte length (itself included, type byte not).
+ */
+#ifndef BP_PGWIRE_H
+#define BP_PGWIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The server's own limit on a startup packet (MAX_STARTUP_PACKET_LENGTH). */
+#define PGW_MAX_STARTUP 10000
+/* More parameters than this in one StartupMessage: refused as malformed. */
+#define PGW_MAX_PARAMS 64
+
+#define PGW_CODE_CANCEL 80877102
+#define PGW_CODE_SSL 80877103
+#define PGW_CODE_GSSENC 80877104
+
+typedef enum PgwKind
+{
+	PGW_INCOMPLETE,				/* a valid prefix: read more bytes */
+	PGW_BAD,					/* malformed: answer with an error, close */
+	PGW_SSL_REQUEST,
+	PGW_GSSENC_REQUEST,
+	PGW_CANCEL,
+	PGW_STARTUP
+} PgwKind;
+
+typedef struct PgwStartup
+{
+	PgwKind		kind;
+	uint32_t	length;			/* bytes of the packet (all of it is consumed) */
+	uint32_t	protocol;		/* PGW_STARTUP: major << 16 | minor */
+	int			nparams;
+	const char *names[PGW_MAX_PARAMS];	/* point into the parsed buffer */
+	const char *values[PGW_MAX_PARAMS];
+	uint32_t	cancel_pid;		/* PGW_CANCEL */
+	uint32_t	cancel_key;
+	const char *error;			/* PGW_BAD: what is wrong (a constant string) */
+} PgwStartup;
+
+/*
+ * Parse the first len bytes a client sent on a new connection.  The
+ * parameters point into buf, which must outlive out.  A StartupMessage must
+ * be protocol 3.x, have NUL-terminated name/value pairs ending in an empty
+ * name, and name a user.  Never reads beyond buf[len - 1].
+ */
+extern PgwKind PgwParseStartup(const char *buf, size_t len, PgwStartup *out);
+
+/* A parameter's value, or NULL. */
+extern const char *PgwParam(const PgwStartup *s, const char *name);
+
+/*
+ * The same StartupMessage with "database" set to database (added if absent,
+ * every other parameter kept in order).  Returns the packet's length, or -1
+ * if it does not fit in outlen.
+ */
+extern int	PgwBuildStartup(const PgwStartup *s, const char *database, char *out, size_t outlen);
+
+/*
+ * An ErrorResponse ('E') with severity (FATAL, ERROR), SQLSTATE, message and
+ * hint (NULL: none).  Truncates long texts to fit; returns its length, or -1
+ * if outlen is below 64.
+ */
+extern int	PgwBuildError(const char *severity, const char *sqlstate, const char *message,
+						  const char *hint, char *out, size_t outlen);
+
+/* A CancelRequest packet (16 bytes) into out. */
+extern void PgwBuildCancel(uint32_t pid, uint32_t key, char out[16]);
+
+/*
+ * A message of the regular protocol at buf: 1 when a whole one is there
+ * (*type and *total set: type byte + length), 0 when more bytes are needed,
+ * -1 when its length is impossible (below 4 or above maxlen).
+ */
+extern int	PgwMessage(const char *buf, size_t len, uint32_t maxlen, char *type, uint32_t *total);
+
+/*
+ * A BackendKeyData message ('K', 12 bytes after the type) at buf, whose
+ * total length is total: its pid and key.  false if it is not one.
+ */
+extern bool PgwParseKeyData(const char *buf, uint32_t total, uint32_t *pid, uint32_t *key);
+
+/* A BackendKeyData message (13 bytes) into out. */
+extern void PgwBuildKeyData(uint32_t pid, uint32_t key, char out[13]);
+
+/*
+ * Route a database name: "<project>" is prod, "<project>.<env>" is that
+ * environment (dev, a preview or backup branch).  false if either part is
+ * empty or longer than its buffer (size includes the NUL).
+ */
+extern bool PgwSplitRoute(const char *dbname, char *project, size_t project_size,
+						  char *env, size_t env_size);
+
+#endif

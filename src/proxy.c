@@ -1,0 +1,1101 @@
+/*
+ * proxy.c — the scale-to-zero proxy: one port, routed by database name.
+ *
+ * A background worker with one event loop (a WaitEventSet holding the
+ * latch, postmaster death, the listening sockets and every connection's
+ * sockets).  Per client connection:
+ *
+ *   STARTUP    read the first packet: SSLRequest and GSSENCRequest are
+ *              answered 'N', a CancelRequest is forwarded to the compute
+ *              whose key it names, a StartupMessage is routed by its
+ *              database name ("<project>" is prod, "<project>.<env>" any
+ *              other environment) through the catalog, and its database is
+ *              rewritten to the compute's own;
+ *   WAKING     the compute is suspended (or refused the connection): one
+ *              start request to the reconciler per compute, every client of
+ *              it waits on that one, bounded by proxy_connect_timeout;
+ *   CONNECTING a non-blocking connect to the compute;
+ *   AUTH       bytes pass both ways, and the compute's messages are read one
+ *              by one until its first ReadyForQuery, so that its
+ *              BackendKeyData can be swapped for the proxy's own random key
+ *              (cancels come to the proxy, which maps them back);
+ *   RELAY      bytes pass both ways untouched;
+ *   CLOSING    a last message (an error) drains to the client, then close.
+ *
+ * Each direction has one fixed buffer; a side is read only while the buffer
+ * toward the other has room, so a slow reader slows its writer (no
+ * unbounded memory).  PostgreSQL 15 cannot remove a socket from a wait
+ * event set, so the set is rebuilt after connections close.
+ */
+#include "postgres.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "lib/ilist.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "catalog.h"
+#include "driver.h"
+#include "guc.h"
+#include "pgwire.h"
+#include "proxy.h"
+#include "proxystats.h"
+#include "requests.h"
+
+#define BUF_SIZE 32768			/* per direction per connection */
+#define MAX_LISTEN 16
+#define CANCEL_SLACK 64			/* cancel forwards beyond max_connections */
+#define ACCEPT_BATCH 64
+
+typedef enum ConnState
+{
+	CS_STARTUP,
+	CS_WAKING,
+	CS_CONNECTING,
+	CS_AUTH,
+	CS_RELAY,
+	CS_CLOSING
+} ConnState;
+
+typedef struct Buf
+{
+	int			start;			/* first unsent byte */
+	int			end;			/* first free byte */
+	char		data[BUF_SIZE];
+} Buf;
+
+typedef struct Conn
+{
+	dlist_node	node;
+	ConnState	state;
+	bool		closed;			/* freed at the end of this loop iteration */
+	bool		is_cancel;		/* forwards one CancelRequest */
+	pgsocket	client;
+	pgsocket	server;
+	int			client_pos;		/* in the wait event set, -1: not in it */
+	int			server_pos;
+	uint32		client_events;
+	uint32		server_events;
+	Buf			c2s;
+	Buf			s2c;
+	int			s2c_ok;			/* s2c bytes before this are vetted (AUTH) */
+	TimestampTz deadline;		/* STARTUP/WAKING/CONNECTING/CLOSING give up then */
+	bool		woken;			/* a wake was tried already */
+	BpComputeSpec spec;
+	char		project[64];
+	char		env[64];
+	BpProxyStat *stat;			/* NULL until routed */
+	uint32		key_pid;		/* what the client was given */
+	uint32		key_secret;
+	uint32		server_pid;		/* what the compute gave */
+	uint32		server_secret;
+	bool		have_key;
+} Conn;
+
+/* One start request per compute, shared by every client waiting on it. */
+typedef struct Wake
+{
+	dlist_node	node;
+	int64		compute_id;
+	BpComputeSpec spec;
+	int			slot;			/* request slot, -1: not submitted yet */
+	TimestampTz started;
+	BpProxyStat *stat;
+} Wake;
+
+static MemoryContext proxy_cxt;	/* connections, the wait event set */
+static MemoryContext iter_cxt;	/* reset every loop iteration */
+static WaitEventSet *wes = NULL;
+static bool wes_dirty = true;
+static pgsocket listen_fds[MAX_LISTEN];
+static int	nlisten = 0;
+static dlist_head conns = DLIST_STATIC_INIT(conns);
+static dlist_head wakes = DLIST_STATIC_INIT(wakes);
+static int	nconns = 0;
+static int	nclients = 0;
+
+static void UpdateEvents(Conn *c);
+
+/* Register the proxy (from _PG_init, while preloading) if it has a port. */
+void
+BpProxyRegister(void)
+{
+	BackgroundWorker w;
+
+	if (bp_proxy_port == 0)
+		return;
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	strlcpy(w.bgw_library_name, "branchpromote", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "branchpromote_proxy_main", BGW_MAXLEN);
+	strlcpy(w.bgw_name, "branchpromote proxy", BGW_MAXLEN);
+	strlcpy(w.bgw_type, "branchpromote proxy", BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
+}
+
+/* ------------------------------------------------------------ sockets */
+
+/* Listen on one address of host ("*": every address); logs failures. */
+static void
+ListenOn(const char *host)
+{
+	char		portstr[16];
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+	int			rc;
+
+	snprintf(portstr, sizeof(portstr), "%d", bp_proxy_port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, portstr, &hints, &res);
+	if (rc != 0)
+	{
+		ereport(LOG,
+				(errmsg("branchpromote proxy: could not translate host name \"%s\": %s",
+						host, gai_strerror(rc))));
+		return;
+	}
+	for (struct addrinfo *ai = res; ai != NULL && nlisten < MAX_LISTEN; ai = ai->ai_next)
+	{
+		pgsocket	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int			on = 1;
+
+		if (fd == PGINVALID_SOCKET)
+			continue;
+		(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (ai->ai_family == AF_INET6)
+			(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0)
+		{
+			ereport(LOG,
+					(errcode_for_socket_access(),
+					 errmsg("branchpromote proxy: could not listen on \"%s\" port %d: %m",
+							host, bp_proxy_port)));
+			closesocket(fd);
+			continue;
+		}
+		listen_fds[nlisten++] = fd;
+	}
+	freeaddrinfo(res);
+}
+
+/* Listen on every proxy_listen_addresses entry; FATAL if none works. */
+static void
+Listen(void)
+{
+	char	   *raw = pstrdup(bp_proxy_listen_addresses);
+	List	   *hosts;
+	ListCell   *lc;
+
+	if (!SplitGUCList(raw, ',', &hosts))
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list syntax in branchpromote.proxy_listen_addresses")));
+	foreach(lc, hosts)
+		ListenOn(lfirst(lc));
+	if (nlisten == 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("the branchpromote proxy could not listen on port %d", bp_proxy_port),
+				 errhint("Check branchpromote.proxy_listen_addresses and that nothing else uses the port.")));
+}
+
+static void
+SetSocketOptions(pgsocket fd)
+{
+	int			on = 1;
+
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	(void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+}
+
+/*
+ * Read what fits into b: >0 bytes, 0 end of stream, -1 error, -2 nothing
+ * yet.  Moves unsent bytes to the front first if b is full; *mark (an offset
+ * into b, if given) moves with them.
+ */
+static int
+ReadInto(pgsocket fd, Buf *b, int *mark)
+{
+	ssize_t		n;
+	int			shift = 0;
+
+	if (b->start == b->end)
+		shift = b->start;
+	else if (b->end == BUF_SIZE && b->start > 0)
+	{
+		memmove(b->data, b->data + b->start, b->end - b->start);
+		shift = b->start;
+	}
+	b->start -= shift;
+	b->end -= shift;
+	if (mark)
+		*mark = Max(*mark - shift, 0);
+	if (b->end == BUF_SIZE)
+		return -2;
+	n = recv(fd, b->data + b->end, BUF_SIZE - b->end, 0);
+	if (n > 0)
+	{
+		b->end += n;
+		return (int) n;
+	}
+	if (n == 0)
+		return 0;
+	return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+}
+
+/* Send b's bytes before limit; the count sent, or -1 on error. */
+static int
+WriteFrom(pgsocket fd, Buf *b, int limit)
+{
+	int			sent = 0;
+
+	while (b->start < limit)
+	{
+		ssize_t		n = send(fd, b->data + b->start, limit - b->start, MSG_NOSIGNAL);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
+		}
+		b->start += n;
+		sent += n;
+	}
+	return sent;
+}
+
+static void
+BufAppend(Buf *b, const char *data, int len)
+{
+	if (b->start == b->end)
+		b->start = b->end = 0;
+	if (len > BUF_SIZE - b->end)
+		len = BUF_SIZE - b->end;	/* never: our messages are small */
+	memcpy(b->data + b->end, data, len);
+	b->end += len;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static Conn *
+NewConn(pgsocket client)
+{
+	Conn	   *c = MemoryContextAllocZero(proxy_cxt, sizeof(Conn));
+
+	c->state = CS_STARTUP;
+	c->client = client;
+	c->server = PGINVALID_SOCKET;
+	c->client_pos = c->server_pos = -1;
+	c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), bp_proxy_connect_timeout_ms);
+	dlist_push_tail(&conns, &c->node);
+	nconns++;
+	return c;
+}
+
+/* Close both sides; the memory goes at the end of the loop iteration. */
+static void
+CloseConn(Conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	if (c->client != PGINVALID_SOCKET)
+		closesocket(c->client);
+	if (c->server != PGINVALID_SOCKET)
+		closesocket(c->server);
+	c->client = c->server = PGINVALID_SOCKET;
+	if (c->stat && !c->is_cancel)
+	{
+		pg_atomic_fetch_sub_u64(&c->stat->open, 1);
+		pg_atomic_write_u64(&c->stat->last_active, (uint64) GetCurrentTimestamp());
+	}
+	if (!c->is_cancel)
+		nclients--;
+	wes_dirty = true;
+}
+
+/*
+ * Answer the client with an error and close once it is sent (or the
+ * deadline passes).  Counts as an error of the environment, if routed.
+ */
+static void
+Fail(Conn *c, const char *sqlstate, const char *message, const char *hint)
+{
+	char		pkt[1024];
+	int			n = PgwBuildError("FATAL", sqlstate, message, hint, pkt, sizeof(pkt));
+
+	BpProxyStatAdd(&(c->stat ? c->stat : BpProxyStatFor("", ""))->errors, 1);
+	if (c->server != PGINVALID_SOCKET)
+	{
+		closesocket(c->server);
+		c->server = PGINVALID_SOCKET;
+		c->server_pos = -1;
+		wes_dirty = true;
+	}
+	c->s2c.start = c->s2c.end = 0;
+	BufAppend(&c->s2c, pkt, n);
+	c->s2c_ok = c->s2c.end;
+	c->state = CS_CLOSING;
+	c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+}
+
+/* The client whose (pid, key) a CancelRequest names, if any. */
+static Conn *
+FindByKey(uint32 pid, uint32 secret)
+{
+	dlist_iter	it;
+
+	dlist_foreach(it, &conns)
+	{
+		Conn	   *c = dlist_container(Conn, node, it.cur);
+
+		if (!c->closed && !c->is_cancel && c->have_key &&
+			c->key_pid == pid && c->key_secret == secret)
+			return c;
+	}
+	return NULL;
+}
+
+/* Start a non-blocking connect to the compute; false if it failed at once. */
+static bool
+StartConnect(Conn *c)
+{
+	const char *host;
+	int			port;
+	char		portstr[16];
+	struct addrinfo hints;
+	struct addrinfo *ai = NULL;
+	pgsocket	fd;
+	int			rc;
+
+	BpCompute()->client_endpoint(&c->spec, &host, &port);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, portstr, &hints, &ai) != 0 || ai == NULL)
+		return false;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == PGINVALID_SOCKET)
+	{
+		freeaddrinfo(ai);
+		return false;
+	}
+	SetSocketOptions(fd);
+	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (rc != 0 && errno != EINPROGRESS)
+	{
+		closesocket(fd);
+		return false;
+	}
+	c->server = fd;
+	c->server_pos = -1;
+	c->server_events = 0;
+	c->state = CS_CONNECTING;
+	return true;
+}
+
+/* ------------------------------------------------------------ waking */
+
+static Wake *
+FindWake(int64 compute_id)
+{
+	dlist_iter	it;
+
+	dlist_foreach(it, &wakes)
+	{
+		Wake	   *w = dlist_container(Wake, node, it.cur);
+
+		if (w->compute_id == compute_id)
+			return w;
+	}
+	return NULL;
+}
+
+/* Submit a wake's start request (again, if every slot was busy). */
+static void
+SubmitWake(Wake *w)
+{
+	BpRequest	req;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = BP_REQ_START;
+	req.committed = true;
+	req.timeout_ms = bp_proxy_connect_timeout_ms;
+	req.spec = w->spec;
+	w->slot = BpSubmit(&req);
+}
+
+/* The client needs its compute started: join (or make) the compute's wake. */
+static void
+NeedWake(Conn *c)
+{
+	Wake	   *w = FindWake(c->spec.compute_id);
+
+	if (c->server != PGINVALID_SOCKET)
+	{
+		closesocket(c->server);
+		c->server = PGINVALID_SOCKET;
+		c->server_pos = -1;
+		wes_dirty = true;
+	}
+	c->woken = true;
+	c->state = CS_WAKING;
+	if (w == NULL)
+	{
+		w = MemoryContextAllocZero(proxy_cxt, sizeof(Wake));
+		w->compute_id = c->spec.compute_id;
+		w->spec = c->spec;
+		w->started = GetCurrentTimestamp();
+		w->stat = c->stat;
+		dlist_push_tail(&wakes, &w->node);
+		SubmitWake(w);
+	}
+}
+
+/* Forget our pending requests when the proxy exits. */
+static void
+ForgetWakes(int code, Datum arg)
+{
+	dlist_iter	it;
+
+	dlist_foreach(it, &wakes)
+	{
+		Wake	   *w = dlist_container(Wake, node, it.cur);
+
+		if (w->slot >= 0)
+			BpForget(w->slot);
+	}
+}
+
+/* Collect finished wakes and move their clients on. */
+static void
+PollWakes(void)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &wakes)
+	{
+		Wake	   *w = dlist_container(Wake, node, it.cur);
+		BpReply		reply;
+		dlist_iter	ci;
+		uint64		us;
+
+		if (w->slot < 0)
+		{
+			SubmitWake(w);
+			continue;
+		}
+		if (!BpPoll(w->slot, &reply))
+			continue;
+		us = (uint64) (GetCurrentTimestamp() - w->started);
+		if (w->stat)
+		{
+			BpProxyStatAdd(&w->stat->wakes, 1);
+			BpProxyStatAdd(&w->stat->wake_us_total, us);
+			BpProxyStatMax(&w->stat->wake_us_max, us);
+		}
+		if (reply.ok)
+			ereport(DEBUG1,
+					(errmsg("branchpromote proxy: compute " INT64_FORMAT " woke in %.1f ms",
+							w->compute_id, us / 1000.0)));
+		dlist_foreach(ci, &conns)
+		{
+			Conn	   *c = dlist_container(Conn, node, ci.cur);
+
+			if (c->closed || c->state != CS_WAKING || c->spec.compute_id != w->compute_id)
+				continue;
+			if (!reply.ok)
+				Fail(c, "57P03", psprintf("compute of \"%s\" (%s) could not be started: %s",
+										  c->project, c->env, reply.error),
+					 "See last_error in branchpromote.computes and the control server's log.");
+			else if (!StartConnect(c))
+				Fail(c, "08006", psprintf("could not connect to the compute of \"%s\" (%s): %m",
+										  c->project, c->env), NULL);
+			UpdateEvents(c);
+		}
+		dlist_delete(&w->node);
+		pfree(w);
+	}
+}
+
+/* ------------------------------------------------------------ routing */
+
+typedef struct Route
+{
+	bool		ok;
+	char		sqlstate[6];
+	char	   *message;
+	char	   *hint;
+	BpComputeSpec spec;
+	bool		running;
+} Route;
+
+/* Look the environment up in the catalog (its own transaction). */
+static void
+LookUp(const char *project, const char *env, Route *r)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		BpProject	p;
+		BpComputeRow row;
+
+		CatalogBegin();
+		if (!CatalogFindProject(project, false, &p))
+		{
+			strlcpy(r->sqlstate, "3D000", sizeof(r->sqlstate));
+			r->message = psprintf("project \"%s\" does not exist", project);
+			r->hint = pstrdup("Check the database name: branchpromote.connection_uri(project, env) gives it.");
+		}
+		else if (!CatalogGetCompute(p.id, env, &row))
+		{
+			strlcpy(r->sqlstate, "3D000", sizeof(r->sqlstate));
+			if (strcmp(env, "prod") == 0)
+			{
+				r->message = psprintf("project \"%s\" has no prod environment yet", project);
+				r->hint = psprintf("Prod appears at the first promotion; database \"%s.dev\" is dev.", project);
+			}
+			else
+			{
+				r->message = psprintf("project \"%s\" has no environment \"%s\"", project, env);
+				r->hint = psprintf("Database \"%s\" is prod, \"%s.dev\" is dev, \"%s.<branch>\" a preview or backup branch.",
+								   project, project, project);
+			}
+		}
+		else
+		{
+			r->ok = true;
+			r->spec = row.spec;
+			r->running = strcmp(row.actual_state, "running") == 0;
+		}
+		CatalogEnd();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		r->ok = false;
+		strlcpy(r->sqlstate, "57P03", sizeof(r->sqlstate));
+		r->message = psprintf("the branchpromote catalog could not be read: %s", ed->message);
+		r->hint = pstrdup("Try again in a moment; see the control server's log.");
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+}
+
+/* Give the client its own random cancel key, unique among the open ones. */
+static void
+NewKey(Conn *c)
+{
+	do
+	{
+		if (!pg_strong_random(&c->key_pid, sizeof(c->key_pid)) ||
+			!pg_strong_random(&c->key_secret, sizeof(c->key_secret)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random cancel key")));
+		c->key_pid &= 0x7fffffff;	/* a plausible pid: positive */
+	} while (c->key_pid == 0 || FindByKey(c->key_pid, c->key_secret) != NULL);
+}
+
+/* A StartupMessage: route it, rewrite its database, connect or wake. */
+static void
+RouteStartup(Conn *c, const PgwStartup *st)
+{
+	const char *db = PgwParam(st, "database");
+	char		pkt[PGW_MAX_STARTUP + 128];
+	int			n;
+	Route		r;
+
+	if (db == NULL || db[0] == '\0')
+		db = PgwParam(st, "user");
+	if (!PgwSplitRoute(db, c->project, sizeof(c->project), c->env, sizeof(c->env)))
+	{
+		Fail(c, "3D000", psprintf("database \"%s\" does not exist", db),
+			 "Connect to database \"<project>\" for prod, \"<project>.dev\" for dev, \"<project>.<branch>\" for a branch.");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	LookUp(c->project, c->env, &r);
+	if (!r.ok)
+	{
+		Fail(c, r.sqlstate, r.message, r.hint);
+		return;
+	}
+	c->spec = r.spec;
+	c->stat = BpProxyStatFor(c->project, c->env);
+	BpProxyStatAdd(&c->stat->open, 1);
+	BpProxyStatAdd(&c->stat->total, 1);
+	pg_atomic_write_u64(&c->stat->last_active, (uint64) GetCurrentTimestamp());
+
+	/* The compute's database has the project's name. */
+	n = PgwBuildStartup(st, c->project, pkt, sizeof(pkt));
+	c->c2s.start += st->length;
+	if (n < 0 || c->c2s.end - c->c2s.start + n > BUF_SIZE)
+	{
+		Fail(c, "08P01", "startup packet too long", NULL);
+		return;
+	}
+	/* put the rewritten packet before anything the client already sent */
+	memmove(c->c2s.data + n, c->c2s.data + c->c2s.start, c->c2s.end - c->c2s.start);
+	c->c2s.end = n + (c->c2s.end - c->c2s.start);
+	c->c2s.start = 0;
+	memcpy(c->c2s.data, pkt, n);
+	NewKey(c);
+	if (!r.running || !StartConnect(c))
+		NeedWake(c);
+}
+
+/* A CancelRequest: forward it to the compute of the connection it names. */
+static void
+ForwardCancel(Conn *c, const PgwStartup *st)
+{
+	Conn	   *target = FindByKey(st->cancel_pid, st->cancel_key);
+	char		pkt[16];
+
+	c->is_cancel = true;
+	nclients--;
+	if (target == NULL || target->server_pid == 0)
+	{
+		CloseConn(c);			/* like the server: say nothing */
+		return;
+	}
+	c->spec = target->spec;
+	c->c2s.start = c->c2s.end = 0;
+	PgwBuildCancel(target->server_pid, target->server_secret, pkt);
+	BufAppend(&c->c2s, pkt, sizeof(pkt));
+	if (!StartConnect(c))
+		CloseConn(c);
+}
+
+/* Parse what the client sent first. */
+static void
+OnStartupBytes(Conn *c)
+{
+	PgwStartup	st;
+
+	switch (PgwParseStartup(c->c2s.data + c->c2s.start, c->c2s.end - c->c2s.start, &st))
+	{
+		case PGW_INCOMPLETE:
+			if (c->c2s.end - c->c2s.start >= PGW_MAX_STARTUP)
+				Fail(c, "08P01", "invalid startup packet", NULL);
+			break;
+		case PGW_BAD:
+			Fail(c, "08P01", psprintf("invalid startup packet: %s", st.error), NULL);
+			break;
+		case PGW_SSL_REQUEST:
+		case PGW_GSSENC_REQUEST:
+			c->c2s.start += st.length;
+			BufAppend(&c->s2c, "N", 1);
+			c->s2c_ok = c->s2c.end;
+			if (c->c2s.start < c->c2s.end)
+				OnStartupBytes(c);	/* the client did not wait for the answer */
+			break;
+		case PGW_CANCEL:
+			ForwardCancel(c, &st);
+			break;
+		case PGW_STARTUP:
+			RouteStartup(c, &st);
+			break;
+	}
+}
+
+/*
+ * AUTH: vet the compute's messages up to its first ReadyForQuery, giving
+ * the client our key instead of the compute's.
+ */
+static void
+VetServerBytes(Conn *c)
+{
+	for (;;)
+	{
+		char		type;
+		uint32		total;
+		int			rc = PgwMessage(c->s2c.data + c->s2c_ok, c->s2c.end - c->s2c_ok,
+									BUF_SIZE, &type, &total);
+
+		if (rc < 0)
+		{
+			Fail(c, "08P01", "the compute sent an invalid message", NULL);
+			return;
+		}
+		if (rc == 0)
+		{
+			if (c->s2c.start == 0 && c->s2c.end == BUF_SIZE)
+				Fail(c, "08P01", "the compute sent a message too long to relay during startup", NULL);
+			return;
+		}
+		if (type == 'K' && PgwParseKeyData(c->s2c.data + c->s2c_ok, total,
+										   &c->server_pid, &c->server_secret))
+		{
+			PgwBuildKeyData(c->key_pid, c->key_secret, c->s2c.data + c->s2c_ok);
+			c->have_key = true;
+		}
+		c->s2c_ok += total;
+		if (type == 'Z')
+		{
+			c->state = CS_RELAY;
+			return;
+		}
+	}
+}
+
+/* ------------------------------------------------------------ the loop */
+
+/* Wanted events of one socket in the set (a socket always watches for close). */
+static void
+SetEvents(pgsocket fd, int *pos, uint32 *have, uint32 want, void *conn)
+{
+	if (fd == PGINVALID_SOCKET)
+		return;
+	if (want == 0)
+		want = WL_SOCKET_CLOSED;
+	if (*pos < 0)
+	{
+		*pos = AddWaitEventToSet(wes, want, fd, NULL, conn);
+		*have = want;
+	}
+	else if (*have != want)
+	{
+		ModifyWaitEvent(wes, *pos, want, NULL);
+		*have = want;
+	}
+}
+
+/* Bytes the client may be sent now. */
+static int
+S2CLimit(Conn *c)
+{
+	return (c->state == CS_AUTH || c->state == CS_CLOSING) ? c->s2c_ok : c->s2c.end;
+}
+
+/* What each side of a connection waits for, from its state and buffers. */
+static void
+UpdateEvents(Conn *c)
+{
+	uint32		cw = 0;
+	uint32		sw = 0;
+	bool		server_up = c->state == CS_AUTH || c->state == CS_RELAY;
+
+	if (c->closed || wes_dirty)
+		return;					/* the rebuild sets them */
+	if (c->state != CS_CLOSING && (c->c2s.end < BUF_SIZE || c->c2s.start > 0))
+		cw |= WL_SOCKET_READABLE;
+	if (S2CLimit(c) > c->s2c.start)
+		cw |= WL_SOCKET_WRITEABLE;
+	if (c->state == CS_CONNECTING || (server_up && c->c2s.end > c->c2s.start))
+		sw |= WL_SOCKET_WRITEABLE;
+	if (server_up && (c->s2c.end < BUF_SIZE || c->s2c.start > 0))
+		sw |= WL_SOCKET_READABLE;
+	if (c->is_cancel)
+		cw = WL_SOCKET_CLOSED;
+	SetEvents(c->client, &c->client_pos, &c->client_events, cw, c);
+	SetEvents(c->server, &c->server_pos, &c->server_events, sw, c);
+}
+
+static void
+RebuildWaitEventSet(void)
+{
+	dlist_iter	it;
+
+	if (wes)
+		FreeWaitEventSet(wes);
+	wes = CreateWaitEventSet(proxy_cxt,
+							 2 * (bp_proxy_max_connections + CANCEL_SLACK) + nlisten + 2);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nlisten; i++)
+		AddWaitEventToSet(wes, WL_SOCKET_READABLE, listen_fds[i], NULL, NULL);
+	wes_dirty = false;
+	dlist_foreach(it, &conns)
+	{
+		Conn	   *c = dlist_container(Conn, node, it.cur);
+
+		c->client_pos = c->server_pos = -1;
+		UpdateEvents(c);
+	}
+}
+
+/* Take new connections; refuse beyond proxy_max_connections. */
+static void
+Accept(pgsocket lfd)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++)
+	{
+		pgsocket	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		Conn	   *c;
+
+		if (fd == PGINVALID_SOCKET)
+		{
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				ereport(LOG,
+						(errcode_for_socket_access(),
+						 errmsg("branchpromote proxy: could not accept a connection: %m")));
+			return;
+		}
+		SetSocketOptions(fd);
+		c = NewConn(fd);
+		nclients++;
+		if (nclients > bp_proxy_max_connections || nconns > bp_proxy_max_connections + CANCEL_SLACK)
+			Fail(c, "53300", "too many connections to the branchpromote proxy",
+				 "Raise branchpromote.proxy_max_connections, or use fewer connections.");
+		UpdateEvents(c);
+	}
+}
+
+/* Move bytes that can move; close what ended. */
+static void
+Pump(Conn *c, bool client_readable, bool server_readable)
+{
+	int			n;
+
+	if (client_readable && c->state != CS_CLOSING)
+	{
+		n = ReadInto(c->client, &c->c2s, NULL);
+		if (n == 0 || n == -1)
+		{
+			/* the client left: pass on what it said last (Terminate), then close */
+			if (c->server != PGINVALID_SOCKET && (c->state == CS_AUTH || c->state == CS_RELAY))
+				(void) WriteFrom(c->server, &c->c2s, c->c2s.end);
+			CloseConn(c);
+			return;
+		}
+		if (n > 0 && c->state == CS_STARTUP)
+			OnStartupBytes(c);
+		if (c->closed)
+			return;
+		if (n > 0 && c->stat && !c->is_cancel && c->state != CS_STARTUP)
+			BpProxyStatAdd(&c->stat->bytes_in, n);
+	}
+	if (server_readable && (c->state == CS_AUTH || c->state == CS_RELAY))
+	{
+		n = ReadInto(c->server, &c->s2c, &c->s2c_ok);
+		if (n > 0 && c->stat && !c->is_cancel)
+			BpProxyStatAdd(&c->stat->bytes_out, n);
+		if (n > 0 && c->state == CS_AUTH)
+			VetServerBytes(c);
+		if (n == 0 || n == -1)
+		{
+			/* the compute closed (an error, a shutdown): drain to the client */
+			closesocket(c->server);
+			c->server = PGINVALID_SOCKET;
+			c->server_pos = -1;
+			wes_dirty = true;
+			c->s2c_ok = c->s2c.end;
+			c->state = CS_CLOSING;
+			c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+		}
+	}
+	if ((c->state == CS_AUTH || c->state == CS_RELAY) && c->c2s.end > c->c2s.start)
+	{
+		if (WriteFrom(c->server, &c->c2s, c->c2s.end) < 0)
+		{
+			CloseConn(c);
+			return;
+		}
+	}
+	if (S2CLimit(c) > c->s2c.start && WriteFrom(c->client, &c->s2c, S2CLimit(c)) < 0)
+	{
+		CloseConn(c);
+		return;
+	}
+	if (c->state == CS_CLOSING && c->s2c.start >= c->s2c_ok)
+		CloseConn(c);
+}
+
+/* A connect finished (or failed): send the startup packet, or wake. */
+static void
+OnConnected(Conn *c)
+{
+	int			err = 0;
+	socklen_t	len = sizeof(err);
+
+	if (getsockopt(c->server, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == 0)
+	{
+		c->state = c->is_cancel ? CS_RELAY : CS_AUTH;
+		c->s2c_ok = c->s2c.start;
+		return;
+	}
+	if (c->is_cancel)
+		CloseConn(c);
+	else if (!c->woken && (err == ECONNREFUSED || err == ENOENT))
+		NeedWake(c);			/* suspended since we looked, or died */
+	else
+	{
+		errno = err;
+		Fail(c, "08006", psprintf("could not connect to the compute of \"%s\" (%s): %m",
+								  c->project, c->env), NULL);
+	}
+}
+
+/* Give up on connections past their deadline; the next deadline. */
+static long
+Expire(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = TimestampTzPlusMilliseconds(now, 1000);
+	dlist_iter	it;
+
+	dlist_foreach(it, &conns)
+	{
+		Conn	   *c = dlist_container(Conn, node, it.cur);
+
+		if (c->closed || c->state == CS_AUTH || c->state == CS_RELAY)
+			continue;
+		if (c->deadline <= now)
+		{
+			if (c->state == CS_CLOSING || c->state == CS_STARTUP)
+				CloseConn(c);
+			else
+			{
+				Fail(c, "57P03", psprintf("the compute of \"%s\" (%s) did not accept connections within %d ms",
+										  c->project, c->env, bp_proxy_connect_timeout_ms),
+					 "It may still be starting: try again, or see last_error in branchpromote.computes. The wait is bounded by branchpromote.proxy_connect_timeout.");
+				UpdateEvents(c);
+			}
+		}
+		else if (c->deadline < next)
+			next = c->deadline;
+	}
+	return Max(0, (long) ((next - now + 999) / 1000));
+}
+
+/* Free closed connections (after their events were handled). */
+static void
+Reap(void)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &conns)
+	{
+		Conn	   *c = dlist_container(Conn, node, it.cur);
+
+		if (c->closed)
+		{
+			dlist_delete(&c->node);
+			nconns--;
+			pfree(c);
+		}
+	}
+}
+
+/* The proxy's entry point. */
+void
+branchpromote_proxy_main(Datum arg)
+{
+	WaitEvent  *events;
+	int			maxevents;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(bp_database_name, NULL, 0);
+	/* never wait long on the catalog: DDL on it must not stall every client */
+	SetConfigOption("lock_timeout", "100", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "2000", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", "branchpromote proxy", PGC_USERSET, PGC_S_OVERRIDE);
+
+	proxy_cxt = AllocSetContextCreate(TopMemoryContext, "branchpromote proxy",
+									  ALLOCSET_DEFAULT_SIZES);
+	iter_cxt = AllocSetContextCreate(proxy_cxt, "branchpromote proxy iteration",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(proxy_cxt);
+	Listen();
+	before_shmem_exit(ForgetWakes, 0);
+	maxevents = 2 * (bp_proxy_max_connections + CANCEL_SLACK) + nlisten + 2;
+	events = palloc(sizeof(WaitEvent) * maxevents);
+	ereport(LOG,
+			(errmsg("branchpromote proxy listening on port %d", bp_proxy_port)));
+	MemoryContextSwitchTo(iter_cxt);
+
+	for (;;)
+	{
+		long		timeout;
+		int			n;
+
+		MemoryContextReset(iter_cxt);
+		PollWakes();
+		timeout = Expire();
+		if (wes_dirty)
+			RebuildWaitEventSet();
+		n = WaitEventSetWait(wes, timeout, events, maxevents, PG_WAIT_EXTENSION);
+		for (int i = 0; i < n; i++)
+		{
+			WaitEvent  *e = &events[i];
+			Conn	   *c = e->user_data;
+
+			if (e->events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+				if (ConfigReloadPending)
+				{
+					ConfigReloadPending = false;
+					ProcessConfigFile(PGC_SIGHUP);
+				}
+				continue;
+			}
+			if (c == NULL)
+			{
+				Accept(e->fd);
+				continue;
+			}
+			if (c->closed)
+				continue;
+			if (e->fd == c->server && c->state == CS_CONNECTING)
+			{
+				OnConnected(c);
+				if (c->closed)
+					continue;
+			}
+			if (e->fd == c->client)
+				Pump(c, (e->events & (WL_SOCKET_READABLE | WL_SOCKET_CLOSED)) != 0, false);
+			else if (e->fd == c->server)
+				Pump(c, false, (e->events & (WL_SOCKET_READABLE | WL_SOCKET_CLOSED)) != 0);
+			UpdateEvents(c);
+		}
+		Reap();
+		MemoryContextSwitchTo(iter_cxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+}

@@ -1,0 +1,10 @@
+/*
+ * proxy.h — the scale-to-zero proxy background worker.
+ */
+#ifndef BP_PROXY_H
+#define BP_PROXY_H
+
+extern void BpProxyRegister(void);
+extern PGDLLEXPORT void branchpromote_proxy_main(Datum arg);
+
+#endif

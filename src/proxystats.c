@@ -1,0 +1,186 @@
+/*
+ * proxystats.c — the proxy's counters per environment, in shared memory.
+ *
+ * A fixed table of BP_PROXY_STATS_SLOTS entries keyed by project and
+ * environment.  The proxy, the only writer, makes entries under the lock and
+ * bumps counters with atomics; readers take the lock shared to read keys.
+ * When the table is full, an entry with no open connection is reused.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "proxystats.h"
+
+typedef struct ProxyStats
+{
+	LWLock	   *lock;
+	BpProxyStat slots[BP_PROXY_STATS_SLOTS];
+} ProxyStats;
+
+static ProxyStats *stats = NULL;
+
+/* Ask for our shared memory (shmem_request_hook). */
+void
+BpProxyStatsShmemRequest(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ProxyStats)));
+	RequestNamedLWLockTranche("branchpromote_proxy_stats", 1);
+}
+
+static void
+InitSlot(BpProxyStat *s, const char *project, const char *env)
+{
+	s->used = true;
+	strlcpy(s->project, project, sizeof(s->project));
+	strlcpy(s->env, env, sizeof(s->env));
+	pg_atomic_init_u64(&s->open, 0);
+	pg_atomic_init_u64(&s->total, 0);
+	pg_atomic_init_u64(&s->bytes_in, 0);
+	pg_atomic_init_u64(&s->bytes_out, 0);
+	pg_atomic_init_u64(&s->wakes, 0);
+	pg_atomic_init_u64(&s->wake_us_total, 0);
+	pg_atomic_init_u64(&s->wake_us_max, 0);
+	pg_atomic_init_u64(&s->errors, 0);
+	pg_atomic_init_u64(&s->last_active, 0);
+}
+
+/* Attach to (and the first time, initialize) shared memory. */
+void
+BpProxyStatsShmemInit(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	stats = ShmemInitStruct("branchpromote_proxy_stats", sizeof(ProxyStats), &found);
+	if (!found)
+	{
+		memset(stats, 0, sizeof(ProxyStats));
+		stats->lock = &(GetNamedLWLockTranche("branchpromote_proxy_stats"))->lock;
+		InitSlot(&stats->slots[0], "", "");
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static BpProxyStat *
+Find(const char *project, const char *env)
+{
+	for (int i = 0; i < BP_PROXY_STATS_SLOTS; i++)
+		if (stats->slots[i].used && strcmp(stats->slots[i].project, project) == 0 &&
+			strcmp(stats->slots[i].env, env) == 0)
+			return &stats->slots[i];
+	return NULL;
+}
+
+/* The counters of an environment, made (or an idle entry reused) if new. */
+BpProxyStat *
+BpProxyStatFor(const char *project, const char *env)
+{
+	BpProxyStat *s;
+
+	LWLockAcquire(stats->lock, LW_SHARED);
+	s = Find(project, env);
+	LWLockRelease(stats->lock);
+	if (s)
+		return s;
+	LWLockAcquire(stats->lock, LW_EXCLUSIVE);
+	for (int i = 1; i < BP_PROXY_STATS_SLOTS && s == NULL; i++)
+		if (!stats->slots[i].used)
+			s = &stats->slots[i];
+	for (int i = 1; i < BP_PROXY_STATS_SLOTS && s == NULL; i++)
+		if (pg_atomic_read_u64(&stats->slots[i].open) == 0)
+			s = &stats->slots[i];
+	if (s)
+		InitSlot(s, project, env);
+	else
+		s = &stats->slots[0];	/* every entry busy: count as unrouted */
+	LWLockRelease(stats->lock);
+	return s;
+}
+
+void
+BpProxyStatAdd(pg_atomic_uint64 *counter, uint64 n)
+{
+	(void) pg_atomic_fetch_add_u64(counter, n);
+}
+
+/* Raise a maximum (one writer: no compare-and-swap loop needed). */
+void
+BpProxyStatMax(pg_atomic_uint64 *counter, uint64 value)
+{
+	if (value > pg_atomic_read_u64(counter))
+		pg_atomic_write_u64(counter, value);
+}
+
+/* When a proxied client last used an environment: now if one is connected. */
+TimestampTz
+BpProxyLastActive(const char *project, const char *env)
+{
+	BpProxyStat *s;
+	TimestampTz t = 0;
+
+	if (stats == NULL)
+		return 0;
+	LWLockAcquire(stats->lock, LW_SHARED);
+	s = Find(project, env);
+	if (s)
+		t = pg_atomic_read_u64(&s->open) > 0 ? GetCurrentTimestamp() :
+			(TimestampTz) pg_atomic_read_u64(&s->last_active);
+	LWLockRelease(stats->lock);
+	return t;
+}
+
+PG_FUNCTION_INFO_V1(branchpromote_proxy_stats);
+
+/* _proxy_stats() → setof record: every entry (the proxy_stats view filters by project). */
+Datum
+branchpromote_proxy_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	if (stats == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("branchpromote must be loaded via shared_preload_libraries"),
+				 errhint("Add branchpromote to shared_preload_libraries in postgresql.conf and restart the server.")));
+	InitMaterializedSRF(fcinfo, 0);
+	LWLockAcquire(stats->lock, LW_SHARED);
+	for (int i = 0; i < BP_PROXY_STATS_SLOTS; i++)
+	{
+		BpProxyStat *s = &stats->slots[i];
+		Datum		values[11];
+		bool		nulls[11] = {0};
+		uint64		wakes;
+		TimestampTz last;
+
+		if (!s->used)
+			continue;
+		wakes = pg_atomic_read_u64(&s->wakes);
+		last = (TimestampTz) pg_atomic_read_u64(&s->last_active);
+		values[0] = CStringGetTextDatum(s->project);
+		nulls[0] = s->project[0] == '\0';
+		values[1] = CStringGetTextDatum(s->env);
+		nulls[1] = s->env[0] == '\0';
+		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&s->open));
+		values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&s->total));
+		values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&s->bytes_in));
+		values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&s->bytes_out));
+		values[6] = Int64GetDatum((int64) wakes);
+		values[7] = Float8GetDatum(wakes ? (double) pg_atomic_read_u64(&s->wake_us_total) / wakes / 1000.0 : 0);
+		nulls[7] = wakes == 0;
+		values[8] = Float8GetDatum((double) pg_atomic_read_u64(&s->wake_us_max) / 1000.0);
+		nulls[8] = wakes == 0;
+		values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&s->errors));
+		values[10] = TimestampTzGetDatum(last);
+		nulls[10] = last == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(stats->lock);
+	return (Datum) 0;
+}
