@@ -17,7 +17,7 @@ as_pg() { (cd / && runuser -u "$BP_OS_USER" -- "$@"); }
 # Install what is missing from Debian's packages.
 ensure_deps() {
 	local pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libpq-dev
-		libipc-run-perl make gcc cppcheck xfsprogs util-linux rsync)
+		libipc-run-perl make gcc cppcheck xfsprogs util-linux rsync clang libclang-rt-14-dev)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -74,12 +74,14 @@ start_control() {
 			for s in "$@"; do echo "$s"; done
 		} >>"$pgdata/postgresql.conf"
 	fi
-	local restart=0
-	if ! grep -q '^cron.use_background_workers' "$pgdata/postgresql.conf"; then
-		# a control plane made by an earlier version of this script
-		printf '%s\n' "cron.use_background_workers = on" "max_worker_processes = 32" >>"$pgdata/postgresql.conf"
-		restart=1
-	fi
+	# a control plane made by an earlier version of this script: add what it lacks
+	local restart=0 s
+	for s in "cron.use_background_workers = on" "max_worker_processes = 32" "$@"; do
+		if ! grep -q "^${s%% =*} =" "$pgdata/postgresql.conf"; then
+			echo "$s" >>"$pgdata/postgresql.conf"
+			restart=1
+		fi
+	done
 	if ! as_pg "$PG_BIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
 		as_pg "$PG_BIN/pg_ctl" -D "$pgdata" -l "$pgdata/../control.log" -w start >/dev/null
 	elif ((restart)) || [ "$("$PG_CONFIG" --pkglibdir)/branchpromote.so" -nt "$pgdata/postmaster.pid" ]; then

@@ -6,6 +6,7 @@ set -euo pipefail
 
 HOME_DIR=${BP_HOME:-/var/lib/branchpromote}
 PORT=${BP_PORT:-5440}
+PROXY_PORT=${BP_PROXY_PORT:-6543}
 SOCK=$HOME_DIR/run
 
 ensure_deps
@@ -15,7 +16,7 @@ mkdir -p "$HOME_DIR" && chown "$BP_OS_USER": "$HOME_DIR"
 method=$(mount_reflink_fs "$HOME_DIR/data.img" "$HOME_DIR/data" 20G)
 chown "$BP_OS_USER": "$HOME_DIR/data"
 say "data root $HOME_DIR/data (expected clone method: $method)"
-start_control "$HOME_DIR/control" "$PORT" "$SOCK" "$HOME_DIR/data"
+start_control "$HOME_DIR/control" "$PORT" "$SOCK" "$HOME_DIR/data" "branchpromote.proxy_port = $PROXY_PORT"
 
 ctl() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -d postgres "$@"; }
 ctl -c "CREATE EXTENSION IF NOT EXISTS branchpromote" -c "ALTER EXTENSION branchpromote UPDATE" \
@@ -72,7 +73,14 @@ ctl -c "SELECT jsonb_pretty(branchpromote.rollback_deploy('demo'))"
 psql -X "$PROD" -c "SELECT count(*) AS prod_customers, bool_or(id = 1001) AS kept_prod_write FROM customers" \
 	-c "SELECT count(*) AS email_columns FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'email'"
 
-echo "-- 9. the catalog"
+echo "-- 9. scale to zero: suspend prod; the next client through the proxy wakes it"
+ctl -c "SELECT jsonb_pretty(branchpromote.suspend_compute('demo', 'prod'))"
+t0=$(date +%s%N)
+psql -X "$PROD" -c "SELECT count(*) AS prod_customers FROM customers"
+echo "(woken and answered in $((($(date +%s%N) - t0) / 1000000)) ms, psql included)"
+ctl -c "SELECT project, env, connections_total, wakes, round(wake_ms_max) AS wake_ms, bytes_in, bytes_out FROM branchpromote.proxy_stats WHERE project = 'demo'"
+
+echo "-- 10. the catalog"
 ctl -c "SELECT * FROM branchpromote.environments" -c "SELECT project, env, timeline, port, actual_state, pid FROM branchpromote.computes" \
 	-c "SELECT project, env, version, name FROM branchpromote.ledger ORDER BY env, version" \
 	-c "SELECT project, deploy_id, release, action, status, fork_lsn, clone_method, anchor_lsn, migrations_applied, round(elapsed_ms) AS ms FROM branchpromote.deploys" \
@@ -85,7 +93,9 @@ Connect:
   demo dev:       psql '$DEV'
   demo prod:      psql '$PROD'
   demo preview:   psql '$PR'
-Computes scale to zero after 5 idle minutes (branchpromote.suspend_timeout); wake one with
-  SELECT branchpromote.wake_compute('demo', 'prod');
+These URIs go through the proxy on port $PROXY_PORT (database "demo" is prod, "demo.dev" dev,
+"demo.<branch>" a branch). Computes scale to zero after 5 idle minutes
+(branchpromote.suspend_timeout); the proxy wakes one when a client connects.
+A compute's own address: SELECT branchpromote.connection_uri('demo', 'prod', true);
 Every function, view and setting: doc/reference.md. Run every test: ./scripts/test.sh
 EOT
