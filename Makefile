@@ -23,9 +23,13 @@ OBJS = \
 	src/xactend.o \
 	src/gate.o \
 	src/api.o \
-	src/api_history.o
+	src/api_history.o \
+	src/pgwire.o \
+	src/proxystats.o \
+	src/proxy.o
 
-DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql
+DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \
+	sql/branchpromote--0.2.0--0.3.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # Regression tests: inputs in sql/, outputs in expected/ (the PGXS defaults).
@@ -61,8 +65,39 @@ test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h src
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport
 
-unitcheck: test/unit/test_core
+test/unit/test_pgwire: test/unit/test_pgwire.c src/pgwire.c src/pgwire.h
+	$(CC) -Wall -Wextra -Werror -Isrc -o $@ test/unit/test_pgwire.c src/pgwire.c
+
+unitcheck: test/unit/test_core test/unit/test_pgwire
 	test/unit/test_core
+	test/unit/test_pgwire
+
+# libFuzzer target for the wire-protocol parser (clang, libclang-rt-14-dev).
+# fuzzcheck runs it for FUZZ_SECONDS on a copy of the seed corpus in a
+# temporary directory; a crash, leak or sanitizer report fails it and keeps
+# that directory (the input is printed).
+FUZZ_SECONDS ?= 30
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-Wall -Wextra -Werror -Isrc
+test/fuzz/fuzz_pgwire: test/fuzz/fuzz_pgwire.c src/pgwire.c src/pgwire.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_pgwire.c src/pgwire.c
+
+fuzzcheck: test/fuzz/fuzz_pgwire
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/fuzz_pgwire.XXXXXX") && \
+	mkdir "$$dir/corpus" && cp test/fuzz/corpus/* "$$dir/corpus/" && \
+	if test/fuzz/fuzz_pgwire -max_total_time=$(FUZZ_SECONDS) -max_len=12000 \
+		-print_final_stats=1 -artifact_prefix="$$dir/" "$$dir/corpus" >"$$dir/log" 2>&1; then \
+		grep -E '^#[0-9]+[[:space:]]+DONE|^Done |^stat::(number_of_executed_units|average_exec_per_sec)' "$$dir/log"; rm -rf "$$dir"; \
+	else \
+		sed -n '/ERROR: \|runtime error\|deadly signal/,/^SUMMARY/p' "$$dir/log" | head -n 40; \
+		tail -n 12 "$$dir/log"; \
+		echo "fuzz_pgwire failed; log and inputs kept in $$dir"; \
+		for f in "$$dir"/crash-* "$$dir"/leak-* "$$dir"/timeout-* "$$dir"/oom-*; do \
+			[ -f "$$f" ] && { echo "reproduce: make test/fuzz/fuzz_pgwire && test/fuzz/fuzz_pgwire $$f"; od -A d -c "$$f" | head -20; }; \
+		done; \
+		exit 1; \
+	fi
 
 # pg_regress against a throwaway instance WITHOUT branchpromote preloaded.
 installcheck-nopreload:
@@ -74,5 +109,5 @@ cppcheck:
 		--suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
 
-.PHONY: unitcheck installcheck-nopreload cppcheck
-EXTRA_CLEAN = test/unit/test_core output_iso output_nopreload tmp_nopreload
+.PHONY: unitcheck fuzzcheck installcheck-nopreload cppcheck
+EXTRA_CLEAN = test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload

@@ -32,6 +32,7 @@ suite "build (-Wall -Wextra -Werror)" in_tree clean all
 make -C "$T/src" -s PG_CONFIG="$PG_CONFIG" install >/dev/null || die "make install failed"
 suite "cppcheck" in_tree cppcheck
 suite "unit tests (pure core)" in_tree unitcheck
+suite "fuzz the wire parser (${FUZZ_SECONDS:-30} s, ASan/UBSan)" in_tree fuzzcheck FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 
 xfs_method=$(mount_reflink_fs "$T/xfs.img" "$T/xfs" 8G)
 if [ "$xfs_method" = reflink ]; then

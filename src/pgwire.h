@@ -50,24 +50,27 @@ typedef struct PgwStartup
  * Parse the first len bytes a client sent on a new connection.  The
  * parameters point into buf, which must outlive out.  A StartupMessage must
  * be protocol 3.x, have NUL-terminated name/value pairs ending in an empty
- * name, and name a user.  Never reads beyond buf[len - 1].
+ * name, and name a user.  Never reads beyond buf[len - 1], nor beyond the
+ * packet's own length: bytes after it (out->length) are the caller's.
  */
 extern PgwKind PgwParseStartup(const char *buf, size_t len, PgwStartup *out);
 
-/* A parameter's value, or NULL. */
+/* A parameter's value, or NULL; the last one if repeated (as the server). */
 extern const char *PgwParam(const PgwStartup *s, const char *name);
 
 /*
- * The same StartupMessage with "database" set to database (added if absent,
- * every other parameter kept in order).  Returns the packet's length, or -1
- * if it does not fit in outlen.
+ * The same StartupMessage with "database" set to database (every copy of it
+ * if repeated; added last if absent; every other parameter kept in order).
+ * Returns the packet's length, or -1 if s is not a PGW_STARTUP or the packet
+ * does not fit in outlen or in PGW_MAX_STARTUP (the server would refuse it).
  */
 extern int	PgwBuildStartup(const PgwStartup *s, const char *database, char *out, size_t outlen);
 
 /*
  * An ErrorResponse ('E') with severity (FATAL, ERROR), SQLSTATE, message and
- * hint (NULL: none).  Truncates long texts to fit; returns its length, or -1
- * if outlen is below 64.
+ * hint (NULL: none).  Truncates long texts to fit (the message first, at a
+ * UTF-8 character boundary; severity at 10 bytes, SQLSTATE at 5); returns
+ * the bytes written (type byte included), or -1 if outlen is below 64.
  */
 extern int	PgwBuildError(const char *severity, const char *sqlstate, const char *message,
 						  const char *hint, char *out, size_t outlen);
@@ -78,13 +81,15 @@ extern void PgwBuildCancel(uint32_t pid, uint32_t key, char out[16]);
 /*
  * A message of the regular protocol at buf: 1 when a whole one is there
  * (*type and *total set: type byte + length), 0 when more bytes are needed,
- * -1 when its length is impossible (below 4 or above maxlen).
+ * -1 when its length is impossible (below 4 or above maxlen).  maxlen bounds
+ * the length field, which excludes the type byte: *total can be maxlen + 1.
  */
 extern int	PgwMessage(const char *buf, size_t len, uint32_t maxlen, char *type, uint32_t *total);
 
 /*
  * A BackendKeyData message ('K', 12 bytes after the type) at buf, whose
- * total length is total: its pid and key.  false if it is not one.
+ * total length is total (all of it in buf): its pid and key.  false if it is
+ * not one, or a longer key than protocol 3.0's 4 bytes.
  */
 extern bool PgwParseKeyData(const char *buf, uint32_t total, uint32_t *pid, uint32_t *key);
 

@@ -371,6 +371,7 @@ FindByKey(uint32 pid, uint32 secret)
 
 	dlist_foreach(it, &conns)
 	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 		Conn	   *c = dlist_container(Conn, node, it.cur);
 
 		if (!c->closed && !c->is_cancel && c->have_key &&
@@ -430,6 +431,7 @@ FindWake(int64 compute_id)
 
 	dlist_foreach(it, &wakes)
 	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 		Wake	   *w = dlist_container(Wake, node, it.cur);
 
 		if (w->compute_id == compute_id)
@@ -487,6 +489,7 @@ ForgetWakes(int code, Datum arg)
 
 	dlist_foreach(it, &wakes)
 	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 		Wake	   *w = dlist_container(Wake, node, it.cur);
 
 		if (w->slot >= 0)
@@ -502,6 +505,7 @@ PollWakes(void)
 
 	dlist_foreach_modify(it, &wakes)
 	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 		Wake	   *w = dlist_container(Wake, node, it.cur);
 		BpReply		reply;
 		dlist_iter	ci;
@@ -527,6 +531,7 @@ PollWakes(void)
 							w->compute_id, us / 1000.0)));
 		dlist_foreach(ci, &conns)
 		{
+			/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 			Conn	   *c = dlist_container(Conn, node, ci.cur);
 
 			if (c->closed || c->state != CS_WAKING || c->spec.compute_id != w->compute_id)
@@ -750,7 +755,7 @@ VetServerBytes(Conn *c)
 		char		type;
 		uint32		total;
 		int			rc = PgwMessage(c->s2c.data + c->s2c_ok, c->s2c.end - c->s2c_ok,
-									BUF_SIZE, &type, &total);
+									BUF_SIZE - 1, &type, &total);
 
 		if (rc < 0)
 		{
@@ -847,6 +852,7 @@ RebuildWaitEventSet(void)
 	wes_dirty = false;
 	dlist_foreach(it, &conns)
 	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 		Conn	   *c = dlist_container(Conn, node, it.cur);
 
 		c->client_pos = c->server_pos = -1;
@@ -978,6 +984,7 @@ Expire(void)
 
 	dlist_foreach(it, &conns)
 	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 		Conn	   *c = dlist_container(Conn, node, it.cur);
 
 		if (c->closed || c->state == CS_AUTH || c->state == CS_RELAY)
@@ -1008,6 +1015,7 @@ Reap(void)
 
 	dlist_foreach_modify(it, &conns)
 	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
 		Conn	   *c = dlist_container(Conn, node, it.cur);
 
 		if (c->closed)
