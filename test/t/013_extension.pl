@@ -2,7 +2,9 @@
 # EXTENSION at the old version and ALTER EXTENSION UPDATE, and DROP DATABASE
 # of the catalog's database (WITH (FORCE)) all complete while it runs; it
 # idles without the extension, and once the extension is back it removes
-# what the old catalog left on disk.
+# what the old catalog left on disk.  The proxy does not hold them up
+# either: without the catalog it answers clients with an error, and it comes
+# back with the database.
 use strict;
 use warnings FATAL => 'all';
 
@@ -12,13 +14,20 @@ use BranchPromoteTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 56700);
+my $proxy_port = 56790;
+my $bp = BranchPromoteTest->new_node('main', port_base => 56700, proxy_port => $proxy_port);
 my $node = $bp->node;
 
 sub reconciler_running
 {
 	return $node->safe_psql('template1',
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'branchpromote reconciler'") eq '1';
+}
+
+sub proxy_running
+{
+	return $node->safe_psql('template1',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'branchpromote proxy'") eq '1';
 }
 
 $bp->json("SELECT branchpromote.create_project('acme')");
@@ -28,16 +37,20 @@ ok(scalar($bp->timeline_dirs) > 0, 'a project with data on disk');
 my ($ret, $out, $err) = $node->psql('postgres', "SET statement_timeout = '30s'; DROP EXTENSION branchpromote");
 is($ret, 0, 'DROP EXTENSION completes with the reconciler running') or diag($err);
 ok(BranchPromoteTest::wait_until(\&reconciler_running), 'the reconciler keeps running, idle');
+my ($rc, $pout, $perr) = compute_psql("postgresql://acme:x\@localhost:$proxy_port/acme.dev", 'SELECT 1');
+like($perr, qr/the branchpromote catalog could not be read/, 'the proxy answers a client without the catalog');
+ok(proxy_running(), 'and keeps running');
 
 ($ret, $out, $err) = $node->psql('postgres',
 	"SET statement_timeout = '30s'; CREATE EXTENSION branchpromote VERSION '0.1.0'; ALTER EXTENSION branchpromote UPDATE");
 is($ret, 0, 'CREATE EXTENSION at 0.1.0 and ALTER EXTENSION UPDATE complete') or diag($err);
-is($bp->sql("SELECT extversion FROM pg_extension WHERE extname = 'branchpromote'"), '0.2.0', 'at 0.2.0');
+is($bp->sql("SELECT extversion FROM pg_extension WHERE extname = 'branchpromote'"), '0.3.0', 'at 0.3.0');
 ok(BranchPromoteTest::wait_until(sub { scalar($bp->timeline_dirs) == 0 }),
 	'the reconciler removes what the dropped catalog left on disk');
 $bp->json("SELECT branchpromote.create_project('acme')");
 is($bp->sql("SELECT count(*) FROM branchpromote.computes WHERE actual_state = 'running'"), '1',
 	'the updated extension works');
+is(compute_safe_psql($bp->uri('acme', 'dev'), 'SELECT 1'), '1', 'through the proxy too');
 
 ($ret, $out, $err) = $node->psql('template1', "SET statement_timeout = '30s'; DROP DATABASE postgres WITH (FORCE)");
 is($ret, 0, "DROP DATABASE of the catalog's database completes") or diag($err);
@@ -45,6 +58,7 @@ is($node->safe_psql('template1', 'SELECT 1'), '1', 'the server stays up');
 $node->safe_psql('template1', 'CREATE DATABASE postgres');
 $node->safe_psql('postgres', 'CREATE EXTENSION branchpromote');
 ok(BranchPromoteTest::wait_until(\&reconciler_running), 'the reconciler is back once the database is');
+ok(BranchPromoteTest::wait_until(\&proxy_running), 'so is the proxy');
 ok(BranchPromoteTest::wait_until(sub { scalar($bp->timeline_dirs) == 0 }),
 	'and removes the data of the dropped catalog');
 
