@@ -1,8 +1,14 @@
-# bench/lib.sh — shared by bench/promote and bench/redeploy: sourced, not run.
+# bench/lib.sh — shared by bench/promote, bench/redeploy, bench/rollback and
+# bench/proxy: sourced, not run.
 #
 # Options, settings, the benchmark's own control server on its own data root,
-# psql helpers, the pgbench load, and the cleanup. Both benchmarks use the
-# same directory and port by default, so run them one after the other.
+# psql helpers, the pgbench load, and the cleanup. promote, redeploy and
+# rollback use the same directory and port by default, so run them one after
+# the other. A script may set BP_BENCH_DIR, BP_BENCH_PORT and
+# BP_BENCH_COMPUTE_PORT_BASE before sourcing this file to change their
+# defaults (bench/proxy does), define bench_teardown_extra to stop processes of
+# its own before the servers are stopped, and pass extra control server
+# settings to bench_setup.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 MODE=reflink
@@ -25,6 +31,7 @@ bench_options() {
 
 B=${BP_BENCH_DIR:-/var/tmp/branchpromote-bench}
 PORT=${BP_BENCH_PORT:-5442}
+COMPUTE_PORT_BASE=${BP_BENCH_COMPUTE_PORT_BASE:-59000}
 SCALE=${BP_BENCH_SCALE:-100}
 MIN_BYTES=${BP_BENCH_MIN_BYTES:-1500000000}
 IMG_SIZE=${BP_BENCH_IMG_SIZE:-40G}
@@ -32,7 +39,7 @@ DATA=$B/data
 SOCK=$B/run
 # bench_check_dir: refuse directories that other users of this machine own.
 bench_check_dir() {
-	case $B in /var/lib/branchpromote* | /var/tmp/branchpromote-test* | /var/tmp/tap-dev* | /var/tmp/bp-regress*)
+	case $B in /var/lib/branchpromote* | /var/tmp/branchpromote-test* | /var/tmp/tap-dev* | /var/tmp/bp-regress* | /var/tmp/bp-dev*)
 		die "BP_BENCH_DIR=$B belongs to another user of this machine" ;;
 	esac
 }
@@ -93,6 +100,7 @@ stmt() {
 
 # ------------------------------------------------------------ setup / teardown
 teardown() {
+	if declare -F bench_teardown_extra >/dev/null; then bench_teardown_extra; fi
 	stop_servers_under "$B"
 	if mountpoint -q "$DATA"; then umount "$DATA"; fi
 }
@@ -114,9 +122,11 @@ cleanup() {
 	exit "$rc"
 }
 
-# bench_setup: build and install the last commit (or the working tree), mount
-# the data root, start the control server and create the extension. Sets
-# BENCH_T0, LOAD0, BUILT, fs (reflink or copy), fstype, CONTROL_UP.
+# bench_setup [SETTING...]: build and install the last commit (or the working
+# tree), mount the data root, start the control server (with the extra
+# postgresql.conf lines given, e.g. "branchpromote.proxy_port = 59400") and
+# create the extension. Sets BENCH_T0, LOAD0, BUILT, fs (reflink or copy),
+# fstype, CONTROL_UP.
 bench_setup() {
 	local so_built
 	BENCH_T0=$(now_ms)
@@ -153,8 +163,8 @@ bench_setup() {
 	fi
 	chown "$BP_OS_USER": "$DATA"
 	fstype=$(stat -f -c %T "$DATA")
-	start_control "$B/control" "$PORT" "$SOCK" "$DATA" "branchpromote.compute_port_base = 59000" \
-		"branchpromote.suspend_timeout = 0"
+	start_control "$B/control" "$PORT" "$SOCK" "$DATA" "branchpromote.compute_port_base = $COMPUTE_PORT_BASE" \
+		"branchpromote.suspend_timeout = 0" "$@"
 	CONTROL_UP=1
 	ctl -c "CREATE EXTENSION IF NOT EXISTS branchpromote"
 	[ "$(md5sum <"$("$PG_CONFIG" --pkglibdir)/branchpromote.so")" = "$so_built" ] ||
