@@ -24,6 +24,7 @@ OBJS = \
 	src/gate.o \
 	src/api.o \
 	src/api_history.o \
+	src/journal.o \
 	src/pgwire.o \
 	src/proxystats.o \
 	src/proxy.o

@@ -28,3 +28,51 @@ SELECT s.project, s.env, s.connections_open, s.connections_total,
   LEFT JOIN branchpromote.project p ON p.name = s.project
  WHERE branchpromote._can_see(p.owner);
 GRANT SELECT ON branchpromote.proxy_stats TO branchpromote_viewer, branchpromote_deployer;
+
+-- The reconciler's own state, from shared memory: whether it runs, its
+-- passes since the server started and how long the last ones took (a full
+-- pass also scans the disk for orphans and maintains history).
+CREATE FUNCTION branchpromote._reconciler_stats(
+    OUT running boolean, OUT passes bigint, OUT full_passes bigint,
+    OUT last_pass_at timestamptz, OUT last_pass_ms double precision,
+    OUT last_full_pass_ms double precision, OUT requests_in_flight integer)
+    RETURNS record
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'branchpromote_reconciler_stats';
+REVOKE ALL ON FUNCTION branchpromote._reconciler_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION branchpromote._reconciler_stats()
+  TO branchpromote_viewer, branchpromote_deployer;
+
+CREATE VIEW branchpromote.reconciler AS
+SELECT running, passes, full_passes, last_pass_at, last_pass_ms, last_full_pass_ms,
+       requests_in_flight
+  FROM branchpromote._reconciler_stats();
+GRANT SELECT ON branchpromote.reconciler TO branchpromote_viewer, branchpromote_deployer;
+
+-- The operation journal (src/journal.c): calls that did not commit are
+-- recorded as failed with the steps they reached and why; calls still
+-- running show from their journal files.
+ALTER TABLE branchpromote.operation ADD COLUMN error text;
+
+CREATE FUNCTION branchpromote._operations_running(OUT header jsonb, OUT steps jsonb)
+    RETURNS SETOF record
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'branchpromote_operations_running';
+REVOKE ALL ON FUNCTION branchpromote._operations_running() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION branchpromote._operations_running()
+  TO branchpromote_viewer, branchpromote_deployer;
+
+CREATE OR REPLACE VIEW branchpromote.operations WITH (security_barrier) AS
+SELECT o.id AS operation, o.project, o.kind, o.status, o.steps, o.actor,
+       o.started_at, o.finished_at, o.error
+  FROM branchpromote.operation o
+ WHERE o.actor = current_user
+    OR branchpromote._can_see(COALESCE(
+           (SELECT p.owner FROM branchpromote.project p WHERE p.name = o.project), 0))
+UNION ALL
+SELECT NULL::bigint, r.header->>'project', r.header->>'kind', 'running', r.steps,
+       (r.header->>'actor')::name, (r.header->>'started_at')::timestamptz, NULL, NULL
+  FROM branchpromote._operations_running() r
+ WHERE r.header->>'actor' = current_user
+    OR branchpromote._can_see(COALESCE(
+           (SELECT p.owner FROM branchpromote.project p WHERE p.name = r.header->>'project'), 0));

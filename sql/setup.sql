@@ -31,3 +31,9 @@ SELECT bp_try($$SELECT branchpromote.create_project('x')$$);
 SELECT bp_try($$SELECT * FROM branchpromote.projects$$);
 RESET ROLE;
 DROP ROLE bp_nobody;
+
+-- The reconciler reports itself; without branchpromote.proxy_port the proxy
+-- has nothing to count.
+SELECT running, requests_in_flight >= 0 AS slots_ok FROM branchpromote.reconciler;
+SELECT count(*) AS proxy_rows FROM branchpromote.proxy_stats;
+SELECT bp_try($$SET branchpromote.proxy_port = 6543$$);

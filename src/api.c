@@ -66,7 +66,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	BpCloneMethod method;
 	BpComputeRow c;
 
-	ResultInit(&r);
+	OperationBegin(&r, "create_project", name);
 	RequireDeployer();
 	RequireNewProjectName(name);
 	CatalogBegin();
@@ -398,7 +398,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 				 errmsg("rehearse must not be null"),
 				 errhint("Pass true (the default) to rehearse on a fork of prod first, or false to skip it.")));
 	rehearse = PG_GETARG_BOOL(2);
-	ResultInit(&r);
+	OperationBegin(&r, "promote_branch", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes operations on the project */
 	s = ProjectState(&p, &prod_tl, &prod_release, &lg);
@@ -583,7 +583,7 @@ branchpromote_drop_project(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	StringInfoData ids;
 
-	ResultInit(&r);
+	OperationBegin(&r, "drop_project", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);
 	if (strcmp(confirm, name) != 0)
@@ -680,7 +680,7 @@ branchpromote_set_suspend_timeout(PG_FUNCTION_ARGS)
 					 errmsg("timeout must not be negative"),
 					 errhint(SUSPEND_HINT)));
 	}
-	ResultInit(&r);
+	OperationBegin(&r, "set_suspend_timeout", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);
 	CatalogSetSuspendTimeout(p.id, ms);
@@ -821,7 +821,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("migrations must not be null"),
 				 errhint("Pass a JSON array, possibly empty.")));
-	ResultInit(&r);
+	OperationBegin(&r, "apply_migrations", name);
 	m = ParseMigrations(PG_GETARG_JSONB_P(2), &n);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes with promotions of the project */

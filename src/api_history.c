@@ -252,7 +252,7 @@ branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
 	int64		new_tl;
 	char	   *backup;
 
-	ResultInit(&r);
+	OperationBegin(&r, "rollback_to_lsn", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);
 	LoadProd(&p, &prod);
@@ -311,7 +311,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 	char	   *backup;
 	bool		found = false;
 
-	ResultInit(&r);
+	OperationBegin(&r, "rollback_deploy", name);
 	if (!PG_ARGISNULL(1) && deploy_id <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -429,7 +429,7 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 	int64		snapshot_id;
 	BpSnapshotResult snap;
 
-	ResultInit(&r);
+	OperationBegin(&r, "create_anchor", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);
 	LoadCompute(&p, env, &c);
@@ -501,7 +501,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	int64		parent_tl;
 	BpComputeRow c;
 
-	ResultInit(&r);
+	OperationBegin(&r, "fork_branch", name);
 	RequireName("branch", branch);
 	RequireName("environment or branch", from);
 	if (strcmp(branch, "dev") == 0 || strcmp(branch, "prod") == 0 || BpNameIsReserved(branch) ||
@@ -605,7 +605,7 @@ branchpromote_discard_branch(PG_FUNCTION_ARGS)
 	int64		env_tl;
 	char	   *env;
 
-	ResultInit(&r);
+	OperationBegin(&r, "discard_branch", name);
 	RequireName("branch", branch);
 	CatalogBegin();
 	LoadProject(name, true, &p);
@@ -662,7 +662,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	char	   *backup;
 	char		anchor[64];
 
-	ResultInit(&r);
+	OperationBegin(&r, "reset_prod", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);
 	if (strcmp(confirm, name) != 0)

@@ -20,6 +20,7 @@
 #include "utils/timestamp.h"
 
 #include "apiutil.h"
+#include "journal.h"
 #include "guc.h"
 #include "names.h"
 #include "pgconn.h"
@@ -37,6 +38,17 @@ ResultInit(ApiResult *r)
 	INSTR_TIME_SET_CURRENT(r->start);
 	r->last = r->start;
 	r->started_at = GetCurrentTimestamp();
+}
+
+/*
+ * A mutating call begins: the result, and its journal on disk before any
+ * effect (see journal.c).
+ */
+void
+OperationBegin(ApiResult *r, const char *kind, const char *project)
+{
+	ResultInit(r);
+	JournalBegin(kind, project, CallerName(), r->started_at);
 }
 
 double
@@ -59,6 +71,7 @@ CrashPoint(const char *step)
 {
 	const char *at = bp_crash_at;
 	bool		postmaster = false;
+	bool		worker = false;
 
 	if (at == NULL || at[0] == '\0')
 		return;
@@ -67,13 +80,27 @@ CrashPoint(const char *step)
 		postmaster = true;
 		at += 11;
 	}
+	else if (strncmp(at, "worker:", 7) == 0)
+	{
+		worker = true;
+		at += 7;
+	}
 	if (strcmp(at, step) != 0)
 		return;
 	ereport(LOG,
 			(errmsg("branchpromote.crash_at: killing %s after step \"%s\"",
-					postmaster ? "the postmaster and this backend" : "this backend", step)));
+					postmaster ? "the postmaster and this backend" :
+					worker ? "the reconciler (the postmaster then ends every backend)" :
+					"this backend", step)));
 	if (postmaster)
 		kill(PostmasterPid, SIGKILL);
+	if (worker && BpWorkerPid() > 0)
+	{
+		/* a child killed: the postmaster ends us too; never go on to commit */
+		kill(BpWorkerPid(), SIGKILL);
+		for (int i = 0; i < 1000; i++)
+			pg_usleep(10000L);
+	}
 	kill(MyProcPid, SIGKILL);
 }
 
@@ -81,10 +108,13 @@ CrashPoint(const char *step)
 void
 Step(ApiResult *r, const char *name)
 {
+	double		ms = MsSince(r->last);
+
+	JournalStep(name, ms);		/* durable before the next effect */
 	CrashPoint(name);
 	if (r->steps.len > 1)
 		appendStringInfoString(&r->steps, ", ");
-	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f}", name, MsSince(r->last));
+	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f}", name, ms);
 	INSTR_TIME_SET_CURRENT(r->last);
 }
 

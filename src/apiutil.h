@@ -25,6 +25,7 @@ typedef struct ApiResult
 } ApiResult;
 
 extern void ResultInit(ApiResult *r);
+extern void OperationBegin(ApiResult *r, const char *kind, const char *project);
 extern double MsSince(instr_time t);
 extern void Step(ApiResult *r, const char *name);
 extern void Key(ApiResult *r, const char *key);

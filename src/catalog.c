@@ -425,11 +425,33 @@ CatalogSetComputeState(int64 id, const char *actual_state, int pid, const char *
 		"WHERE id = $1", 4, types, values, nulls, SPI_OK_UPDATE);
 }
 
-/* Every compute id, previews and dev first, prod last (List of int64 *). */
-List *
-CatalogComputeIds(void)
+/*
+ * Every compute as the reconciler's pass sees it, previews and dev first,
+ * prod last (SPI_palloc'd array of *n).  manifest_key digests everything its
+ * manifest is rendered from (the template row included).
+ */
+BpComputeBrief *
+CatalogComputeBriefs(int *n)
 {
-	return Ids("SELECT id FROM branchpromote.compute ORDER BY env = 'prod', id", 0, NULL, NULL);
+	BpComputeBrief *out;
+
+	*n = Run("SELECT c.id, c.desired_state, c.actual_state, "
+			 "pg_catalog.md5(pg_catalog.concat_ws('|', p.name, c.env, t.kind, c.timeline_id, c.port, "
+			 "(SELECT tm::text FROM branchpromote.compute_template tm))) "
+			 "FROM branchpromote.compute c "
+			 "JOIN branchpromote.project p ON p.id = c.project_id "
+			 "JOIN branchpromote.timeline t ON t.id = c.timeline_id "
+			 "ORDER BY c.env = 'prod', c.id", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	out = SPI_palloc(sizeof(BpComputeBrief) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		out[i].id = ColInt64(i, 1);
+		out[i].running = strcmp(ColText(i, 2), "running") == 0;
+		out[i].suspended = strcmp(ColText(i, 3), "suspended") == 0;
+		out[i].actual_running = strcmp(ColText(i, 3), "running") == 0;
+		strlcpy(out[i].manifest_key, ColText(i, 4), sizeof(out[i].manifest_key));
+	}
+	return out;
 }
 
 int64
@@ -604,6 +626,38 @@ CatalogRecordOperation(const char *project, const char *kind, const char *actor,
 		"(project, kind, status, steps, actor, started_at, finished_at) "
 		"VALUES ($1, $2, 'succeeded', $4::pg_catalog.jsonb, $3, $5, pg_catalog.clock_timestamp())",
 		5, types, values, NULL, SPI_OK_INSERT);
+}
+
+/* Did the call a journal header describes commit its operation row? */
+bool
+CatalogOperationRecorded(const char *header)
+{
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(header))};
+
+	Run("SELECT 1 FROM branchpromote.operation "
+		"WHERE project = $1->>'project' AND kind = $1->>'kind' "
+		"AND started_at = ($1->>'started_at')::pg_catalog.timestamptz",
+		1, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/* Record a call that did not commit, from its journal: why, and after which step. */
+void
+CatalogRecordFailedOperation(const char *header, const char *steps_json, const char *why)
+{
+	Oid			types[3] = {JSONBOID, JSONBOID, TEXTOID};
+	Datum		values[3] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(header)),
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(steps_json)),
+	CStringGetTextDatum(why)};
+
+	Run("INSERT INTO branchpromote.operation "
+		"(project, kind, status, steps, actor, started_at, finished_at, error) "
+		"VALUES ($1->>'project', $1->>'kind', 'failed', $2, $1->>'actor', "
+		"($1->>'started_at')::pg_catalog.timestamptz, pg_catalog.clock_timestamp(), "
+		"$3 || CASE WHEN pg_catalog.jsonb_array_length($2) = 0 THEN ' before its first step' "
+		"ELSE ' after step \"' || ($2->-1->>'step') || '\"' END)",
+		3, types, values, NULL, SPI_OK_INSERT);
 }
 
 /* ------------------------------------------------------------ history */

@@ -34,6 +34,16 @@ typedef struct BpComputeRow
 	BpComputeSpec spec;
 } BpComputeRow;
 
+/* A compute as one pass of the reconciler lists it. */
+typedef struct BpComputeBrief
+{
+	int64		id;
+	bool		running;		/* desired state */
+	bool		actual_running;
+	bool		suspended;		/* actual state */
+	char		manifest_key[33];
+} BpComputeBrief;
+
 typedef struct BpDeployRow
 {
 	int64		project_id;
@@ -103,7 +113,7 @@ extern bool CatalogGetComputeById(int64 id, bool lock_project, bool *locked,
 								  BpComputeRow *out);
 extern void CatalogSetComputeState(int64 id, const char *actual_state, int pid,
 								   const char *error);
-extern List *CatalogComputeIds(void);
+extern BpComputeBrief *CatalogComputeBriefs(int *n);
 extern bool CatalogComputeExists(int64 id);
 
 extern int64 CatalogInsertDeploy(const BpDeployRow *d);
@@ -123,6 +133,9 @@ extern void CatalogRecordOperation(const char *project, const char *kind,
 								   const char *steps_json);
 
 
+extern bool CatalogOperationRecorded(const char *header);
+extern void CatalogRecordFailedOperation(const char *header, const char *steps_json,
+										 const char *why);
 extern int64 CatalogNextSnapshotId(void);
 extern void CatalogInsertSnapshot(int64 id, int64 timeline_id, XLogRecPtr start_lsn,
 								  XLogRecPtr lsn, const char *reason);

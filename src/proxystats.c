@@ -5,6 +5,7 @@
  * environment.  The proxy, the only writer, makes entries under the lock and
  * bumps counters with atomics; readers take the lock shared to read keys.
  * When the table is full, an entry with no open connection is reused.
+ * Entry 0 counts connections that were never routed.
  */
 #include "postgres.h"
 
@@ -64,6 +65,7 @@ BpProxyStatsShmemInit(void)
 		memset(stats, 0, sizeof(ProxyStats));
 		stats->lock = &(GetNamedLWLockTranche("branchpromote_proxy_stats"))->lock;
 		InitSlot(&stats->slots[0], "", "");
+		stats->slots[0].used = false;	/* shown once something is unrouted */
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -84,6 +86,11 @@ BpProxyStatFor(const char *project, const char *env)
 {
 	BpProxyStat *s;
 
+	if (project[0] == '\0')
+	{
+		stats->slots[0].used = true;	/* one writer: no lock needed to set it */
+		return &stats->slots[0];
+	}
 	LWLockAcquire(stats->lock, LW_SHARED);
 	s = Find(project, env);
 	LWLockRelease(stats->lock);
@@ -99,7 +106,10 @@ BpProxyStatFor(const char *project, const char *env)
 	if (s)
 		InitSlot(s, project, env);
 	else
+	{
 		s = &stats->slots[0];	/* every entry busy: count as unrouted */
+		s->used = true;
+	}
 	LWLockRelease(stats->lock);
 	return s;
 }

@@ -10,7 +10,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
@@ -19,6 +22,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "pgconn.h"
 #include "requests.h"
@@ -46,7 +50,13 @@ typedef struct BpShared
 {
 	LWLock	   *lock;
 	Latch	   *worker_latch;
+	int			worker_pid;
 	bool		pass_requested;
+	uint64		passes;			/* the reconciler's, since the server started */
+	uint64		full_passes;
+	TimestampTz last_pass_end;
+	double		last_pass_ms;
+	double		last_full_pass_ms;
 	ConditionVariable cv;
 	Slot		slots[BP_SLOTS];
 } BpShared;
@@ -284,6 +294,7 @@ Detach(int code, Datum arg)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->worker_latch = NULL;
+	shared->worker_pid = 0;
 	for (int i = 0; i < BP_SLOTS; i++)
 		if (shared->slots[i].state == SLOT_RUNNING)
 			shared->slots[i].state = SLOT_PENDING;	/* the next worker retries */
@@ -297,6 +308,7 @@ BpWorkerAttach(void)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->worker_latch = MyLatch;
+	shared->worker_pid = MyProcPid;
 	shared->pass_requested = true;
 	LWLockRelease(shared->lock);
 	before_shmem_exit(Detach, 0);
@@ -365,4 +377,72 @@ BpWorkerPassRequested(void)
 	shared->pass_requested = false;
 	LWLockRelease(shared->lock);
 	return r;
+}
+
+/* The reconciler finished a pass (full: with the disk scans) in ms. */
+void
+BpWorkerPassDone(bool full, double ms)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->passes++;
+	shared->last_pass_ms = ms;
+	if (full)
+	{
+		shared->full_passes++;
+		shared->last_full_pass_ms = ms;
+	}
+	shared->last_pass_end = GetCurrentTimestamp();
+	LWLockRelease(shared->lock);
+}
+
+PG_FUNCTION_INFO_V1(branchpromote_reconciler_stats);
+
+/* _reconciler_stats() → record: the reconciler view's one row. */
+Datum
+branchpromote_reconciler_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+	Latch	   *latch;
+
+	if (shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("branchpromote must be loaded via shared_preload_libraries"),
+				 errhint("Add branchpromote to shared_preload_libraries in postgresql.conf and restart the server.")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	LWLockAcquire(shared->lock, LW_SHARED);
+	latch = shared->worker_latch;
+	values[0] = BoolGetDatum(latch != NULL);
+	values[1] = Int64GetDatum((int64) shared->passes);
+	values[2] = Int64GetDatum((int64) shared->full_passes);
+	values[3] = TimestampTzGetDatum(shared->last_pass_end);
+	nulls[3] = shared->passes == 0;
+	values[4] = Float8GetDatum(shared->last_pass_ms);
+	nulls[4] = shared->passes == 0;
+	values[5] = Float8GetDatum(shared->last_full_pass_ms);
+	nulls[5] = shared->full_passes == 0;
+	{
+		int			busy = 0;
+
+		for (int i = 0; i < BP_SLOTS; i++)
+			busy += shared->slots[i].state != SLOT_FREE;
+		values[6] = Int32GetDatum(busy);
+	}
+	LWLockRelease(shared->lock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* The reconciler's process id (0: not running). */
+int
+BpWorkerPid(void)
+{
+	int			pid;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	pid = shared->worker_pid;
+	LWLockRelease(shared->lock);
+	return pid;
 }

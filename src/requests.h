@@ -61,6 +61,7 @@ extern int	BpSubmit(const BpRequest *req);
 extern bool BpPoll(int slot, BpReply *reply);
 extern void BpForget(int slot);
 extern void BpWakeWorkerAtCommit(void);
+extern int	BpWorkerPid(void);
 
 /* The reconciler */
 extern void BpWorkerAttach(void);
@@ -68,5 +69,6 @@ extern bool BpWorkerNextRequest(int from, int *slot, BpRequest *req);
 extern void BpWorkerReply(int slot, const BpReply *reply);
 extern void BpWorkerDefer(int slot);
 extern bool BpWorkerPassRequested(void);
+extern void BpWorkerPassDone(bool full, double ms);
 
 #endif

@@ -27,6 +27,7 @@
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -34,6 +35,7 @@
 #include "catalog.h"
 #include "driver.h"
 #include "guc.h"
+#include "journal.h"
 #include "ledger.h"
 #include "pgconn.h"
 #include "process.h"
@@ -43,6 +45,9 @@
 #include "worker.h"
 
 typedef void (*ItemFn) (void *arg);
+
+/* A full pass at least this often, even when nothing asked for one. */
+#define FULL_PASS_INTERVAL_MS 60000
 
 static MemoryContext loop_cxt;
 
@@ -311,10 +316,49 @@ DoCheckExtension(void *arg)
 	*(bool *) arg = CatalogExtensionInstalled();
 }
 
+typedef struct ComputeList
+{
+	BpComputeBrief *briefs;
+	int			n;
+} ComputeList;
+
 static void
 DoListComputes(void *arg)
 {
-	*(List **) arg = CopyIds(CatalogComputeIds());
+	ComputeList *cl = arg;
+	BpComputeBrief *b = CatalogComputeBriefs(&cl->n);
+
+	cl->briefs = MemoryContextAlloc(loop_cxt, sizeof(BpComputeBrief) * Max(1, cl->n));
+	memcpy(cl->briefs, b, sizeof(BpComputeBrief) * cl->n);
+}
+
+/*
+ * What each compute's manifest was last stored from (its manifest_key),
+ * so a pass renders only manifests whose inputs changed.  Empty after a
+ * restart of the reconciler: the first pass renders every one.
+ */
+typedef struct RenderedEntry
+{
+	int64		compute_id;
+	char		key[33];
+} RenderedEntry;
+
+static HTAB *rendered = NULL;
+
+static bool
+ManifestCurrent(const BpComputeBrief *b)
+{
+	RenderedEntry *e = hash_search(rendered, &b->id, HASH_FIND, NULL);
+
+	return e != NULL && strcmp(e->key, b->manifest_key) == 0;
+}
+
+static void
+ManifestRendered(const BpComputeBrief *b)
+{
+	RenderedEntry *e = hash_search(rendered, &b->id, HASH_ENTER, NULL);
+
+	strlcpy(e->key, b->manifest_key, sizeof(e->key));
 }
 
 /* Converge one compute to its desired state. */
@@ -694,11 +738,46 @@ DoReconcileHistory(void *arg)
 						pruned, tl, LSN_FORMAT_ARGS(cutoff))));
 }
 
-/* A compute's manifest item; restarted says the pass already restarted one. */
+static void
+DoListJournals(void *arg)
+{
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+
+	*(List **) arg = JournalList(true);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A call that ended without committing (its transaction aborted, or its
+ * backend died): record it as a failed operation with the steps it
+ * reached — unless its operation row committed after all — and forget it.
+ * What it left behind is undone by the other items of the pass.
+ */
+static void
+DoJournal(void *arg)
+{
+	BpJournalEntry *e = arg;
+
+	if (!CatalogOperationRecorded(e->header))
+	{
+		CatalogRecordFailedOperation(e->header, e->steps_json,
+									 e->ended ? "its transaction aborted" :
+									 "its backend ended (a crash?) without finishing");
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: recorded a failed operation: %s", e->header)));
+	}
+	JournalForget(e);
+}
+
+/*
+ * A compute's manifest item; restarted says the pass already restarted one,
+ * done that the stored manifest is now current.
+ */
 typedef struct ManifestItem
 {
 	int64		compute_id;
 	bool		restarted;
+	bool		done;
 } ManifestItem;
 
 /*
@@ -745,19 +824,42 @@ DoManifest(void *arg)
 		CatalogSetComputeState(row.id, "running", pid, NULL);
 	}
 	CatalogSetComputeManifest(it->compute_id, manifest, BpSha256Hex(manifest), runtime_hash);
+	it->done = true;
 }
 
-/* One level-triggered pass over everything. */
-static bool
-ReconcilePass(void)
+/*
+ * How often timelines' history is maintained: a quarter of the retention
+ * window, between one pass and a minute.
+ */
+static long
+HistoryIntervalMs(void)
 {
+	int64		ms = (int64) bp_history_retention_s * 1000 / 4;
+
+	return (long) Max(Min(ms, FULL_PASS_INTERVAL_MS), bp_reconcile_interval_ms);
+}
+
+/*
+ * One level-triggered pass.  A full pass (asked for by a commit or an abort
+ * that changed something, the first one, and one a minute anyway) looks at
+ * every compute; the periodic passes between skip computes suspended on
+ * purpose (only a wake, which is a request, changes those).  History is
+ * maintained in full passes and every HistoryIntervalMs().  Manifests are
+ * rendered only when their inputs changed.  Returns whether some request
+ * had to wait.
+ */
+static bool
+ReconcilePass(bool full)
+{
+	static TimestampTz next_history = 0;
 	bool		installed = false;
-	List	   *computes = NIL;
+	ComputeList cl = {NULL, 0};
 	List	   *timelines = NIL;
 	List	   *endpoints = NIL;
 	List	   *due = NIL;
 	List	   *live = NIL;
-	ManifestItem manifest = {0, false};
+	List	   *journals = NIL;
+	ManifestItem manifest = {0, false, false};
 	ListCell   *lc;
 	bool		deferred = false;
 
@@ -766,6 +868,9 @@ ReconcilePass(void)
 		return false;
 	(void) RunItem("making the timeline template", false, DoTemplate, NULL, NULL, 0);
 	(void) RunItem("expiring previews", true, DoExpirePreviews, NULL, NULL, 0);
+	if (RunItem("listing ended operations", false, DoListJournals, &journals, NULL, 0))
+		foreach(lc, journals)
+			(void) RunItem("recording a failed operation", true, DoJournal, lfirst(lc), NULL, 0);
 	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
 		foreach(lc, timelines)
 		{
@@ -773,31 +878,40 @@ ReconcilePass(void)
 						   NULL, 0);
 			deferred |= ProcessRequests();
 		}
-	if (RunItem("listing computes", true, DoListComputes, &computes, NULL, 0))
-		foreach(lc, computes)
-		{
-			char		err[1024];
-
-			if (!RunItem("reconciling a compute", true, DoReconcileCompute, lfirst(lc),
-						 err, sizeof(err)))
-				RecordFailure(*(int64 *) lfirst(lc), err);
-			else
-			{
-				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, lfirst(lc),
-							   NULL, 0);
-				(void) RunItem("checking a compute for clients", true, DoIdle, lfirst(lc),
-							   NULL, 0);
-			}
-			deferred |= ProcessRequests();	/* keep requesters waiting briefly */
-		}
-	foreach(lc, computes)		/* prod last */
+	(void) RunItem("listing computes", true, DoListComputes, &cl, NULL, 0);
+	for (int i = 0; i < cl.n; i++)
 	{
+		BpComputeBrief *b = &cl.briefs[i];
 		char		err[1024];
 
-		manifest.compute_id = *(int64 *) lfirst(lc);
+		if (b->running && b->suspended && !full)
+			continue;			/* down on purpose: only a wake changes that */
+		if (!RunItem("reconciling a compute", true, DoReconcileCompute, &b->id,
+					 err, sizeof(err)))
+			RecordFailure(b->id, err);
+		else if (b->actual_running)
+		{
+			(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, &b->id,
+						   NULL, 0);
+			(void) RunItem("checking a compute for clients", true, DoIdle, &b->id,
+						   NULL, 0);
+		}
+		deferred |= ProcessRequests();	/* keep requesters waiting briefly */
+	}
+	for (int i = 0; i < cl.n; i++)	/* prod last */
+	{
+		BpComputeBrief *b = &cl.briefs[i];
+		char		err[1024];
+
+		if (ManifestCurrent(b))
+			continue;
+		manifest.compute_id = b->id;
+		manifest.done = false;
 		if (!RunItem("rendering a compute's manifest", true, DoManifest, &manifest,
 					 err, sizeof(err)))
 			RecordFailure(manifest.compute_id, err);
+		else if (manifest.done)
+			ManifestRendered(b);
 		deferred |= ProcessRequests();
 	}
 	if (bp_snapshot_interval_s > 0 &&
@@ -812,13 +926,17 @@ ReconcilePass(void)
 				SnapshotBackOff(id);
 			deferred |= ProcessRequests();
 		}
-	if (RunItem("listing live timelines", true, DoListLiveTimelines, &live, NULL, 0))
+	if ((full || GetCurrentTimestamp() >= next_history) &&
+		RunItem("listing live timelines", true, DoListLiveTimelines, &live, NULL, 0))
+	{
 		foreach(lc, live)
 		{
 			(void) RunItem("maintaining a timeline's history", true, DoReconcileHistory,
 						   lfirst(lc), NULL, 0);
 			deferred |= ProcessRequests();
 		}
+		next_history = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HistoryIntervalMs());
+	}
 	if (RunItem("listing compute endpoints", false, DoListEndpoints, &endpoints, NULL, 0))
 		foreach(lc, endpoints)
 			(void) RunItem("checking a compute endpoint", true, DoReconcileEndpoint,
@@ -831,6 +949,8 @@ void
 branchpromote_reconciler_main(Datum arg)
 {
 	TimestampTz next_pass = 0;
+	TimestampTz next_full = 0;
+	HASHCTL		ctl;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -851,6 +971,11 @@ branchpromote_reconciler_main(Datum arg)
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "branchpromote reconciler",
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loop_cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(RenderedEntry);
+	rendered = hash_create("branchpromote rendered manifests", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS);
 	BpWorkerAttach();
 	ereport(LOG, (errmsg("branchpromote reconciler started on database \"%s\", data root \"%s\"",
 						 bp_database_name, BpDataRoot())));
@@ -858,6 +983,7 @@ branchpromote_reconciler_main(Datum arg)
 	for (;;)
 	{
 		bool		deferred;
+		bool		requested;
 		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
@@ -867,9 +993,16 @@ branchpromote_reconciler_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		deferred = ProcessRequests();
-		if (BpWorkerPassRequested() || GetCurrentTimestamp() >= next_pass)
+		requested = BpWorkerPassRequested();
+		if (requested || GetCurrentTimestamp() >= next_pass)
 		{
-			deferred |= ReconcilePass();
+			TimestampTz start = GetCurrentTimestamp();
+			bool		full = requested || start >= next_full;
+
+			deferred |= ReconcilePass(full);
+			if (full)
+				next_full = TimestampTzPlusMilliseconds(start, FULL_PASS_INTERVAL_MS);
+			BpWorkerPassDone(full, (double) (GetCurrentTimestamp() - start) / 1000.0);
 			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													bp_reconcile_interval_ms);
 		}

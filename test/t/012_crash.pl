@@ -1,6 +1,7 @@
 # The crash matrix: every mutating operation is killed (SIGKILL of the
 # calling backend, which makes the control postmaster reinitialize; for some
-# steps the control postmaster itself) right after each of its steps, with
+# steps the control postmaster itself, or the reconciler worker) right after
+# each of its steps, with
 # the test-only GUC branchpromote.crash_at.  After each crash the system must
 # converge to exactly the committed state before the call: the same
 # environments on the same timelines, the same rows in prod, no timeline or
@@ -60,7 +61,7 @@ SELECT concat_ws(' | ',
      FROM branchpromote.computes),
   (SELECT count(*) FROM branchpromote.deploys WHERE status = 'succeeded'),
   (SELECT count(*) FROM branchpromote.anchors),
-  (SELECT count(*) FROM branchpromote.operations))
+  (SELECT count(*) FROM branchpromote.operations WHERE status = 'succeeded'))
 SQL
 }
 
@@ -144,6 +145,9 @@ my @cases = (
 	[ "drop_project('second', 'second')", 'delete catalog rows' ],
 	[ "rollback_to_lsn('acme', '$lsn')", "postmaster:stop prod's compute" ],
 	[ "reset_prod('acme', 'acme')", 'postmaster:fork running dev (backup mode)' ],
+	[ "promote_branch('acme', 'v3')", 'worker:rehearse on a fork of prod' ],
+	[ "fork_branch('acme', 'crash')", 'worker:plan' ],
+	[ "rollback_deploy('acme')", "worker:stop prod's compute" ],
 );
 
 for my $case (@cases)
@@ -158,9 +162,21 @@ for my $case (@cases)
 		my $name = ($call =~ s/\(.*//r) . " killed after \"$step\"";
 		isnt($ret, 0, "$name: the call died") or diag($out);
 		restart_control() if $step =~ /^postmaster:/;
+		# a killed reconciler makes the postmaster end every backend and reinitialize
+		ok(BranchPromoteTest::wait_until(sub { $node->psql('postgres', 'SELECT 1') == 0 }, 60),
+			"$name: the control server is back") if $step =~ /^worker:/;
 		my $why;
 		ok(BranchPromoteTest::wait_until(sub { ($why = converged($want)) eq '' }, 90),
 			"$name: converged to the committed state") or diag("not converged: $why");
+		my $journaled = ($call =~ s/\(.*//r) . ' failed: its backend ended (a crash?) without finishing after step "'
+		  . ($step =~ s/^(postmaster|worker)://r) . '"';
+		my $last = '';
+		ok( BranchPromoteTest::wait_until(sub {
+					$last = $bp->sql("SELECT kind || ' ' || status || ': ' || error FROM branchpromote.operations "
+						  . "WHERE status <> 'succeeded' ORDER BY started_at DESC LIMIT 1");
+					$last eq $journaled;
+				}, 30),
+			"$name: journaled as failed after that step") or diag("last: $last");
 	}
 }
 

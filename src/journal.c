@@ -1,0 +1,271 @@
+/*
+ * journal.c — the operation journal: each mutating call's steps, on disk
+ * before each of its effects.
+ *
+ * A call's catalog rows commit or vanish with its transaction, so its
+ * progress is written where an abort or a crash cannot take it back: one
+ * file per call under <data_root>/journal, named after the backend, made
+ * (and fsynced) when the call begins and appended to (and fsynced) when
+ * each step finishes — before the next effect starts.  The first line
+ * says what the call is, each later line one finished step.
+ *
+ * The call's own transaction decides the rest: at commit (its operation
+ * row is then committed) the file goes; at an abort — of the transaction,
+ * or of the savepoint the call ran in — it is renamed "*.ended", or simply
+ * removed when nothing could have happened yet (no step, no transaction
+ * id).  After a crash the file stays as it was.  The reconciler records
+ * every ended file, and every file whose backend is gone, as a failed
+ * operation with its steps (what it then undid is orphan removal and the
+ * finishing of prepared transactions), unless the call's operation row
+ * committed, and removes the file.  Until then the operations view shows
+ * the call as running.
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "journal.h"
+#include "xactend.h"
+
+#define ENDED_SUFFIX ".ended"
+
+typedef struct OpenJournal
+{
+	char		path[MAXPGPATH];
+	int			steps;
+} OpenJournal;
+
+static OpenJournal *current = NULL;
+static int	seq = 0;
+
+static char *
+JournalDir(void)
+{
+	return psprintf("%s/journal", BpDataRoot());
+}
+
+/* Append one line and make it durable. */
+static void
+AppendLine(const char *path, const char *line)
+{
+	int			fd = OpenTransientFile(path, O_WRONLY | O_APPEND | O_CREAT | PG_BINARY);
+	size_t		len = strlen(line);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open operation journal \"%s\": %m", path)));
+	errno = 0;
+	if (write(fd, line, len) != (ssize_t) len || write(fd, "\n", 1) != 1)
+	{
+		int			save = errno ? errno : ENOSPC;
+
+		CloseTransientFile(fd);
+		errno = save;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write operation journal \"%s\": %m", path)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync operation journal \"%s\": %m", path)));
+	CloseTransientFile(fd);
+}
+
+/* The call's transaction ended: drop the file, or leave it to the reconciler. */
+static void
+AtEnd(void *arg, bool commit)
+{
+	OpenJournal *j = arg;
+
+	if (commit || (j->steps == 0 && !TransactionIdIsValid(GetTopTransactionIdIfAny())))
+	{
+		if (unlink(j->path) != 0 && errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove operation journal \"%s\": %m", j->path)));
+	}
+	else if (rename(j->path, psprintf("%s" ENDED_SUFFIX, j->path)) != 0 && errno != ENOENT)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not close operation journal \"%s\": %m", j->path)));
+	if (current == j)
+		current = NULL;
+	pfree(j);
+}
+
+/* A mutating call begins: its journal file, durable before any effect. */
+void
+JournalBegin(const char *kind, const char *project, const char *actor, TimestampTz started_at)
+{
+	char	   *dir = JournalDir();
+	OpenJournal *j;
+	StringInfoData line;
+
+	if (MakePGDirectory(dir) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+	j = MemoryContextAllocZero(TopMemoryContext, sizeof(OpenJournal));
+	snprintf(j->path, sizeof(j->path), "%s/%d-" INT64_FORMAT "-%d", dir, MyProcPid,
+			 (int64) started_at, ++seq);
+	initStringInfo(&line);
+	appendStringInfoString(&line, "{\"kind\": ");
+	escape_json(&line, kind);
+	appendStringInfoString(&line, ", \"project\": ");
+	escape_json(&line, project);
+	appendStringInfoString(&line, ", \"actor\": ");
+	escape_json(&line, actor);
+	appendStringInfo(&line, ", \"started_at\": \"%s\", \"pid\": %d}",
+					 timestamptz_to_str(started_at), MyProcPid);
+	AppendLine(j->path, line.data);
+	fsync_fname(dir, true);
+	current = j;
+	BpAtXactEnd(AtEnd, j);
+}
+
+/* A step of the current call finished: on disk before the next effect. */
+void
+JournalStep(const char *name, double ms)
+{
+	StringInfoData line;
+
+	if (current == NULL)
+		return;
+	initStringInfo(&line);
+	appendStringInfoString(&line, "{\"step\": ");
+	escape_json(&line, name);
+	appendStringInfo(&line, ", \"ms\": %.3f}", ms);
+	AppendLine(current->path, line.data);
+	current->steps++;
+}
+
+/* Read one journal file: its header line and its step lines as a JSON array. */
+static bool
+ReadJournal(const char *path, BpJournalEntry *e)
+{
+	FILE	   *f = AllocateFile(path, "r");
+	StringInfoData steps;
+	char		buf[4096];
+	bool		first = true;
+
+	if (f == NULL)
+		return false;
+	initStringInfo(&steps);
+	appendStringInfoChar(&steps, '[');
+	e->header = NULL;
+	while (fgets(buf, sizeof(buf), f))
+	{
+		size_t		len = strlen(buf);
+
+		if (len == 0 || buf[len - 1] != '\n')
+			break;				/* a torn last line: the write never finished */
+		buf[len - 1] = '\0';
+		if (first)
+		{
+			e->header = pstrdup(buf);
+			first = false;
+			continue;
+		}
+		if (steps.len > 1)
+			appendStringInfoString(&steps, ", ");
+		appendStringInfoString(&steps, buf);
+	}
+	FreeFile(f);
+	appendStringInfoChar(&steps, ']');
+	e->steps_json = steps.data;
+	return e->header != NULL;
+}
+
+/*
+ * Journal files (List of BpJournalEntry *).  With ended_only, only those
+ * the reconciler should record: ended, or left by a backend that is gone.
+ * Without, only those of calls still running.
+ */
+List *
+JournalList(bool ended_only)
+{
+	char	   *dir = JournalDir();
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+	List	   *out = NIL;
+
+	if (d == NULL && errno == ENOENT)
+		return NIL;
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		BpJournalEntry *e;
+		int			pid;
+		bool		ended;
+		int			n;
+
+		if (sscanf(de->d_name, "%d-%*d-%*d%n", &pid, &n) != 1)
+			continue;
+		ended = strcmp(de->d_name + n, ENDED_SUFFIX) == 0;
+		if (!ended && de->d_name[n] != '\0')
+			continue;			/* not ours */
+		if (ended_only != (ended || BackendPidGetProc(pid) == NULL))
+			continue;
+		e = palloc0(sizeof(BpJournalEntry));
+		e->path = psprintf("%s/%s", dir, de->d_name);
+		e->ended = ended;
+		if (!ReadJournal(e->path, e))
+		{
+			if (ended_only)
+				(void) unlink(e->path);	/* empty: it died before its first line */
+			continue;
+		}
+		out = lappend(out, e);
+	}
+	FreeDir(d);
+	return out;
+}
+
+/* The reconciler recorded it. */
+void
+JournalForget(const BpJournalEntry *e)
+{
+	if (unlink(e->path) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove operation journal \"%s\": %m", e->path)));
+}
+
+PG_FUNCTION_INFO_V1(branchpromote_operations_running);
+
+/* _operations_running() → setof (header jsonb, steps jsonb): calls still running. */
+Datum
+branchpromote_operations_running(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, JournalList(false))
+	{
+		BpJournalEntry *e = lfirst(lc);
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->header));
+		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->steps_json));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
