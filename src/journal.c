@@ -12,8 +12,9 @@
  * The call's own transaction decides the rest: at commit (its operation
  * row is then committed) the file goes; at an abort — of the transaction,
  * or of the savepoint the call ran in — it is renamed "*.ended", or simply
- * removed when nothing could have happened yet (no step, no transaction
- * id).  After a crash the file stays as it was.  The reconciler records
+ * removed if the call did not finish its first step (a refused call: what
+ * the first step may have left on disk is an orphan like any other).
+ * After a crash the file stays as it was.  The reconciler records
  * every ended file, and every file whose backend is gone, as a failed
  * operation with its steps (what it then undid is orphan removal and the
  * finishing of prepared transactions), unless the call's operation row
@@ -31,6 +32,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "common/file_perm.h"
 #include "storage/fd.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
@@ -94,7 +96,7 @@ AtEnd(void *arg, bool commit)
 {
 	OpenJournal *j = arg;
 
-	if (commit || (j->steps == 0 && !TransactionIdIsValid(GetTopTransactionIdIfAny())))
+	if (commit || j->steps == 0)
 	{
 		if (unlink(j->path) != 0 && errno != ENOENT)
 			ereport(WARNING,
@@ -118,7 +120,7 @@ JournalBegin(const char *kind, const char *project, const char *actor, Timestamp
 	OpenJournal *j;
 	StringInfoData line;
 
-	if (MakePGDirectory(dir) != 0 && errno != EEXIST)
+	if (pg_mkdir_p(dir, pg_dir_create_mode) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", dir)));
