@@ -27,6 +27,8 @@ OBJS = \
 	src/journal.o \
 	src/pgwire.o \
 	src/proxystats.o \
+	src/proxysock.o \
+	src/proxyroute.o \
 	src/proxy.o
 
 DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \

@@ -29,13 +29,9 @@
  */
 #include "postgres.h"
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "access/xact.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -46,19 +42,17 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
-#include "utils/varlena.h"
 
-#include "catalog.h"
 #include "driver.h"
 #include "guc.h"
 #include "pgwire.h"
 #include "proxy.h"
+#include "proxyroute.h"
+#include "proxysock.h"
 #include "proxystats.h"
 #include "requests.h"
 
-#define BUF_SIZE 32768			/* per direction per connection */
 #define MAX_LISTEN 16
 #define CANCEL_SLACK 64			/* cancel forwards beyond max_connections */
 #define ACCEPT_BATCH 64
@@ -72,13 +66,6 @@ typedef enum ConnState
 	CS_RELAY,
 	CS_CLOSING
 } ConnState;
-
-typedef struct Buf
-{
-	int			start;			/* first unsent byte */
-	int			end;			/* first free byte */
-	char		data[BUF_SIZE];
-} Buf;
 
 typedef struct Conn
 {
@@ -152,152 +139,6 @@ BpProxyRegister(void)
 }
 
 /* ------------------------------------------------------------ sockets */
-
-/* Listen on one address of host ("*": every address); logs failures. */
-static void
-ListenOn(const char *host)
-{
-	char		portstr[16];
-	struct addrinfo hints;
-	struct addrinfo *res = NULL;
-	int			rc;
-
-	snprintf(portstr, sizeof(portstr), "%d", bp_proxy_port);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, portstr, &hints, &res);
-	if (rc != 0)
-	{
-		ereport(LOG,
-				(errmsg("branchpromote proxy: could not translate host name \"%s\": %s",
-						host, gai_strerror(rc))));
-		return;
-	}
-	for (struct addrinfo *ai = res; ai != NULL && nlisten < MAX_LISTEN; ai = ai->ai_next)
-	{
-		pgsocket	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		int			on = 1;
-
-		if (fd == PGINVALID_SOCKET)
-			continue;
-		(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		if (ai->ai_family == AF_INET6)
-			(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0)
-		{
-			ereport(LOG,
-					(errcode_for_socket_access(),
-					 errmsg("branchpromote proxy: could not listen on \"%s\" port %d: %m",
-							host, bp_proxy_port)));
-			closesocket(fd);
-			continue;
-		}
-		listen_fds[nlisten++] = fd;
-	}
-	freeaddrinfo(res);
-}
-
-/* Listen on every proxy_listen_addresses entry; FATAL if none works. */
-static void
-Listen(void)
-{
-	char	   *raw = pstrdup(bp_proxy_listen_addresses);
-	List	   *hosts;
-	ListCell   *lc;
-
-	if (!SplitGUCList(raw, ',', &hosts))
-		ereport(FATAL,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid list syntax in branchpromote.proxy_listen_addresses")));
-	foreach(lc, hosts)
-		ListenOn(lfirst(lc));
-	if (nlisten == 0)
-		ereport(FATAL,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("the branchpromote proxy could not listen on port %d", bp_proxy_port),
-				 errhint("Check branchpromote.proxy_listen_addresses and that nothing else uses the port.")));
-}
-
-static void
-SetSocketOptions(pgsocket fd)
-{
-	int			on = 1;
-
-	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	(void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-}
-
-/*
- * Read what fits into b: >0 bytes, 0 end of stream, -1 error, -2 nothing
- * yet.  Moves unsent bytes to the front first if b is full; *mark (an offset
- * into b, if given) moves with them.
- */
-static int
-ReadInto(pgsocket fd, Buf *b, int *mark)
-{
-	ssize_t		n;
-	int			shift = 0;
-
-	if (b->start == b->end)
-		shift = b->start;
-	else if (b->end == BUF_SIZE && b->start > 0)
-	{
-		memmove(b->data, b->data + b->start, b->end - b->start);
-		shift = b->start;
-	}
-	b->start -= shift;
-	b->end -= shift;
-	if (mark)
-		*mark = Max(*mark - shift, 0);
-	if (b->end == BUF_SIZE)
-		return -2;
-	n = recv(fd, b->data + b->end, BUF_SIZE - b->end, 0);
-	if (n > 0)
-	{
-		b->end += n;
-		return (int) n;
-	}
-	if (n == 0)
-		return 0;
-	return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
-}
-
-/* Send b's bytes before limit; the count sent, or -1 on error. */
-static int
-WriteFrom(pgsocket fd, Buf *b, int limit)
-{
-	int			sent = 0;
-
-	while (b->start < limit)
-	{
-		ssize_t		n = send(fd, b->data + b->start, limit - b->start, MSG_NOSIGNAL);
-
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			return -1;
-		}
-		b->start += n;
-		sent += n;
-	}
-	return sent;
-}
-
-static void
-BufAppend(Buf *b, const char *data, int len)
-{
-	if (b->start == b->end)
-		b->start = b->end = 0;
-	if (len > BUF_SIZE - b->end)
-		len = BUF_SIZE - b->end;	/* never: our messages are small */
-	memcpy(b->data + b->end, data, len);
-	b->end += len;
-}
 
 /* ------------------------------------------------------------ connections */
 
@@ -387,34 +228,12 @@ StartConnect(Conn *c)
 {
 	const char *host;
 	int			port;
-	char		portstr[16];
-	struct addrinfo hints;
-	struct addrinfo *ai = NULL;
 	pgsocket	fd;
-	int			rc;
 
 	BpCompute()->client_endpoint(&c->spec, &host, &port);
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, portstr, &hints, &ai) != 0 || ai == NULL)
-		return false;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = ProxyConnect(host, port);
 	if (fd == PGINVALID_SOCKET)
-	{
-		freeaddrinfo(ai);
 		return false;
-	}
-	SetSocketOptions(fd);
-	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (rc != 0 && errno != EINPROGRESS)
-	{
-		closesocket(fd);
-		return false;
-	}
 	c->server = fd;
 	c->server_pos = -1;
 	c->server_events = 0;
@@ -552,80 +371,6 @@ PollWakes(void)
 
 /* ------------------------------------------------------------ routing */
 
-typedef struct Route
-{
-	bool		ok;
-	char		sqlstate[6];
-	char	   *message;
-	char	   *hint;
-	BpComputeSpec spec;
-	bool		running;
-} Route;
-
-/* Look the environment up in the catalog (its own transaction). */
-static void
-LookUp(const char *project, const char *env, Route *r)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		BpProject	p;
-		BpComputeRow row;
-
-		CatalogBegin();
-		if (!CatalogFindProject(project, false, &p))
-		{
-			strlcpy(r->sqlstate, "3D000", sizeof(r->sqlstate));
-			r->message = psprintf("project \"%s\" does not exist", project);
-			r->hint = pstrdup("Check the database name: branchpromote.connection_uri(project, env) gives it.");
-		}
-		else if (!CatalogGetCompute(p.id, env, &row))
-		{
-			strlcpy(r->sqlstate, "3D000", sizeof(r->sqlstate));
-			if (strcmp(env, "prod") == 0)
-			{
-				r->message = psprintf("project \"%s\" has no prod environment yet", project);
-				r->hint = psprintf("Prod appears at the first promotion; database \"%s.dev\" is dev.", project);
-			}
-			else
-			{
-				r->message = psprintf("project \"%s\" has no environment \"%s\"", project, env);
-				r->hint = psprintf("Database \"%s\" is prod, \"%s.dev\" is dev, \"%s.<branch>\" a preview or backup branch.",
-								   project, project, project);
-			}
-		}
-		else
-		{
-			r->ok = true;
-			r->spec = row.spec;
-			r->running = strcmp(row.actual_state, "running") == 0;
-		}
-		CatalogEnd();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		r->ok = false;
-		strlcpy(r->sqlstate, "57P03", sizeof(r->sqlstate));
-		r->message = psprintf("the branchpromote catalog could not be read: %s", ed->message);
-		r->hint = pstrdup("Try again in a moment; see the control server's log.");
-		FreeErrorData(ed);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-}
-
 /* Give the client its own random cancel key, unique among the open ones. */
 static void
 NewKey(Conn *c)
@@ -648,7 +393,7 @@ RouteStartup(Conn *c, const PgwStartup *st)
 	const char *db = PgwParam(st, "database");
 	char		pkt[PGW_MAX_STARTUP + 128];
 	int			n;
-	Route		r;
+	ProxyRoute	r;
 
 	if (db == NULL || db[0] == '\0')
 		db = PgwParam(st, "user");
@@ -659,7 +404,7 @@ RouteStartup(Conn *c, const PgwStartup *st)
 		return;
 	}
 	memset(&r, 0, sizeof(r));
-	LookUp(c->project, c->env, &r);
+	ProxyLookUp(c->project, c->env, &r);
 	if (!r.ok)
 	{
 		Fail(c, r.sqlstate, r.message, r.hint);
@@ -877,7 +622,7 @@ Accept(pgsocket lfd)
 						 errmsg("branchpromote proxy: could not accept a connection: %m")));
 			return;
 		}
-		SetSocketOptions(fd);
+		ProxySocketOptions(fd);
 		c = NewConn(fd);
 		nclients++;
 		if (nclients > bp_proxy_max_connections || nconns > bp_proxy_max_connections + CANCEL_SLACK)
@@ -895,12 +640,12 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 
 	if (client_readable && c->state != CS_CLOSING)
 	{
-		n = ReadInto(c->client, &c->c2s, NULL);
+		n = BufRead(c->client, &c->c2s, NULL);
 		if (n == 0 || n == -1)
 		{
 			/* the client left: pass on what it said last (Terminate), then close */
 			if (c->server != PGINVALID_SOCKET && (c->state == CS_AUTH || c->state == CS_RELAY))
-				(void) WriteFrom(c->server, &c->c2s, c->c2s.end);
+				(void) BufWrite(c->server, &c->c2s, c->c2s.end);
 			CloseConn(c);
 			return;
 		}
@@ -913,7 +658,7 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 	}
 	if (server_readable && (c->state == CS_AUTH || c->state == CS_RELAY))
 	{
-		n = ReadInto(c->server, &c->s2c, &c->s2c_ok);
+		n = BufRead(c->server, &c->s2c, &c->s2c_ok);
 		if (n > 0 && c->stat && !c->is_cancel)
 			BpProxyStatAdd(&c->stat->bytes_out, n);
 		if (n > 0 && c->state == CS_AUTH)
@@ -932,13 +677,13 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 	}
 	if ((c->state == CS_AUTH || c->state == CS_RELAY) && c->c2s.end > c->c2s.start)
 	{
-		if (WriteFrom(c->server, &c->c2s, c->c2s.end) < 0)
+		if (BufWrite(c->server, &c->c2s, c->c2s.end) < 0)
 		{
 			CloseConn(c);
 			return;
 		}
 	}
-	if (S2CLimit(c) > c->s2c.start && WriteFrom(c->client, &c->s2c, S2CLimit(c)) < 0)
+	if (S2CLimit(c) > c->s2c.start && BufWrite(c->client, &c->s2c, S2CLimit(c)) < 0)
 	{
 		CloseConn(c);
 		return;
@@ -1048,7 +793,7 @@ branchpromote_proxy_main(Datum arg)
 	iter_cxt = AllocSetContextCreate(proxy_cxt, "branchpromote proxy iteration",
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(proxy_cxt);
-	Listen();
+	nlisten = ProxyListen(bp_proxy_listen_addresses, bp_proxy_port, listen_fds, MAX_LISTEN);
 	before_shmem_exit(ForgetWakes, 0);
 	maxevents = 2 * (bp_proxy_max_connections + CANCEL_SLACK) + nlisten + 2;
 	events = palloc(sizeof(WaitEvent) * maxevents);
