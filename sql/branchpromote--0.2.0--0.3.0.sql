@@ -76,3 +76,7 @@ SELECT NULL::bigint, r.header->>'project', r.header->>'kind', 'running', r.steps
  WHERE r.header->>'actor' = current_user
     OR branchpromote._can_see(COALESCE(
            (SELECT p.owner FROM branchpromote.project p WHERE p.name = r.header->>'project'), 0));
+
+-- When the reconciler or an API call last copied a timeline's ledger into
+-- ledger_mirror (NULL: never): plan_promotion plans from the mirrors then.
+ALTER TABLE branchpromote.timeline ADD COLUMN ledger_mirrored_at timestamptz;

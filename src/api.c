@@ -115,9 +115,17 @@ typedef struct Ledgers
 } Ledgers;
 
 /* Read the state the planner needs (with prod: both ledgers, from the computes). */
+/*
+ * What the planner needs.  With live, both ledgers are read from the
+ * running computes (promote_branch acts on them); without, from the
+ * catalog's mirrors when both timelines have one (plan_promotion: fast, and
+ * computes may be suspended), else live too.
+ */
 static BpProjectState
-ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release, Ledgers *lg)
+ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release, Ledgers *lg, bool live)
 {
+	int64		dev_tl = 0;
+
 	BpProjectState s;
 
 	*prod_tl = 0;
@@ -129,10 +137,15 @@ ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release, Ledgers *l
 	s.drift = false;
 	if (s.has_prod)
 	{
-		LoadCompute(p, "dev", &lg->dev);
-		LoadCompute(p, "prod", &lg->prod);
-		ReadLedger(p, &lg->dev, "dev", &lg->dev_ledger);
-		ReadLedger(p, &lg->prod, "prod", &lg->prod_ledger);
+		if (live || !CatalogGetEnvironment(p->id, "dev", &dev_tl, NULL) ||
+			!CatalogLedgerMirror(dev_tl, &lg->dev_ledger) ||
+			!CatalogLedgerMirror(*prod_tl, &lg->prod_ledger))
+		{
+			LoadCompute(p, "dev", &lg->dev);
+			LoadCompute(p, "prod", &lg->prod);
+			ReadLedger(p, &lg->dev, "dev", &lg->dev_ledger);
+			ReadLedger(p, &lg->prod, "prod", &lg->prod_ledger);
+		}
 		lg->plan = BpPlanLedger(lg->prod_ledger.m, lg->prod_ledger.n,
 								lg->dev_ledger.m, lg->dev_ledger.n, true,
 								palloc(sizeof(int) * Max(1, lg->dev_ledger.n)));
@@ -199,7 +212,7 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, false, &p);
-	s = ProjectState(&p, &prod_tl, &prod_release, &lg);
+	s = ProjectState(&p, &prod_tl, &prod_release, &lg, false);
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
 	CatalogEnd();
@@ -401,7 +414,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	OperationBegin(&r, "promote_branch", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes operations on the project */
-	s = ProjectState(&p, &prod_tl, &prod_release, &lg);
+	s = ProjectState(&p, &prod_tl, &prod_release, &lg, true);
 	plan = BpPlanPromotion(&s, release);
 	if (plan.action != BP_ACTION_NOOP)
 	{

@@ -598,6 +598,8 @@ CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger)
 	values[0] = Int64GetDatum(timeline_id);
 	Run("DELETE FROM branchpromote.ledger_mirror WHERE timeline_id = $1", 1, types, values,
 		NULL, SPI_OK_DELETE);
+	Run("UPDATE branchpromote.timeline SET ledger_mirrored_at = pg_catalog.now() WHERE id = $1",
+		1, types, values, NULL, SPI_OK_UPDATE);
 	for (int i = 0; i < ledger->n; i++)
 	{
 		values[1] = CStringGetTextDatum(ledger->m[i].version);
@@ -610,6 +612,36 @@ CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger)
 			"(timeline_id, version, name, checksum, applied_at) VALUES ($1, $2, $3, $4, $5)",
 			5, types, values, nulls, SPI_OK_INSERT);
 	}
+}
+
+/*
+ * The catalog's copy of a timeline's ledger, in version order; false if it
+ * was never mirrored.
+ */
+bool
+CatalogLedgerMirror(int64 timeline_id, BpLedger *out)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(timeline_id)};
+	int			n;
+
+	if (Run("SELECT 1 FROM branchpromote.timeline WHERE id = $1 AND ledger_mirrored_at IS NOT NULL",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	n = Run("SELECT version, name, checksum, applied_at::text FROM branchpromote.ledger_mirror "
+			"WHERE timeline_id = $1 ORDER BY version COLLATE \"C\"",
+			1, types, values, NULL, SPI_OK_SELECT);
+	out->n = n;
+	out->m = palloc0(sizeof(BpMigration) * Max(1, n));
+	out->applied_at = palloc0(sizeof(char *) * Max(1, n));
+	for (int i = 0; i < n; i++)
+	{
+		out->m[i].version = ColText(i, 1);
+		out->m[i].name = ColText(i, 2);
+		out->m[i].checksum = ColText(i, 3);
+		out->applied_at[i] = ColText(i, 4);
+	}
+	return true;
 }
 
 /* Journal a finished operation with its steps (a JSON array). */

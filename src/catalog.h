@@ -128,6 +128,7 @@ extern void CatalogForgetPrepared(int64 compute_id, const char *const *still_pre
 extern void CatalogInsertAnchor(int64 timeline_id, const char *name, const char *kind,
 								XLogRecPtr lsn);
 extern void CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger);
+extern bool CatalogLedgerMirror(int64 timeline_id, BpLedger *out);
 extern void CatalogRecordOperation(const char *project, const char *kind,
 								   const char *actor, TimestampTz started_at,
 								   const char *steps_json);

@@ -164,6 +164,12 @@ LocalStatus(const BpComputeSpec *spec, int *pid)
 	return BpPing(&addr) ? BP_COMPUTE_READY : BP_COMPUTE_STARTING;
 }
 
+static int
+LocalServerPid(const BpComputeSpec *spec)
+{
+	return LocalPostmasterPid(LocalPgdata(spec->timeline_id));
+}
+
 static void
 LocalStop(const BpComputeSpec *spec)
 {
@@ -324,6 +330,7 @@ static const BpComputeDriver local_compute = {
 	.status = LocalStatus,
 	.admin_address = LocalAdminAddress,
 	.port_available = LocalPortAvailable,
+	.server_pid = LocalServerPid,
 	.client_endpoint = LocalClientEndpoint,
 	.list_endpoints = LocalListEndpoints,
 	.forget = LocalForget,

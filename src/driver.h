@@ -115,6 +115,8 @@ typedef struct BpComputeDriver
 	/* Reconciler only: stop whatever server runs on a timeline. */
 	void		(*stop_timeline) (int64 timeline_id, bool immediate);
 	BpComputeStatus (*status) (const BpComputeSpec *spec, int *pid);
+	/* Its server's process id if one runs (no connection attempt); 0 if none. */
+	int			(*server_pid) (const BpComputeSpec *spec);
 	/* Superuser address for the control plane's own connections. */
 	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);
 	/* Can a new compute listen on this port (nothing else holds it)? */

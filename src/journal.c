@@ -42,6 +42,7 @@
 
 #include "guc.h"
 #include "journal.h"
+#include "requests.h"
 #include "xactend.h"
 
 #define ENDED_SUFFIX ".ended"
@@ -140,6 +141,7 @@ JournalBegin(const char *kind, const char *project, const char *actor, Timestamp
 	fsync_fname(dir, true);
 	current = j;
 	BpAtXactEnd(AtEnd, j);
+	BpWakeWorkerAtCommit();		/* a full pass after it commits or aborts */
 }
 
 /* A step of the current call finished: on disk before the next effect. */

@@ -373,10 +373,14 @@ DoReconcileCompute(void *arg)
 
 	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked)
 		return;					/* gone, or an operation holds its project */
-	st = BpCompute()->status(&row.spec, &pid);
 	/* committed, yet closed: the backend that made it died before opening it */
 	if (BpCompute()->client_access_closed(&row.spec))
 		BpCompute()->set_client_access(&row.spec, true);
+	/* running as recorded: the same server process is still there */
+	if (strcmp(row.desired_state, "running") == 0 && strcmp(row.actual_state, "running") == 0 &&
+		row.pid > 0 && BpCompute()->server_pid(&row.spec) == row.pid)
+		return;
+	st = BpCompute()->status(&row.spec, &pid);
 	if (strcmp(row.desired_state, "running") == 0)
 	{
 		if (st == BP_COMPUTE_READY)
@@ -493,8 +497,12 @@ DoIdle(void *arg)
 	int64		proxy_idle_s;
 
 	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
-		strcmp(row.desired_state, "running") != 0 || strcmp(row.actual_state, "running") != 0 ||
-		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		strcmp(row.desired_state, "running") != 0 || strcmp(row.actual_state, "running") != 0)
+		return;
+	timeout_s = CatalogSuspendTimeout(id, bp_suspend_timeout_s);
+	if (timeout_s <= 0)
+		return;					/* never suspended: no need to count clients */
+	if (BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	BpCompute()->admin_address(&row.spec, &addr);
 	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
@@ -518,8 +526,7 @@ DoIdle(void *arg)
 		CatalogTouchCompute(id);
 		idle_s = proxy_idle_s;
 	}
-	timeout_s = CatalogSuspendTimeout(id, bp_suspend_timeout_s);
-	if (timeout_s <= 0 || idle_s < timeout_s)
+	if (idle_s < timeout_s)
 		return;
 	ereport(LOG,
 			(errmsg("branchpromote reconciler: suspending compute %s/%s: no client for " INT64_FORMAT " s",
@@ -891,8 +898,9 @@ ReconcilePass(bool full)
 			RecordFailure(b->id, err);
 		else if (b->actual_running)
 		{
-			(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, &b->id,
-						   NULL, 0);
+			if (full)			/* API calls refresh the mirrors they change */
+				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, &b->id,
+							   NULL, 0);
 			(void) RunItem("checking a compute for clients", true, DoIdle, &b->id,
 						   NULL, 0);
 		}
