@@ -29,6 +29,7 @@ OBJS = \
 	src/proxystats.o \
 	src/proxysock.o \
 	src/proxyroute.o \
+	src/proxytls.o \
 	src/proxy.o
 
 DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \
@@ -49,7 +50,7 @@ PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -I$(shell $(PG_CONFIG) --includedir) -Isrc
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK = -lpq
+SHLIB_LINK = -lpq -lssl -lcrypto
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

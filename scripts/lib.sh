@@ -17,7 +17,8 @@ as_pg() { (cd / && runuser -u "$BP_OS_USER" -- "$@"); }
 # Install what is missing from Debian's packages.
 ensure_deps() {
 	local pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libpq-dev
-		libipc-run-perl make gcc cppcheck xfsprogs util-linux rsync clang libclang-rt-14-dev)
+		libipc-run-perl make gcc cppcheck xfsprogs util-linux rsync clang libclang-rt-14-dev
+		libssl-dev openssl)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

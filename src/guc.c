@@ -30,6 +30,8 @@ int			bp_proxy_port = 0;
 char	   *bp_proxy_listen_addresses = NULL;
 int			bp_proxy_connect_timeout_ms = 30000;
 int			bp_proxy_max_connections = 1000;
+char	   *bp_proxy_ssl_cert_file = NULL;
+char	   *bp_proxy_ssl_key_file = NULL;
 
 /* A path setting must be empty (use the default) or absolute and safe. */
 static bool
@@ -140,6 +142,18 @@ BpGucInit(void)
 							NULL,
 							&bp_proxy_max_connections, 1000, 1, 100000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("branchpromote.proxy_ssl_cert_file",
+							   "PEM certificate (chain) with which the proxy answers clients' TLS requests (empty: no TLS).",
+							   "Relative paths are relative to the data directory. Set together with proxy_ssl_key_file.",
+							   &bp_proxy_ssl_cert_file, "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("branchpromote.proxy_ssl_key_file",
+							   "The proxy certificate's unencrypted PEM private key.",
+							   NULL,
+							   &bp_proxy_ssl_key_file, "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("branchpromote");
 }
 

@@ -22,6 +22,8 @@ extern int	bp_proxy_port;
 extern char *bp_proxy_listen_addresses;
 extern int	bp_proxy_connect_timeout_ms;
 extern int	bp_proxy_max_connections;
+extern char *bp_proxy_ssl_cert_file;
+extern char *bp_proxy_ssl_key_file;
 
 extern void BpGucInit(void);
 extern const char *BpDataRoot(void);

@@ -5,8 +5,9 @@
  * latch, postmaster death, the listening sockets and every connection's
  * sockets).  Per client connection:
  *
- *   STARTUP    read the first packet: SSLRequest and GSSENCRequest are
- *              answered 'N', a CancelRequest is forwarded to the compute
+ *   STARTUP    read the first packet: SSLRequest is answered 'S' and TLS
+ *              begins if a certificate is configured, else 'N' (as is
+ *              GSSENCRequest), a CancelRequest is forwarded to the compute
  *              whose key it names, a StartupMessage is routed by its
  *              database name ("<project>" is prod, "<project>.<env>" any
  *              other environment) through the catalog, and its database is
@@ -50,6 +51,7 @@
 #include "proxy.h"
 #include "proxyroute.h"
 #include "proxysock.h"
+#include "proxytls.h"
 #include "proxystats.h"
 #include "requests.h"
 
@@ -93,6 +95,9 @@ typedef struct Conn
 	uint32		server_pid;		/* what the compute gave */
 	uint32		server_secret;
 	bool		have_key;
+	void	   *tls;			/* the client's TLS session, NULL: in the clear */
+	bool		tls_handshake;	/* still shaking hands */
+	uint32		tls_want;		/* the socket event the last TLS call waits for */
 } Conn;
 
 /* One start request per compute, shared by every client waiting on it. */
@@ -164,6 +169,9 @@ CloseConn(Conn *c)
 	if (c->closed)
 		return;
 	c->closed = true;
+	if (c->tls)
+		ProxyTlsFree(c->tls);
+	c->tls = NULL;
 	if (c->client != PGINVALID_SOCKET)
 		closesocket(c->client);
 	if (c->server != PGINVALID_SOCKET)
@@ -456,6 +464,45 @@ ForwardCancel(Conn *c, const PgwStartup *st)
 		CloseConn(c);
 }
 
+/* Shake hands further; on success the StartupMessage comes through TLS. */
+static void
+Handshake(Conn *c)
+{
+	int			rc = ProxyTlsHandshake(c->tls, &c->tls_want);
+
+	if (rc == 1)
+	{
+		c->tls_handshake = false;
+		c->tls_want = 0;
+	}
+	else if (rc < 0)
+	{
+		BpProxyStatAdd(&BpProxyStatFor("", "")->errors, 1);
+		CloseConn(c);			/* no way to tell the client in either protocol */
+	}
+}
+
+/* An SSLRequest with TLS configured: 'S', then the TLS handshake. */
+static void
+StartTls(Conn *c, const PgwStartup *st)
+{
+	c->c2s.start += st->length;
+	if (c->c2s.start < c->c2s.end)
+	{
+		/* bytes sent before our answer could be injected by a man in the middle */
+		Fail(c, "08P01", "received unencrypted data after SSL request", NULL);
+		return;
+	}
+	c->c2s.start = c->c2s.end = 0;
+	if (send(c->client, "S", 1, MSG_NOSIGNAL) != 1 || (c->tls = ProxyTlsNew(c->client)) == NULL)
+	{
+		CloseConn(c);
+		return;
+	}
+	c->tls_handshake = true;
+	Handshake(c);
+}
+
 /* Parse what the client sent first. */
 static void
 OnStartupBytes(Conn *c)
@@ -472,6 +519,12 @@ OnStartupBytes(Conn *c)
 			Fail(c, "08P01", psprintf("invalid startup packet: %s", st.error), NULL);
 			break;
 		case PGW_SSL_REQUEST:
+			if (c->tls == NULL && ProxyTlsConfigured())
+			{
+				StartTls(c, &st);
+				break;
+			}
+			/* FALLTHROUGH */
 		case PGW_GSSENC_REQUEST:
 			c->c2s.start += st.length;
 			BufAppend(&c->s2c, "N", 1);
@@ -575,6 +628,9 @@ UpdateEvents(Conn *c)
 		sw |= WL_SOCKET_WRITEABLE;
 	if (server_up && (c->s2c.end < BUF_SIZE || c->s2c.start > 0))
 		sw |= WL_SOCKET_READABLE;
+	if (c->tls)
+		cw = c->tls_handshake ? (c->tls_want ? c->tls_want : WL_SOCKET_READABLE) :
+			cw | c->tls_want;
 	if (c->is_cancel)
 		cw = WL_SOCKET_CLOSED;
 	SetEvents(c->client, &c->client_pos, &c->client_events, cw, c);
@@ -637,15 +693,23 @@ static void
 Pump(Conn *c, bool client_readable, bool server_readable)
 {
 	int			n;
+	uint32		ignored;
 
+	if (c->tls_handshake)
+	{
+		Handshake(c);
+		if (c->closed || c->tls_handshake)
+			return;
+		client_readable = true; /* the StartupMessage may have come with it */
+	}
 	if (client_readable && c->state != CS_CLOSING)
 	{
-		n = BufRead(c->client, &c->c2s, NULL);
+		n = BufRead(c->client, c->tls, &c->c2s, NULL, &c->tls_want);
 		if (n == 0 || n == -1)
 		{
 			/* the client left: pass on what it said last (Terminate), then close */
 			if (c->server != PGINVALID_SOCKET && (c->state == CS_AUTH || c->state == CS_RELAY))
-				(void) BufWrite(c->server, &c->c2s, c->c2s.end);
+				(void) BufWrite(c->server, NULL, &c->c2s, c->c2s.end, &ignored);
 			CloseConn(c);
 			return;
 		}
@@ -658,7 +722,7 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 	}
 	if (server_readable && (c->state == CS_AUTH || c->state == CS_RELAY))
 	{
-		n = BufRead(c->server, &c->s2c, &c->s2c_ok);
+		n = BufRead(c->server, NULL, &c->s2c, &c->s2c_ok, &ignored);
 		if (n > 0 && c->stat && !c->is_cancel)
 			BpProxyStatAdd(&c->stat->bytes_out, n);
 		if (n > 0 && c->state == CS_AUTH)
@@ -677,19 +741,24 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 	}
 	if ((c->state == CS_AUTH || c->state == CS_RELAY) && c->c2s.end > c->c2s.start)
 	{
-		if (BufWrite(c->server, &c->c2s, c->c2s.end) < 0)
+		if (BufWrite(c->server, NULL, &c->c2s, c->c2s.end, &ignored) < 0)
 		{
 			CloseConn(c);
 			return;
 		}
 	}
-	if (S2CLimit(c) > c->s2c.start && BufWrite(c->client, &c->s2c, S2CLimit(c)) < 0)
+	if (S2CLimit(c) > c->s2c.start &&
+		BufWrite(c->client, c->tls, &c->s2c, S2CLimit(c), &c->tls_want) < 0)
 	{
 		CloseConn(c);
 		return;
 	}
 	if (c->state == CS_CLOSING && c->s2c.start >= c->s2c_ok)
 		CloseConn(c);
+	/* bytes OpenSSL decrypted beyond what fitted: no socket event will say so */
+	else if (c->tls && c->state != CS_CLOSING && c->c2s.end < BUF_SIZE &&
+			 ProxyTlsPending(c->tls))
+		Pump(c, true, false);
 }
 
 /* A connect finished (or failed): send the startup packet, or wake. */
@@ -794,6 +863,7 @@ branchpromote_proxy_main(Datum arg)
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(proxy_cxt);
 	nlisten = ProxyListen(bp_proxy_listen_addresses, bp_proxy_port, listen_fds, MAX_LISTEN);
+	ProxyTlsInit();
 	before_shmem_exit(ForgetWakes, 0);
 	maxevents = 2 * (bp_proxy_max_connections + CANCEL_SLACK) + nlisten + 2;
 	events = palloc(sizeof(WaitEvent) * maxevents);
@@ -841,8 +911,9 @@ branchpromote_proxy_main(Datum arg)
 				if (c->closed)
 					continue;
 			}
-			if (e->fd == c->client)
-				Pump(c, (e->events & (WL_SOCKET_READABLE | WL_SOCKET_CLOSED)) != 0, false);
+			if (e->fd == c->client)		/* TLS may read when the socket is writable */
+				Pump(c, (e->events & (WL_SOCKET_READABLE | WL_SOCKET_CLOSED)) != 0 ||
+					 c->tls != NULL, false);
 			else if (e->fd == c->server)
 				Pump(c, false, (e->events & (WL_SOCKET_READABLE | WL_SOCKET_CLOSED)) != 0);
 			UpdateEvents(c);

@@ -13,6 +13,7 @@
 #include "utils/varlena.h"
 
 #include "proxysock.h"
+#include "proxytls.h"
 
 /* Listen on one address of host ("*": every address); logs failures. */
 static void
@@ -99,10 +100,12 @@ ProxySocketOptions(pgsocket fd)
 /*
  * Read what fits into b: >0 bytes, 0 end of stream, -1 error, -2 nothing
  * yet.  Moves unsent bytes to the front first if b is full; *mark (an offset
- * into b, if given) moves with them.
+ * into b, if given) moves with them.  Through tls (if not NULL), reading as
+ * much as OpenSSL has decrypted, since no socket event announces that;
+ * *want says what a TLS read waits for.
  */
 int
-BufRead(pgsocket fd, Buf *b, int *mark)
+BufRead(pgsocket fd, void *tls, Buf *b, int *mark, uint32 *want)
 {
 	ssize_t		n;
 	int			shift = 0;
@@ -120,6 +123,23 @@ BufRead(pgsocket fd, Buf *b, int *mark)
 		*mark = Max(*mark - shift, 0);
 	if (b->end == BUF_SIZE)
 		return -2;
+	if (tls)
+	{
+		int			got = 0;
+
+		while (b->end < BUF_SIZE)
+		{
+			int			r = ProxyTlsRead(tls, b->data + b->end, BUF_SIZE - b->end, want);
+
+			if (r <= 0 && r != -2)
+				return got > 0 ? got : r;	/* the end comes on the next call */
+			if (r == -2)
+				break;
+			b->end += r;
+			got += r;
+		}
+		return got > 0 ? got : -2;
+	}
 	n = recv(fd, b->data + b->end, BUF_SIZE - b->end, 0);
 	if (n > 0)
 	{
@@ -131,12 +151,23 @@ BufRead(pgsocket fd, Buf *b, int *mark)
 	return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
 }
 
-/* Send b's bytes before limit; the count sent, or -1 on error. */
+/* Send b's bytes before limit (through tls if not NULL); the count sent, or -1 on error. */
 int
-BufWrite(pgsocket fd, Buf *b, int limit)
+BufWrite(pgsocket fd, void *tls, Buf *b, int limit, uint32 *want)
 {
 	int			sent = 0;
 
+	while (tls && b->start < limit)
+	{
+		int			n = ProxyTlsWrite(tls, b->data + b->start, limit - b->start, want);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return sent;
+		b->start += n;
+		sent += n;
+	}
 	while (b->start < limit)
 	{
 		ssize_t		n = send(fd, b->data + b->start, limit - b->start, MSG_NOSIGNAL);

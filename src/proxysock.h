@@ -16,8 +16,8 @@ typedef struct Buf
 extern int	ProxyListen(const char *addresses, int port, pgsocket *fds, int max);
 extern pgsocket ProxyConnect(const char *host, int port);
 extern void ProxySocketOptions(pgsocket fd);
-extern int	BufRead(pgsocket fd, Buf *b, int *mark);
-extern int	BufWrite(pgsocket fd, Buf *b, int limit);
+extern int	BufRead(pgsocket fd, void *tls, Buf *b, int *mark, uint32 *want);
+extern int	BufWrite(pgsocket fd, void *tls, Buf *b, int limit, uint32 *want);
 extern void BufAppend(Buf *b, const char *data, int len);
 
 #endif

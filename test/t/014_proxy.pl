@@ -271,5 +271,35 @@ is($stats->('prod', 'connections_open'), '0', 'none open now');
 ok($bp->sql("SELECT errors FROM branchpromote.proxy_stats WHERE project IS NULL") >= 5,
 	'unrouted errors are counted');
 
+# ------------------------------------------------------------ TLS
+# With a certificate the proxy answers SSLRequest with 'S' and terminates
+# TLS; the hop to the compute stays on loopback.
+my $certdir = PostgreSQL::Test::Utils::tempdir();
+IPC::Run::run(
+	[
+		'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+		'-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+		'-keyout', "$certdir/proxy.key", '-out', "$certdir/proxy.crt"
+	],
+	'>', \my $o, '2>', \my $e) or die "openssl req: $e";
+$bp->node->append_conf('postgresql.conf',
+	"branchpromote.proxy_ssl_cert_file = '$certdir/proxy.crt'\n"
+	  . "branchpromote.proxy_ssl_key_file = '$certdir/proxy.key'\n");
+$bp->node->restart;
+ok(wait_until(sub { (compute_psql("$prod?sslmode=require", 'SELECT 1'))[0] == 0 }),
+	'after a restart with a certificate, sslmode=require connects');
+like(compute_safe_psql("$prod?sslmode=require", '\\conninfo'), qr/SSL connection \(protocol: TLSv1\.[23]/,
+	'and the session is TLS');
+is( compute_safe_psql("$prod?sslmode=verify-full&sslrootcert=$certdir/proxy.crt",
+		'SELECT count(*) FROM items WHERE id = 2'),
+	'1', 'verify-full against the proxy certificate reaches prod');
+is(compute_safe_psql("$prod?sslmode=disable", 'SELECT 1'), '1', 'clients without TLS still connect');
+is(md5_hex(compute_safe_psql("$prod?sslmode=require", $big)), md5_hex(compute_safe_psql($prod_direct, $big)),
+	'a large result through TLS, byte for byte');
+compute_safe_psql("$prod?sslmode=require", "COPY items FROM STDIN;\n30000\tover tls\n\\.\n");
+is(compute_safe_psql($prod_direct, "SELECT note FROM items WHERE id = 30000"), 'over tls', 'COPY FROM STDIN through TLS');
+IPC::Run::run([ 'pgbench', '-n', '-S', '-c', '20', '-j', '2', '-T', '3', "$prod?sslmode=require" ], '>', \$out, '2>', \$perr);
+like($out, qr/number of failed transactions: 0 /, 'pgbench with 20 TLS clients: no failed transaction');
+
 $bp->teardown;
 done_testing();
