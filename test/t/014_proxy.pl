@@ -275,13 +275,14 @@ ok($bp->sql("SELECT errors FROM branchpromote.proxy_stats WHERE project IS NULL"
 # With a certificate the proxy answers SSLRequest with 'S' and terminates
 # TLS; the hop to the compute stays on loopback.
 my $certdir = PostgreSQL::Test::Utils::tempdir();
+my ($ossl_out, $ossl_err) = ('', '');
 IPC::Run::run(
 	[
 		'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
 		'-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
 		'-keyout', "$certdir/proxy.key", '-out', "$certdir/proxy.crt"
 	],
-	'>', \my $o, '2>', \my $e) or die "openssl req: $e";
+	'>', \$ossl_out, '2>', \$ossl_err) or die "openssl req: $ossl_err";
 $bp->node->append_conf('postgresql.conf',
 	"branchpromote.proxy_ssl_cert_file = '$certdir/proxy.crt'\n"
 	  . "branchpromote.proxy_ssl_key_file = '$certdir/proxy.key'\n");
