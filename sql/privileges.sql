@@ -20,6 +20,16 @@ SELECT bp_try($$SELECT branchpromote.connection_uri('alices')$$);
 SELECT bp_try($$SELECT branchpromote.drop_project('alices', 'alices')$$);
 SELECT bp_try($$SELECT branchpromote.plan_promotion('alices')$$);
 RESET ROLE;
+-- nor learns its size by calling the view's helper directly
+SELECT t.id AS alices_tl FROM branchpromote.timeline t
+  JOIN branchpromote.project p ON p.id = t.project_id WHERE p.name = 'alices' \gset
+SET ROLE bp_bob;
+SELECT size_bytes IS NULL AND shared_bytes IS NULL AS size_hidden
+  FROM branchpromote._timeline_usage(:alices_tl);
+RESET ROLE;
+SET ROLE bp_alice;
+SELECT size_bytes > 0 AS owner_sees_size FROM branchpromote._timeline_usage(:alices_tl);
+RESET ROLE;
 
 -- a viewer sees every project but may call nothing
 SET ROLE bp_vera;

@@ -707,7 +707,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
-/* _timeline_usage(timeline) → (size_bytes, shared_bytes) */
+/* _timeline_usage(timeline) → (size_bytes, shared_bytes); NULLs for a timeline the caller may not see */
 Datum
 branchpromote_timeline_usage(PG_FUNCTION_ARGS)
 {
@@ -717,10 +717,18 @@ branchpromote_timeline_usage(PG_FUNCTION_ARGS)
 	uint64		bytes = 0;
 	uint64		shared = 0;
 
+	Oid			owner;
+	bool		visible;
+
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	BpStorage()->usage(PG_GETARG_INT64(0), &bytes, &shared);
+	CatalogBegin();
+	visible = CatalogTimelineOwner(PG_GETARG_INT64(0), &owner) && CanSeeProject(owner);
+	CatalogEnd();
+	if (visible)				/* sizes of others' projects stay theirs */
+		BpStorage()->usage(PG_GETARG_INT64(0), &bytes, &shared);
 	values[0] = Int64GetDatum((int64) bytes);
 	values[1] = Int64GetDatum((int64) shared);
+	nulls[0] = nulls[1] = !visible;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

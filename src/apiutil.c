@@ -246,6 +246,22 @@ RequireProjectAccess(const BpProject *p)
 					 owner ? owner : "(dropped role)")));
 }
 
+/*
+ * May the caller see a project of this owner (the views' rule, _can_see):
+ * a superuser, a viewer, an admin, or a member of the owner role.
+ */
+bool
+CanSeeProject(Oid owner)
+{
+	Oid			me = CatalogCaller();
+	Oid			viewer = get_role_oid("branchpromote_viewer", true);
+	Oid			admin = get_role_oid("branchpromote_admin", true);
+
+	return superuser_arg(me) || has_privs_of_role(me, owner) ||
+		(OidIsValid(viewer) && has_privs_of_role(me, viewer)) ||
+		(OidIsValid(admin) && has_privs_of_role(me, admin));
+}
+
 /* Load a project the caller may act on (catalog session open). */
 void
 LoadProject(const char *name, bool for_update, BpProject *p)

@@ -40,6 +40,7 @@ extern void RequireName(const char *what, const char *name);
 extern void RequireNewProjectName(const char *name);
 extern void RequireDeployer(void);
 extern void RequireProjectAccess(const BpProject *p);
+extern bool CanSeeProject(Oid owner);
 extern void LoadProject(const char *name, bool for_update, BpProject *p);
 extern void LoadCompute(const BpProject *p, const char *env, BpComputeRow *c);
 extern BpReply AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms);

@@ -808,6 +808,22 @@ CatalogSnapshotsDue(int interval_s)
 			   1, types, values);
 }
 
+/* The owner role of a timeline's project; false if there is no such timeline. */
+bool
+CatalogTimelineOwner(int64 timeline_id, Oid *owner)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(timeline_id)};
+	bool		isnull;
+
+	if (Run("SELECT p.owner FROM branchpromote.timeline t "
+			"JOIN branchpromote.project p ON p.id = t.project_id WHERE t.id = $1",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	*owner = DatumGetObjectId(Col(0, 1, &isnull));
+	return !isnull;
+}
+
 /* Ids of live timelines (List of int64 *). */
 List *
 CatalogLiveTimelines(void)

@@ -146,6 +146,7 @@ extern BpSnapshotInfo *CatalogSnapshots(int64 timeline_id, int *n);
 extern BpLineageStep *CatalogLineage(int64 timeline_id, int *n);
 extern List *CatalogSnapshotsDue(int interval_s);
 extern List *CatalogLiveTimelines(void);
+extern bool CatalogTimelineOwner(int64 timeline_id, Oid *owner);
 extern bool CatalogLockTimelineProject(int64 timeline_id);
 extern bool CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out);
 extern void CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_ms);
