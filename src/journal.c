@@ -35,6 +35,7 @@
 #include "common/file_perm.h"
 #include "storage/fd.h"
 #include "storage/procarray.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -160,8 +161,15 @@ JournalStep(const char *name, double ms)
 	current->steps++;
 }
 
+typedef enum JournalRead
+{
+	JOURNAL_OK,
+	JOURNAL_EMPTY,				/* no complete header line */
+	JOURNAL_UNREADABLE			/* could not be opened (try again later) */
+} JournalRead;
+
 /* Read one journal file: its header line and its step lines as a JSON array. */
-static bool
+static JournalRead
 ReadJournal(const char *path, BpJournalEntry *e)
 {
 	FILE	   *f = AllocateFile(path, "r");
@@ -170,7 +178,13 @@ ReadJournal(const char *path, BpJournalEntry *e)
 	bool		first = true;
 
 	if (f == NULL)
-		return false;
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not read operation journal \"%s\": %m", path)));
+		return JOURNAL_UNREADABLE;
+	}
 	initStringInfo(&steps);
 	appendStringInfoChar(&steps, '[');
 	e->header = NULL;
@@ -194,7 +208,30 @@ ReadJournal(const char *path, BpJournalEntry *e)
 	FreeFile(f);
 	appendStringInfoChar(&steps, ']');
 	e->steps_json = steps.data;
-	return e->header != NULL;
+	return e->header != NULL ? JOURNAL_OK : JOURNAL_EMPTY;
+}
+
+/*
+ * Is the backend that wrote a journal still running the call?  Its pid
+ * alone does not say: after a crash the pid may be another process's, so
+ * a process that started after the call began is not its writer.
+ */
+static bool
+WriterAlive(int pid, TimestampTz call_started)
+{
+	int			n;
+
+	if (BackendPidGetProc(pid) == NULL)
+		return false;
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		PgBackendStatus *be = pgstat_fetch_stat_beentry(i);
+
+		if (be != NULL && be->st_procpid == pid)
+			return be->st_proc_start_timestamp <= call_started;
+	}
+	return true;				/* no status entry to compare: assume it is */
 }
 
 /*
@@ -216,37 +253,38 @@ JournalList(bool ended_only)
 	{
 		BpJournalEntry *e;
 		int			pid;
+		int64		started;
 		bool		ended;
 		int			n;
+		JournalRead rd;
 
-		if (sscanf(de->d_name, "%d-%*d-%*d%n", &pid, &n) != 1)
+		if (sscanf(de->d_name, "%d-" INT64_FORMAT "-%*d%n", &pid, &started, &n) != 2)
 			continue;
 		ended = strcmp(de->d_name + n, ENDED_SUFFIX) == 0;
 		if (!ended && de->d_name[n] != '\0')
 			continue;			/* not ours */
-		if (ended_only != (ended || BackendPidGetProc(pid) == NULL))
+		if (ended_only != (ended || !WriterAlive(pid, (TimestampTz) started)))
 			continue;
 		e = palloc0(sizeof(BpJournalEntry));
 		e->path = psprintf("%s/%s", dir, de->d_name);
 		e->ended = ended;
-		if (!ReadJournal(e->path, e))
-		{
-			if (ended_only)
-				(void) unlink(e->path);	/* empty: it died before its first line */
+		rd = ReadJournal(e->path, e);
+		if (rd == JOURNAL_EMPTY && ended_only)
+			(void) unlink(e->path); /* it died before its first line */
+		if (rd != JOURNAL_OK)
 			continue;
-		}
 		out = lappend(out, e);
 	}
 	FreeDir(d);
 	return out;
 }
 
-/* The reconciler recorded it. */
+/* The reconciler recorded it (outside a transaction: never throws). */
 void
 JournalForget(const BpJournalEntry *e)
 {
 	if (unlink(e->path) != 0 && errno != ENOENT)
-		ereport(ERROR,
+		ereport(LOG,
 				(errcode_for_file_access(),
 				 errmsg("could not remove operation journal \"%s\": %m", e->path)));
 }

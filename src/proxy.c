@@ -115,6 +115,9 @@ static MemoryContext proxy_cxt;	/* connections, the wait event set */
 static MemoryContext iter_cxt;	/* reset every loop iteration */
 static WaitEventSet *wes = NULL;
 static bool wes_dirty = true;
+static int	wes_size = 0;		/* events the set holds */
+static int	wes_used = 0;		/* events added since it was built */
+static TimestampTz accept_paused_until = 0; /* out of descriptors: not listening */
 static pgsocket listen_fds[MAX_LISTEN];
 static int	nlisten = 0;
 static dlist_head conns = DLIST_STATIC_INIT(conns);
@@ -184,6 +187,21 @@ CloseConn(Conn *c)
 	}
 	if (!c->is_cancel)
 		nclients--;
+	wes_dirty = true;
+}
+
+/* A cancel's client hung up: go on forwarding its request without it. */
+static void
+CloseClientSide(Conn *c)
+{
+	if (c->tls)
+		ProxyTlsFree(c->tls);
+	c->tls = NULL;
+	c->tls_handshake = false;
+	if (c->client != PGINVALID_SOCKET)
+		closesocket(c->client);
+	c->client = PGINVALID_SOCKET;
+	c->client_pos = -1;
 	wes_dirty = true;
 }
 
@@ -493,6 +511,12 @@ StartTls(Conn *c, const PgwStartup *st)
 		Fail(c, "08P01", "received unencrypted data after SSL request", NULL);
 		return;
 	}
+	if (c->s2c.end > c->s2c.start)
+	{
+		/* an answer ('N' to a GSSENCRequest) it has not waited for */
+		Fail(c, "08P01", "SSL request sent before the answer to the previous request was read", NULL);
+		return;
+	}
 	c->c2s.start = c->c2s.end = 0;
 	if (send(c->client, "S", 1, MSG_NOSIGNAL) != 1 || (c->tls = ProxyTlsNew(c->client)) == NULL)
 	{
@@ -562,7 +586,7 @@ VetServerBytes(Conn *c)
 		}
 		if (rc == 0)
 		{
-			if (c->s2c.start == 0 && c->s2c.end == BUF_SIZE)
+			if (c->s2c_ok == 0 && c->s2c.end == BUF_SIZE)
 				Fail(c, "08P01", "the compute sent a message too long to relay during startup", NULL);
 			return;
 		}
@@ -593,7 +617,13 @@ SetEvents(pgsocket fd, int *pos, uint32 *have, uint32 want, void *conn)
 		want = WL_SOCKET_CLOSED;
 	if (*pos < 0)
 	{
+		if (wes_used >= wes_size)
+		{
+			wes_dirty = true;	/* full of closed sockets' events: the rebuild adds it */
+			return;
+		}
 		*pos = AddWaitEventToSet(wes, want, fd, NULL, conn);
+		wes_used++;
 		*have = want;
 	}
 	else if (*have != want)
@@ -644,12 +674,16 @@ RebuildWaitEventSet(void)
 
 	if (wes)
 		FreeWaitEventSet(wes);
-	wes = CreateWaitEventSet(proxy_cxt,
-							 2 * (bp_proxy_max_connections + CANCEL_SLACK) + nlisten + 2);
+	wes_size = 2 * (bp_proxy_max_connections + CANCEL_SLACK) + nlisten + 2;
+	wes = CreateWaitEventSet(proxy_cxt, wes_size);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < nlisten; i++)
+	wes_used = 2;
+	for (int i = 0; i < nlisten && accept_paused_until == 0; i++)
+	{
 		AddWaitEventToSet(wes, WL_SOCKET_READABLE, listen_fds[i], NULL, NULL);
+		wes_used++;
+	}
 	wes_dirty = false;
 	dlist_foreach(it, &conns)
 	{
@@ -659,6 +693,24 @@ RebuildWaitEventSet(void)
 		c->client_pos = c->server_pos = -1;
 		UpdateEvents(c);
 	}
+}
+
+/*
+ * Beyond what the wait-event set holds: say why in one non-blocking send
+ * and close, without ever watching the socket.
+ */
+static void
+RefuseNow(pgsocket fd)
+{
+	char		pkt[512];
+	int			n = PgwBuildError("FATAL", "53300", "too many connections to the branchpromote proxy",
+								  "Raise branchpromote.proxy_max_connections, or use fewer connections.",
+								  pkt, sizeof(pkt));
+
+	BpProxyStatAdd(&BpProxyStatFor("", "")->errors, 1);
+	if (n > 0)
+		(void) send(fd, pkt, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	closesocket(fd);
 }
 
 /* Take new connections; refuse beyond proxy_max_connections. */
@@ -672,16 +724,31 @@ Accept(pgsocket lfd)
 
 		if (fd == PGINVALID_SOCKET)
 		{
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE)
+			{
+				/* the listen socket stays readable: stop watching it a while */
+				ereport(LOG,
+						(errcode_for_socket_access(),
+						 errmsg("branchpromote proxy: could not accept a connection: %m"),
+						 errhint("Raise the open files limit of the control server (ulimit -n) to at least twice branchpromote.proxy_max_connections; accepting again in 1 s.")));
+				accept_paused_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+				wes_dirty = true;
+			}
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				ereport(LOG,
 						(errcode_for_socket_access(),
 						 errmsg("branchpromote proxy: could not accept a connection: %m")));
 			return;
 		}
+		if (nconns >= bp_proxy_max_connections + CANCEL_SLACK)
+		{
+			RefuseNow(fd);
+			continue;
+		}
 		ProxySocketOptions(fd);
 		c = NewConn(fd);
 		nclients++;
-		if (nclients > bp_proxy_max_connections || nconns > bp_proxy_max_connections + CANCEL_SLACK)
+		if (nclients > bp_proxy_max_connections)
 			Fail(c, "53300", "too many connections to the branchpromote proxy",
 				 "Raise branchpromote.proxy_max_connections, or use fewer connections.");
 		UpdateEvents(c);
@@ -705,7 +772,12 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 	if (client_readable && c->state != CS_CLOSING)
 	{
 		n = BufRead(c->client, c->tls, &c->c2s, NULL, &c->tls_want);
-		if (n == 0 || n == -1)
+		if ((n == 0 || n == -1) && c->is_cancel)
+		{
+			/* it may hang up at once: the request is ours, forward it anyway */
+			CloseClientSide(c);
+		}
+		else if (n == 0 || n == -1)
 		{
 			/* the client left: pass on what it said last (Terminate), then close */
 			if (c->server != PGINVALID_SOCKET && (c->state == CS_AUTH || c->state == CS_RELAY))
@@ -756,8 +828,8 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 	if (c->state == CS_CLOSING && c->s2c.start >= c->s2c_ok)
 		CloseConn(c);
 	/* bytes OpenSSL decrypted beyond what fitted: no socket event will say so */
-	else if (c->tls && c->state != CS_CLOSING && c->c2s.end < BUF_SIZE &&
-			 ProxyTlsPending(c->tls))
+	else if (c->tls && c->state != CS_CLOSING &&
+			 (c->c2s.end < BUF_SIZE || c->c2s.start > 0) && ProxyTlsPending(c->tls))
 		Pump(c, true, false);
 }
 
@@ -805,7 +877,7 @@ Expire(void)
 			continue;
 		if (c->deadline <= now)
 		{
-			if (c->state == CS_CLOSING || c->state == CS_STARTUP)
+			if (c->state == CS_CLOSING || c->state == CS_STARTUP || c->is_cancel)
 				CloseConn(c);
 			else
 			{
@@ -879,6 +951,18 @@ branchpromote_proxy_main(Datum arg)
 		MemoryContextReset(iter_cxt);
 		PollWakes();
 		timeout = Expire();
+		if (accept_paused_until != 0)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (now >= accept_paused_until)
+			{
+				accept_paused_until = 0;
+				wes_dirty = true;
+			}
+			else
+				timeout = Min(timeout, (long) ((accept_paused_until - now + 999) / 1000));
+		}
 		if (wes_dirty)
 			RebuildWaitEventSet();
 		n = WaitEventSetWait(wes, timeout, events, maxevents, PG_WAIT_EXTENSION);
