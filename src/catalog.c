@@ -437,7 +437,8 @@ CatalogComputeBriefs(int *n)
 
 	*n = Run("SELECT c.id, c.desired_state, c.actual_state, "
 			 "pg_catalog.md5(pg_catalog.concat_ws('|', p.name, c.env, t.kind, c.timeline_id, c.port, "
-			 "(SELECT tm::text FROM branchpromote.compute_template tm))) "
+			 "(SELECT pg_catalog.md5(tm::text) FROM branchpromote.compute_template tm))), "
+			 "c.timeline_id, c.port "
 			 "FROM branchpromote.compute c "
 			 "JOIN branchpromote.project p ON p.id = c.project_id "
 			 "JOIN branchpromote.timeline t ON t.id = c.timeline_id "
@@ -449,7 +450,12 @@ CatalogComputeBriefs(int *n)
 		out[i].running = strcmp(ColText(i, 2), "running") == 0;
 		out[i].suspended = strcmp(ColText(i, 3), "suspended") == 0;
 		out[i].actual_running = strcmp(ColText(i, 3), "running") == 0;
+		out[i].stopped = strcmp(ColText(i, 3), "stopped") == 0;
 		strlcpy(out[i].manifest_key, ColText(i, 4), sizeof(out[i].manifest_key));
+		out[i].spec.compute_id = out[i].id;
+		out[i].spec.timeline_id = ColInt64(i, 5);
+		out[i].spec.port = ColInt32(i, 6);
+		out[i].quiet = false;
 	}
 	return out;
 }
@@ -824,12 +830,68 @@ CatalogTimelineOwner(int64 timeline_id, Oid *owner)
 	return !isnull;
 }
 
-/* Ids of live timelines (List of int64 *). */
-List *
-CatalogLiveTimelines(void)
+/*
+ * Every live timeline with its snapshots (ascending by lsn), in one query;
+ * allocated in cxt.
+ */
+BpTimelineHistory *
+CatalogLiveHistories(MemoryContext cxt, int *n)
 {
-	return Ids("SELECT id FROM branchpromote.timeline WHERE discarded_at IS NULL ORDER BY id",
-			   0, NULL, NULL);
+	int			rows = Run("SELECT t.id, s.id, s.start_lsn, s.lsn, s.created_at "
+						   "FROM branchpromote.timeline t "
+						   "LEFT JOIN branchpromote.snapshot s ON s.timeline_id = t.id "
+						   "WHERE t.discarded_at IS NULL ORDER BY t.id, s.lsn, s.id",
+						   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	BpTimelineHistory *out = MemoryContextAllocZero(cxt, sizeof(BpTimelineHistory) * Max(1, rows));
+	BpSnapshotInfo *snap = MemoryContextAlloc(cxt, sizeof(BpSnapshotInfo) * Max(1, rows));
+	BpTimelineHistory *h = NULL;
+	bool		isnull;
+
+	*n = 0;
+	for (int i = 0; i < rows; i++)
+	{
+		int64		tl = ColInt64(i, 1);
+
+		if (h == NULL || h->timeline_id != tl)
+		{
+			h = &out[(*n)++];
+			h->timeline_id = tl;
+			h->snap = &snap[i];
+		}
+		(void) Col(i, 2, &isnull);
+		if (isnull)
+			continue;			/* no snapshot */
+		snap[i].id = ColInt64(i, 2);
+		snap[i].start_lsn = DatumGetLSN(Col(i, 3, &isnull));
+		snap[i].lsn = DatumGetLSN(Col(i, 4, &isnull));
+		snap[i].created_at = DatumGetTimestampTz(Col(i, 5, &isnull));
+		h->nsnap++;
+	}
+	return out;
+}
+
+/*
+ * Live timelines, ascending by id, each with whether a compute serves it
+ * (allocated in cxt).
+ */
+BpTimelineState *
+CatalogTimelineStates(MemoryContext cxt, int *n)
+{
+	BpTimelineState *out;
+
+	*n = Run("SELECT t.id, c.timeline_id IS NOT NULL FROM branchpromote.timeline t "
+			 "LEFT JOIN (SELECT DISTINCT timeline_id FROM branchpromote.compute) c ON c.timeline_id = t.id "
+			 "WHERE t.discarded_at IS NULL ORDER BY t.id",
+			 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	out = MemoryContextAlloc(cxt, sizeof(BpTimelineState) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		out[i].timeline_id = ColInt64(i, 1);
+		out[i].has_compute = DatumGetBool(Col(i, 2, &isnull));
+	}
+	return out;
 }
 
 /* ----------------------------------------------------------- branches */

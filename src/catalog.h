@@ -41,8 +41,25 @@ typedef struct BpComputeBrief
 	bool		running;		/* desired state */
 	bool		actual_running;
 	bool		suspended;		/* actual state */
+	bool		stopped;		/* actual state */
+	BpComputeSpec spec;
 	char		manifest_key[33];
+	bool		quiet;			/* the reconciler's: down as recorded, nothing to do */
 } BpComputeBrief;
+
+/* A live timeline and its committed snapshots. */
+typedef struct BpTimelineHistory
+{
+	int64		timeline_id;
+	int			nsnap;
+	BpSnapshotInfo *snap;		/* ascending by lsn */
+} BpTimelineHistory;
+
+typedef struct BpTimelineState
+{
+	int64		timeline_id;
+	bool		has_compute;
+} BpTimelineState;
 
 typedef struct BpDeployRow
 {
@@ -145,7 +162,8 @@ extern void CatalogDeleteSnapshot(int64 id);
 extern BpSnapshotInfo *CatalogSnapshots(int64 timeline_id, int *n);
 extern BpLineageStep *CatalogLineage(int64 timeline_id, int *n);
 extern List *CatalogSnapshotsDue(int interval_s);
-extern List *CatalogLiveTimelines(void);
+extern BpTimelineHistory *CatalogLiveHistories(MemoryContext cxt, int *n);
+extern BpTimelineState *CatalogTimelineStates(MemoryContext cxt, int *n);
 extern bool CatalogTimelineOwner(int64 timeline_id, Oid *owner);
 extern bool CatalogLockTimelineProject(int64 timeline_id);
 extern bool CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out);

@@ -95,6 +95,14 @@ typedef struct BpStorageDriver
 	int			(*prune_archive) (int64 timeline_id, XLogRecPtr keep_from,
 								  TimestampTz older_than);
 	/*
+	 * Reconciler only, never throws: might the history of a timeline whose
+	 * committed snapshots are ids need work — a snapshot directory not
+	 * among them, or archived WAL prune_archive(keep_from, older_than)
+	 * would drop?  True when unsure.
+	 */
+	bool		(*history_due) (int64 timeline_id, const int64 *ids, int n,
+								XLogRecPtr keep_from, TimestampTz older_than);
+	/*
 	 * Backend: a cleanly stopped timeline that never runs again (a backup):
 	 * its whole history into its archive; returns its head (invalid: not
 	 * stopped cleanly).

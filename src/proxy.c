@@ -560,7 +560,12 @@ OnStartupBytes(Conn *c)
 			ForwardCancel(c, &st);
 			break;
 		case PGW_STARTUP:
-			RouteStartup(c, &st);
+			/* like the server: after TLS, so the client can read why; never a cancel */
+			if (nclients > bp_proxy_max_connections)
+				Fail(c, "53300", "too many connections to the branchpromote proxy",
+					 "Raise branchpromote.proxy_max_connections, or use fewer connections.");
+			else
+				RouteStartup(c, &st);
 			break;
 	}
 }
@@ -747,10 +752,7 @@ Accept(pgsocket lfd)
 		}
 		ProxySocketOptions(fd);
 		c = NewConn(fd);
-		nclients++;
-		if (nclients > bp_proxy_max_connections)
-			Fail(c, "53300", "too many connections to the branchpromote proxy",
-				 "Raise branchpromote.proxy_max_connections, or use fewer connections.");
+		nclients++;				/* refused at its StartupMessage if too many */
 		UpdateEvents(c);
 	}
 }

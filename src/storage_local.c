@@ -630,53 +630,126 @@ LocalRemoveSnapshot(int64 timeline_id, int64 snapshot_id)
 	BpRemoveTree(LocalSnapshotDir(timeline_id, snapshot_id));
 }
 
+/* A timeline's WAL segment size from its pg_control; 0 if unknown.  Never throws. */
+static int
+ReadSegSize(int64 timeline_id)
+{
+	int			fd = BasicOpenFile(psprintf("%s/global/pg_control", LocalPgdata(timeline_id)),
+								   O_RDONLY | PG_BINARY);
+	ControlFileData cf;
+	ssize_t		got;
+	pg_crc32c	crc;
+
+	if (fd < 0)
+		return 0;
+	got = read(fd, &cf, sizeof(cf));
+	close(fd);
+	if (got != (ssize_t) sizeof(cf))
+		return 0;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &cf, offsetof(ControlFileData, crc));
+	FIN_CRC32C(crc);
+	if (!EQ_CRC32C(crc, cf.crc) || !IsValidWalSegSize(cf.xlog_seg_size))
+		return 0;
+	return (int) cf.xlog_seg_size;
+}
+
 /*
- * Remove archived WAL segments wholly before keep_from or, without one (no
- * snapshot needs any), those last written before older_than; returns how
- * many.
+ * The archived segments wholly before keep_from or, without one (no
+ * snapshot needs any), those last written before older_than: removed if
+ * remove, else only looked for (1 if there is one).  Returns how many, or
+ * -1 with errno set if the archive could not be read.  Never throws; with
+ * an unknown segment size nothing is old (never guess).
  */
 static int
-LocalPruneArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than)
+ScanArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than, bool remove)
 {
 	char	   *root = LocalArchive(timeline_id);
-	DIR		   *dir;
+	DIR		   *dir = opendir(root);
 	struct dirent *de;
-	XLogSegNo	keep_seg;
-	int			removed = 0;
-	bool		crc_ok;
-	int			segsize = get_controlfile(LocalPgdata(timeline_id), &crc_ok)->xlog_seg_size;
+	int			segsize = 0;
+	XLogSegNo	keep_seg = 0;
+	int			found = 0;
+	int			save;
 
-	if (!crc_ok || !IsValidWalSegSize(segsize))
-		return 0;				/* never guess which segments are old */
-	XLByteToSeg(keep_from, keep_seg, segsize);	/* 0 when keep_from is invalid */
-	dir = AllocateDir(root);
-	if (dir == NULL && errno == ENOENT)
-		return 0;
-	while ((de = ReadDir(dir, root)) != NULL)
+	if (dir == NULL)
+		return errno == ENOENT ? 0 : -1;
+	for (;;)
 	{
 		TimeLineID	tli = 0;
 		XLogSegNo	segno = 0;	/* not "seg": XLogFromFileName is a macro with one */
+		char	   *path;
+		struct stat sb;
 
+		errno = 0;
+		if ((de = readdir(dir)) == NULL)
+			break;
 		/* segments and .partial ones; history files stay */
 		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN ||
 			(de->d_name[XLOG_FNAME_LEN] != '\0' &&
 			 strcmp(de->d_name + XLOG_FNAME_LEN, ".partial") != 0))
 			continue;
+		if (segsize == 0 && (segsize = ReadSegSize(timeline_id)) == 0)
+			break;
+		XLByteToSeg(keep_from, keep_seg, segsize);	/* 0 when keep_from is invalid */
 		XLogFromFileName(de->d_name, &tli, &segno, segsize);
-		if (XLogRecPtrIsInvalid(keep_from))
+		path = psprintf("%s/%s", root, de->d_name);
+		if (XLogRecPtrIsInvalid(keep_from) ?
+			!(stat(path, &sb) == 0 && time_t_to_timestamptz(sb.st_mtime) < older_than) :
+			segno >= keep_seg)
+			continue;
+		if (!remove)
 		{
-			struct stat sb;
-			char	   *path = psprintf("%s/%s", root, de->d_name);
-
-			if (stat(path, &sb) == 0 && time_t_to_timestamptz(sb.st_mtime) < older_than &&
-				unlink(path) == 0)
-				removed++;
+			found = 1;
+			break;
 		}
-		else if (segno < keep_seg && unlink(psprintf("%s/%s", root, de->d_name)) == 0)
-			removed++;
+		if (unlink(path) == 0)
+			found++;
 	}
-	FreeDir(dir);
+	save = errno;
+	closedir(dir);
+	errno = save;
+	return save != 0 && de == NULL ? -1 : found;
+}
+
+/* Remove the archived segments ScanArchive names; returns how many. */
+static int
+LocalPruneArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than)
+{
+	int			removed = ScanArchive(timeline_id, keep_from, older_than, true);
+
+	if (removed < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read directory \"%s\": %m", LocalArchive(timeline_id))));
 	return removed;
+}
+
+/* See history_due in driver.h. */
+static bool
+LocalHistoryDue(int64 timeline_id, const int64 *ids, int n, XLogRecPtr keep_from,
+				TimestampTz older_than)
+{
+	DIR		   *dir = opendir(LocalSnapshotRoot(timeline_id));
+	struct dirent *de;
+	bool		due = false;
+
+	if (dir == NULL && errno != ENOENT)
+		return true;
+	while (dir != NULL && !due && (de = readdir(dir)) != NULL)
+	{
+		char	   *end;
+		long long	id = strtoll(de->d_name, &end, 10);
+
+		if (*end != '\0' || id <= 0)
+			continue;			/* what ListOwned skips */
+		due = true;				/* unless the catalog has it */
+		for (int i = 0; i < n && due; i++)
+			due = ids[i] != id;
+	}
+	if (dir != NULL)
+		closedir(dir);
+	return due || ScanArchive(timeline_id, keep_from, older_than, false) != 0;
 }
 
 static void
@@ -748,6 +821,7 @@ static const BpStorageDriver local_storage = {
 	.list_snapshots = LocalListSnapshots,
 	.remove_snapshot = LocalRemoveSnapshot,
 	.prune_archive = LocalPruneArchive,
+	.history_due = LocalHistoryDue,
 	.seal_stopped = LocalSealStopped,
 };
 

@@ -318,9 +318,27 @@ DoCheckExtension(void *arg)
 
 typedef struct ComputeList
 {
+	bool		full;			/* in: a full pass (tell the quiet ones) */
 	BpComputeBrief *briefs;
 	int			n;
 } ComputeList;
+
+/*
+ * Down as recorded (suspended, or stopped on purpose), no server process
+ * and client access not left closed: reconciling it would do nothing.  A
+ * cheap look at its files, so a full pass needs no transaction for it;
+ * if the row changed since it was listed, the next pass sees that.
+ */
+static bool
+DownAsRecorded(const BpComputeBrief *b)
+{
+	int			pid;
+
+	if (!(b->running ? b->suspended : b->stopped))
+		return false;
+	return BpCompute()->status(&b->spec, &pid) == BP_COMPUTE_DOWN &&
+		!BpCompute()->client_access_closed(&b->spec);
+}
 
 static void
 DoListComputes(void *arg)
@@ -330,6 +348,9 @@ DoListComputes(void *arg)
 
 	cl->briefs = MemoryContextAlloc(loop_cxt, sizeof(BpComputeBrief) * Max(1, cl->n));
 	memcpy(cl->briefs, b, sizeof(BpComputeBrief) * cl->n);
+	for (int i = 0; i < cl->n; i++)
+		if (cl->full || !cl->briefs[i].running)
+			cl->briefs[i].quiet = DownAsRecorded(&cl->briefs[i]);
 }
 
 /*
@@ -595,12 +616,41 @@ DoListEndpoints(void *arg)
 	MemoryContextSwitchTo(old);
 }
 
+static int
+CompareTimelineState(const void *a, const void *b)
+{
+	int64		x = ((const BpTimelineState *) a)->timeline_id;
+	int64		y = ((const BpTimelineState *) b)->timeline_id;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The timelines in storage that need a look: those no live row names (an
+ * orphan, or one whose creator has not committed yet) and those without a
+ * compute (a stray server may run there).  One query for all of them.
+ */
 static void
 DoListTimelines(void *arg)
 {
 	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+	List	   *stored = BpStorage()->list();
+	int			n = 0;
+	BpTimelineState *states = stored ? CatalogTimelineStates(loop_cxt, &n) : NULL;
+	List	   *out = NIL;
+	ListCell   *lc;
 
-	*(List **) arg = BpStorage()->list();
+	MemoryContextSwitchTo(loop_cxt);	/* SPI left us in its own */
+	foreach(lc, stored)
+	{
+		BpStoredTimeline *t = lfirst(lc);
+		BpTimelineState key = {t->timeline_id, false};
+		BpTimelineState *st = n > 0 ? bsearch(&key, states, n, sizeof(key), CompareTimelineState) : NULL;
+
+		if (st == NULL || !st->has_compute)
+			out = lappend(out, t);
+	}
+	*(List **) arg = out;
 	MemoryContextSwitchTo(old);
 }
 
@@ -688,10 +738,45 @@ SnapshotBackOff(int64 compute_id)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Might a live timeline's history need work: a snapshot the retention
+ * window no longer keeps, a snapshot directory no committed row names, or
+ * archived WAL to prune?  Without a transaction of its own per timeline.
+ */
+static bool
+HistoryDue(const BpTimelineHistory *h, TimestampTz now)
+{
+	int64		retention_ms = (int64) bp_history_retention_s * 1000;
+	bool	   *keep = palloc(sizeof(bool) * Max(1, h->nsnap));
+	int64	   *ids = palloc(sizeof(int64) * Max(1, h->nsnap));
+	XLogRecPtr	cutoff = BpRetentionKeep(h->snap, h->nsnap, now, retention_ms, keep);
+
+	for (int i = 0; i < h->nsnap; i++)
+	{
+		if (!keep[i])
+			return true;
+		ids[i] = h->snap[i].id;
+	}
+	return BpStorage()->history_due(h->timeline_id, ids, h->nsnap, cutoff,
+									TimestampTzPlusMilliseconds(now, -retention_ms));
+}
+
+/* The live timelines whose history needs work (List of int64 *). */
 static void
 DoListLiveTimelines(void *arg)
 {
-	*(List **) arg = CopyIds(CatalogLiveTimelines());
+	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
+	int			n;
+	BpTimelineHistory *h = CatalogLiveHistories(loop_cxt, &n);
+	TimestampTz now = GetCurrentTimestamp();
+	List	   *due = NIL;
+
+	MemoryContextSwitchTo(loop_cxt);	/* SPI left us in its own */
+	for (int i = 0; i < n; i++)
+		if (HistoryDue(&h[i], now))
+			due = lappend(due, &h[i].timeline_id);
+	*(List **) arg = due;
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -773,7 +858,6 @@ DoJournal(void *arg)
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: recorded a failed operation: %s", e->header)));
 	}
-	JournalForget(e);
 }
 
 /*
@@ -860,7 +944,7 @@ ReconcilePass(bool full)
 {
 	static TimestampTz next_history = 0;
 	bool		installed = false;
-	ComputeList cl = {NULL, 0};
+	ComputeList cl = {false, NULL, 0};
 	List	   *timelines = NIL;
 	List	   *endpoints = NIL;
 	List	   *due = NIL;
@@ -877,15 +961,21 @@ ReconcilePass(bool full)
 	(void) RunItem("expiring previews", true, DoExpirePreviews, NULL, NULL, 0);
 	if (RunItem("listing ended operations", false, DoListJournals, &journals, NULL, 0))
 		foreach(lc, journals)
-			(void) RunItem("recording a failed operation", true, DoJournal, lfirst(lc), NULL, 0);
-	if (RunItem("listing timelines", false, DoListTimelines, &timelines, NULL, 0))
+		{
+			/* forgotten only once the record committed (it is idempotent) */
+			if (RunItem("recording a failed operation", true, DoJournal, lfirst(lc), NULL, 0))
+				JournalForget(lfirst(lc));
+		}
+	if (RunItem("listing timelines", true, DoListTimelines, &timelines, NULL, 0))
 		foreach(lc, timelines)
 		{
 			(void) RunItem("checking a timeline", true, DoReconcileTimeline, lfirst(lc),
 						   NULL, 0);
 			deferred |= ProcessRequests();
 		}
-	(void) RunItem("listing computes", true, DoListComputes, &cl, NULL, 0);
+	cl.full = full;
+	if (!RunItem("listing computes", true, DoListComputes, &cl, NULL, 0))
+		cl.n = 0;
 	for (int i = 0; i < cl.n; i++)
 	{
 		BpComputeBrief *b = &cl.briefs[i];
@@ -893,6 +983,8 @@ ReconcilePass(bool full)
 
 		if (b->running && b->suspended && !full)
 			continue;			/* down on purpose: only a wake changes that */
+		if (b->quiet)
+			continue;
 		if (!RunItem("reconciling a compute", true, DoReconcileCompute, &b->id,
 					 err, sizeof(err)))
 			RecordFailure(b->id, err);

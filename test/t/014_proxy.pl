@@ -301,6 +301,22 @@ compute_safe_psql("$prod?sslmode=require", "COPY items FROM STDIN;\n30000\tover 
 is(compute_safe_psql($prod_direct, "SELECT note FROM items WHERE id = 30000"), 'over tls', 'COPY FROM STDIN through TLS');
 IPC::Run::run([ 'pgbench', '-n', '-S', '-c', '20', '-j', '2', '-T', '3', "$prod?sslmode=require" ], '>', \$out, '2>', \$perr);
 like($out, qr/number of failed transactions: 0 /, 'pgbench with 20 TLS clients: no failed transaction');
+# Client to compute over TLS, far more than the proxy's 32 kB buffer: the
+# bytes OpenSSL decrypted beyond a full buffer must still come through.
+my $tls_rows = join('', map { sprintf("%d\t%s\n", 40000 + $_, 'x' x 200) } 1 .. 5000);
+compute_safe_psql("$prod?sslmode=require", "COPY items FROM STDIN;\n${tls_rows}\\.\n");
+is(compute_safe_psql($prod_direct, "SELECT count(*) FROM items WHERE id > 40000"), '5000',
+	'a 1 MB COPY FROM STDIN through TLS arrives whole');
+
+# ------------------------------------------------------------ connection limit
+$bp->node->append_conf('postgresql.conf', "branchpromote.proxy_max_connections = 2\n");
+$bp->node->restart;
+ok(wait_until(sub { (compute_psql($prod, 'SELECT 1'))[0] == 0 }), 'the proxy is back with a limit of 2');
+my @held = (raw(), raw());    # two clients that have not sent their startup packet yet
+like(connect_error($prod), qr/too many connections to the branchpromote proxy/,
+	'a third client is refused: too many connections');
+close $_ for @held;
+ok(wait_until(sub { (compute_psql($prod, 'SELECT 1'))[0] == 0 }), 'once they hang up, a client connects again');
 
 $bp->teardown;
 done_testing();
