@@ -80,3 +80,7 @@ SELECT NULL::bigint, r.header->>'project', r.header->>'kind', 'running', r.steps
 -- When the reconciler or an API call last copied a timeline's ledger into
 -- ledger_mirror (NULL: never): plan_promotion plans from the mirrors then.
 ALTER TABLE branchpromote.timeline ADD COLUMN ledger_mirrored_at timestamptz;
+
+-- Which timelines have a compute: asked by the reconciler for every timeline
+-- in storage, and by every timeline delete (the foreign key).
+CREATE INDEX ON branchpromote.compute (timeline_id);

@@ -871,18 +871,25 @@ CatalogLiveHistories(MemoryContext cxt, int *n)
 }
 
 /*
- * Live timelines, ascending by id, each with whether a compute serves it
- * (allocated in cxt).
+ * Of the timelines ids (say, those in storage), the live ones, ascending
+ * by id, each with whether a compute serves it (allocated in cxt).
  */
 BpTimelineState *
-CatalogTimelineStates(MemoryContext cxt, int *n)
+CatalogTimelineStates(MemoryContext cxt, const int64 *ids, int nids, int *n)
 {
+	Datum	   *elems = palloc(sizeof(Datum) * Max(1, nids));
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1];
 	BpTimelineState *out;
 
-	*n = Run("SELECT t.id, c.timeline_id IS NOT NULL FROM branchpromote.timeline t "
-			 "LEFT JOIN (SELECT DISTINCT timeline_id FROM branchpromote.compute) c ON c.timeline_id = t.id "
-			 "WHERE t.discarded_at IS NULL ORDER BY t.id",
-			 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (int i = 0; i < nids; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	values[0] = PointerGetDatum(construct_array(elems, nids, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*n = Run("SELECT t.id, EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.timeline_id = t.id) "
+			 "FROM branchpromote.timeline t WHERE t.id = ANY ($1) AND t.discarded_at IS NULL "
+			 "ORDER BY t.id",
+			 1, types, values, NULL, SPI_OK_SELECT);
 	out = MemoryContextAlloc(cxt, sizeof(BpTimelineState) * Max(1, *n));
 	for (int i = 0; i < *n; i++)
 	{

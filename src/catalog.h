@@ -163,7 +163,8 @@ extern BpSnapshotInfo *CatalogSnapshots(int64 timeline_id, int *n);
 extern BpLineageStep *CatalogLineage(int64 timeline_id, int *n);
 extern List *CatalogSnapshotsDue(int interval_s);
 extern BpTimelineHistory *CatalogLiveHistories(MemoryContext cxt, int *n);
-extern BpTimelineState *CatalogTimelineStates(MemoryContext cxt, int *n);
+extern BpTimelineState *CatalogTimelineStates(MemoryContext cxt, const int64 *ids, int nids,
+											   int *n);
 extern bool CatalogTimelineOwner(int64 timeline_id, Oid *owner);
 extern bool CatalogLockTimelineProject(int64 timeline_id);
 extern bool CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out);

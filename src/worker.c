@@ -635,10 +635,17 @@ DoListTimelines(void *arg)
 {
 	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
 	List	   *stored = BpStorage()->list();
+	int64	   *ids = palloc(sizeof(int64) * Max(1, list_length(stored)));
+	int			nids = 0;
 	int			n = 0;
-	BpTimelineState *states = stored ? CatalogTimelineStates(loop_cxt, &n) : NULL;
+	BpTimelineState *states = NULL;
 	List	   *out = NIL;
 	ListCell   *lc;
+
+	foreach(lc, stored)
+		ids[nids++] = ((BpStoredTimeline *) lfirst(lc))->timeline_id;
+	if (nids > 0)
+		states = CatalogTimelineStates(loop_cxt, ids, nids, &n);
 
 	MemoryContextSwitchTo(loop_cxt);	/* SPI left us in its own */
 	foreach(lc, stored)
