@@ -75,6 +75,7 @@ typedef struct Conn
 	ConnState	state;
 	bool		closed;			/* freed at the end of this loop iteration */
 	bool		is_cancel;		/* forwards one CancelRequest */
+	bool		admitted;		/* a client counted against proxy_max_connections */
 	pgsocket	client;
 	pgsocket	server;
 	int			client_pos;		/* in the wait event set, -1: not in it */
@@ -123,7 +124,7 @@ static int	nlisten = 0;
 static dlist_head conns = DLIST_STATIC_INIT(conns);
 static dlist_head wakes = DLIST_STATIC_INIT(wakes);
 static int	nconns = 0;
-static int	nclients = 0;
+static int	nclients = 0;		/* admitted: past their StartupMessage */
 
 static void UpdateEvents(Conn *c);
 
@@ -185,7 +186,7 @@ CloseConn(Conn *c)
 		pg_atomic_fetch_sub_u64(&c->stat->open, 1);
 		pg_atomic_write_u64(&c->stat->last_active, (uint64) GetCurrentTimestamp());
 	}
-	if (!c->is_cancel)
+	if (c->admitted)
 		nclients--;
 	wes_dirty = true;
 }
@@ -468,7 +469,6 @@ ForwardCancel(Conn *c, const PgwStartup *st)
 	char		pkt[16];
 
 	c->is_cancel = true;
-	nclients--;
 	if (target == NULL || target->server_pid == 0)
 	{
 		CloseConn(c);			/* like the server: say nothing */
@@ -561,11 +561,15 @@ OnStartupBytes(Conn *c)
 			break;
 		case PGW_STARTUP:
 			/* like the server: after TLS, so the client can read why; never a cancel */
-			if (nclients > bp_proxy_max_connections)
+			if (nclients >= bp_proxy_max_connections)
 				Fail(c, "53300", "too many connections to the branchpromote proxy",
 					 "Raise branchpromote.proxy_max_connections, or use fewer connections.");
 			else
+			{
+				c->admitted = true;
+				nclients++;
 				RouteStartup(c, &st);
+			}
 			break;
 	}
 }
@@ -752,7 +756,13 @@ Accept(pgsocket lfd)
 		}
 		ProxySocketOptions(fd);
 		c = NewConn(fd);
-		nclients++;				/* refused at its StartupMessage if too many */
+		/*
+		 * Full: it is refused at its StartupMessage (after TLS) unless it is
+		 * a cancel, either of which comes at once; a silent one must not
+		 * hold a slot of the cancel slack for long.
+		 */
+		if (nclients >= bp_proxy_max_connections)
+			c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 2000);
 		UpdateEvents(c);
 	}
 }

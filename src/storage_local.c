@@ -693,11 +693,15 @@ ScanArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than, boo
 			break;
 		XLByteToSeg(keep_from, keep_seg, segsize);	/* 0 when keep_from is invalid */
 		XLogFromFileName(de->d_name, &tli, &segno, segsize);
-		path = psprintf("%s/%s", root, de->d_name);
-		if (XLogRecPtrIsInvalid(keep_from) ?
-			!(stat(path, &sb) == 0 && time_t_to_timestamptz(sb.st_mtime) < older_than) :
-			segno >= keep_seg)
+		if (!XLogRecPtrIsInvalid(keep_from) && segno >= keep_seg)
 			continue;
+		path = psprintf("%s/%s", root, de->d_name);
+		if (XLogRecPtrIsInvalid(keep_from) &&
+			!(stat(path, &sb) == 0 && time_t_to_timestamptz(sb.st_mtime) < older_than))
+		{
+			pfree(path);		/* called for every timeline in one context */
+			continue;
+		}
 		if (!remove)
 		{
 			found = 1;
@@ -705,6 +709,7 @@ ScanArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than, boo
 		}
 		if (unlink(path) == 0)
 			found++;
+		pfree(path);
 	}
 	save = errno;
 	closedir(dir);
@@ -736,11 +741,18 @@ LocalHistoryDue(int64 timeline_id, const int64 *ids, int n, XLogRecPtr keep_from
 
 	if (dir == NULL && errno != ENOENT)
 		return true;
-	while (dir != NULL && !due && (de = readdir(dir)) != NULL)
+	while (dir != NULL && !due)
 	{
 		char	   *end;
-		long long	id = strtoll(de->d_name, &end, 10);
+		long long	id;
 
+		errno = 0;
+		if ((de = readdir(dir)) == NULL)
+		{
+			due = errno != 0;	/* unsure */
+			break;
+		}
+		id = strtoll(de->d_name, &end, 10);
 		if (*end != '\0' || id <= 0)
 			continue;			/* what ListOwned skips */
 		due = true;				/* unless the catalog has it */

@@ -312,10 +312,21 @@ is(compute_safe_psql($prod_direct, "SELECT count(*) FROM items WHERE id > 40000"
 $bp->node->append_conf('postgresql.conf', "branchpromote.proxy_max_connections = 2\n");
 $bp->node->restart;
 ok(wait_until(sub { (compute_psql($prod, 'SELECT 1'))[0] == 0 }), 'the proxy is back with a limit of 2');
-my @held = (raw(), raw());    # two clients that have not sent their startup packet yet
+my @idle = (raw(), raw());    # not clients until their StartupMessage: do not count
+my @held;
+for (1 .. 2)    # two psql sessions waiting on their stdin
+{
+	my ($in, $o, $e) = ('', '', '');
+	push @held, IPC::Run::start([ 'psql', '-X', '-At', $prod ], '<', \$in, '>', \$o, '2>', \$e);
+}
+ok( wait_until(sub {
+			$bp->sql("SELECT connections_open FROM branchpromote.proxy_stats WHERE project = 'acme' AND env = 'prod'")
+			  eq '2' }),
+	'two clients of the limit of 2 are connected (two silent sockets do not count)');
 like(connect_error($prod), qr/too many connections to the branchpromote proxy/,
 	'a third client is refused: too many connections');
-close $_ for @held;
+$_->kill_kill for @held;
+close $_ for @idle;
 ok(wait_until(sub { (compute_psql($prod, 'SELECT 1'))[0] == 0 }), 'once they hang up, a client connects again');
 
 $bp->teardown;
