@@ -84,3 +84,8 @@ ALTER TABLE branchpromote.timeline ADD COLUMN ledger_mirrored_at timestamptz;
 -- Which timelines have a compute: asked by the reconciler for every timeline
 -- in storage, and by every timeline delete (the foreign key).
 CREATE INDEX ON branchpromote.compute (timeline_id);
+
+-- What a compute's stored manifest was rendered from (a digest of the
+-- template, its row's inputs and the renderer): the reconciler renders it
+-- again only when that changes, also across its own restarts.
+ALTER TABLE branchpromote.compute ADD COLUMN manifest_key text;

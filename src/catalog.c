@@ -428,21 +428,27 @@ CatalogSetComputeState(int64 id, const char *actual_state, int pid, const char *
 /*
  * Every compute as the reconciler's pass sees it, previews and dev first,
  * prod last (SPI_palloc'd array of *n).  manifest_key digests everything its
- * manifest is rendered from (the template row included).
+ * manifest is rendered from: the template row, its own row's inputs, and
+ * renderer (a digest of the rendering code's output, so a new version of
+ * the renderer renders every manifest again).
  */
 BpComputeBrief *
-CatalogComputeBriefs(int *n)
+CatalogComputeBriefs(const char *renderer, int *n)
 {
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(renderer)};
 	BpComputeBrief *out;
+	bool		isnull;
 
-	*n = Run("SELECT c.id, c.desired_state, c.actual_state, "
-			 "pg_catalog.md5(pg_catalog.concat_ws('|', p.name, c.env, t.kind, c.timeline_id, c.port, "
-			 "(SELECT pg_catalog.md5(tm::text) FROM branchpromote.compute_template tm))), "
-			 "c.timeline_id, c.port "
+	*n = Run("SELECT c.id, c.desired_state, c.actual_state, k.key, c.timeline_id, c.port, "
+			 "c.manifest_key IS NOT DISTINCT FROM k.key "
 			 "FROM branchpromote.compute c "
 			 "JOIN branchpromote.project p ON p.id = c.project_id "
-			 "JOIN branchpromote.timeline t ON t.id = c.timeline_id "
-			 "ORDER BY c.env = 'prod', c.id", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+			 "JOIN branchpromote.timeline t ON t.id = c.timeline_id, "
+			 "LATERAL (SELECT pg_catalog.md5(pg_catalog.concat_ws('|', $1, p.name, c.env, t.kind, "
+			 "c.timeline_id, c.port, (SELECT pg_catalog.md5(tm::text) "
+			 "FROM branchpromote.compute_template tm))) AS key) k "
+			 "ORDER BY c.env = 'prod', c.id", 1, types, values, NULL, SPI_OK_SELECT);
 	out = SPI_palloc(sizeof(BpComputeBrief) * Max(1, *n));
 	for (int i = 0; i < *n; i++)
 	{
@@ -455,6 +461,7 @@ CatalogComputeBriefs(int *n)
 		out[i].spec.compute_id = out[i].id;
 		out[i].spec.timeline_id = ColInt64(i, 5);
 		out[i].spec.port = ColInt32(i, 6);
+		out[i].manifest_current = DatumGetBool(Col(i, 7, &isnull));
 		out[i].quiet = false;
 	}
 	return out;
@@ -1143,17 +1150,24 @@ CatalogComputeRuntimeHash(int64 compute_id)
 	return FirstText("SELECT runtime_hash FROM branchpromote.compute WHERE id = $1", compute_id);
 }
 
+/*
+ * Store a compute's manifest, its hashes, and the key of the inputs it was
+ * rendered from (the pass's listing: if they changed since, the next pass
+ * renders it again).
+ */
 void
 CatalogSetComputeManifest(int64 compute_id, const char *manifest, const char *hash,
-						  const char *runtime_hash)
+						  const char *runtime_hash, const char *key)
 {
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4] = {Int64GetDatum(compute_id), CStringGetTextDatum(manifest),
-	CStringGetTextDatum(hash), CStringGetTextDatum(runtime_hash)};
+	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5] = {Int64GetDatum(compute_id), CStringGetTextDatum(manifest),
+		CStringGetTextDatum(hash), CStringGetTextDatum(runtime_hash),
+	CStringGetTextDatum(key)};
 
 	Run("UPDATE branchpromote.compute SET manifest = $2::pg_catalog.jsonb, manifest_hash = $3, "
-		"runtime_hash = $4 WHERE id = $1 AND manifest_hash IS DISTINCT FROM $3",
-		4, types, values, NULL, SPI_OK_UPDATE);
+		"runtime_hash = $4, manifest_key = $5 WHERE id = $1 "
+		"AND (manifest_hash IS DISTINCT FROM $3 OR manifest_key IS DISTINCT FROM $5)",
+		5, types, values, NULL, SPI_OK_UPDATE);
 }
 
 /* ------------------------------------------------------ scale to zero */

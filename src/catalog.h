@@ -43,7 +43,8 @@ typedef struct BpComputeBrief
 	bool		suspended;		/* actual state */
 	bool		stopped;		/* actual state */
 	BpComputeSpec spec;
-	char		manifest_key[33];
+	char		manifest_key[33];	/* what its manifest is rendered from, digested */
+	bool		manifest_current;	/* stored from those very inputs */
 	bool		quiet;			/* the reconciler's: down as recorded, nothing to do */
 } BpComputeBrief;
 
@@ -130,7 +131,7 @@ extern bool CatalogGetComputeById(int64 id, bool lock_project, bool *locked,
 								  BpComputeRow *out);
 extern void CatalogSetComputeState(int64 id, const char *actual_state, int pid,
 								   const char *error);
-extern BpComputeBrief *CatalogComputeBriefs(int *n);
+extern BpComputeBrief *CatalogComputeBriefs(const char *renderer, int *n);
 extern bool CatalogComputeExists(int64 id);
 
 extern int64 CatalogInsertDeploy(const BpDeployRow *d);
@@ -181,7 +182,7 @@ extern void CatalogComputeTemplate(BpManifestInput *in);
 extern bool CatalogComputeManifestInput(int64 compute_id, BpManifestInput *in);
 extern char *CatalogComputeRuntimeHash(int64 compute_id);
 extern void CatalogSetComputeManifest(int64 compute_id, const char *manifest, const char *hash,
-									  const char *runtime_hash);
+									  const char *runtime_hash, const char *key);
 extern bool CatalogRuntimeBehind(const char *runtime_hash);
 extern int64 CatalogSuspendTimeout(int64 compute_id, int default_s);
 extern int64 CatalogComputeIdleSeconds(int64 compute_id);

@@ -316,6 +316,35 @@ DoCheckExtension(void *arg)
 	*(bool *) arg = CatalogExtensionInstalled();
 }
 
+/*
+ * A digest of what the renderer makes of a fixed input, part of every
+ * manifest key: a new version of the rendering code renders every
+ * manifest again, though no input changed.
+ */
+static char *
+RendererDigest(void)
+{
+	static const BpKeyValue kv[1] = {{"shared_buffers", "128MB"}};
+	BpManifestInput in;
+
+	memset(&in, 0, sizeof(in));
+	in.project = "p";
+	in.env = "dev";
+	in.kind = "dev";
+	in.timeline_id = 1;
+	in.compute_id = 1;
+	in.port = 5432;
+	in.image = "postgres:15";
+	in.resources_json = "{\"cpu\": \"1\"}";
+	in.labels = kv;
+	in.nlabels = 1;
+	in.settings = kv;
+	in.nsettings = 1;
+	return BpSha256Hex(psprintf("%s\n%s", BpRenderManifest(&in), BpRenderRuntime(&in)));
+}
+
+static char *renderer = NULL;	/* RendererDigest(), once */
+
 typedef struct ComputeList
 {
 	bool		full;			/* in: a full pass (tell the quiet ones) */
@@ -344,42 +373,17 @@ static void
 DoListComputes(void *arg)
 {
 	ComputeList *cl = arg;
-	BpComputeBrief *b = CatalogComputeBriefs(&cl->n);
+	BpComputeBrief *b;
+
+	if (renderer == NULL)		/* hashing needs a transaction's resource owner */
+		renderer = MemoryContextStrdup(TopMemoryContext, RendererDigest());
+	b = CatalogComputeBriefs(renderer, &cl->n);
 
 	cl->briefs = MemoryContextAlloc(loop_cxt, sizeof(BpComputeBrief) * Max(1, cl->n));
 	memcpy(cl->briefs, b, sizeof(BpComputeBrief) * cl->n);
 	for (int i = 0; i < cl->n; i++)
 		if (cl->full || !cl->briefs[i].running)
 			cl->briefs[i].quiet = DownAsRecorded(&cl->briefs[i]);
-}
-
-/*
- * What each compute's manifest was last stored from (its manifest_key),
- * so a pass renders only manifests whose inputs changed.  Empty after a
- * restart of the reconciler: the first pass renders every one.
- */
-typedef struct RenderedEntry
-{
-	int64		compute_id;
-	char		key[33];
-} RenderedEntry;
-
-static HTAB *rendered = NULL;
-
-static bool
-ManifestCurrent(const BpComputeBrief *b)
-{
-	RenderedEntry *e = hash_search(rendered, &b->id, HASH_FIND, NULL);
-
-	return e != NULL && strcmp(e->key, b->manifest_key) == 0;
-}
-
-static void
-ManifestRendered(const BpComputeBrief *b)
-{
-	RenderedEntry *e = hash_search(rendered, &b->id, HASH_ENTER, NULL);
-
-	strlcpy(e->key, b->manifest_key, sizeof(e->key));
 }
 
 /* Converge one compute to its desired state. */
@@ -868,14 +872,14 @@ DoJournal(void *arg)
 }
 
 /*
- * A compute's manifest item; restarted says the pass already restarted one,
- * done that the stored manifest is now current.
+ * A compute's manifest item: key, what the pass's listing said it is
+ * rendered from; restarted, that the pass already restarted a compute.
  */
 typedef struct ManifestItem
 {
 	int64		compute_id;
+	char		key[33];
 	bool		restarted;
-	bool		done;
 } ManifestItem;
 
 /*
@@ -921,8 +925,8 @@ DoManifest(void *arg)
 		pid = StartAndWait(&row.spec, bp_compute_start_timeout_ms);
 		CatalogSetComputeState(row.id, "running", pid, NULL);
 	}
-	CatalogSetComputeManifest(it->compute_id, manifest, BpSha256Hex(manifest), runtime_hash);
-	it->done = true;
+	CatalogSetComputeManifest(it->compute_id, manifest, BpSha256Hex(manifest), runtime_hash,
+							  it->key);
 }
 
 /*
@@ -957,7 +961,7 @@ ReconcilePass(bool full)
 	List	   *due = NIL;
 	List	   *live = NIL;
 	List	   *journals = NIL;
-	ManifestItem manifest = {0, false, false};
+	ManifestItem manifest = {0, "", false};
 	ListCell   *lc;
 	bool		deferred = false;
 
@@ -1010,15 +1014,13 @@ ReconcilePass(bool full)
 		BpComputeBrief *b = &cl.briefs[i];
 		char		err[1024];
 
-		if (ManifestCurrent(b))
+		if (b->manifest_current)
 			continue;
 		manifest.compute_id = b->id;
-		manifest.done = false;
+		strlcpy(manifest.key, b->manifest_key, sizeof(manifest.key));
 		if (!RunItem("rendering a compute's manifest", true, DoManifest, &manifest,
 					 err, sizeof(err)))
 			RecordFailure(manifest.compute_id, err);
-		else if (manifest.done)
-			ManifestRendered(b);
 		deferred |= ProcessRequests();
 	}
 	if (bp_snapshot_interval_s > 0 &&
@@ -1057,7 +1059,6 @@ branchpromote_reconciler_main(Datum arg)
 {
 	TimestampTz next_pass = 0;
 	TimestampTz next_full = 0;
-	HASHCTL		ctl;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -1078,11 +1079,6 @@ branchpromote_reconciler_main(Datum arg)
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "branchpromote reconciler",
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loop_cxt);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(RenderedEntry);
-	rendered = hash_create("branchpromote rendered manifests", 256, &ctl,
-						   HASH_ELEM | HASH_BLOBS);
 	BpWorkerAttach();
 	ereport(LOG, (errmsg("branchpromote reconciler started on database \"%s\", data root \"%s\"",
 						 bp_database_name, BpDataRoot())));

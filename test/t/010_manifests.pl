@@ -57,6 +57,24 @@ is($bp->sql("SELECT string_agg(pid::text, ',' ORDER BY env) FROM branchpromote.c
 	$pids, 'nothing changed: no restart');
 is(hashes(), $h1, 'and the same hashes');
 
+# Each manifest is stored with the digest of what it was rendered from (the
+# template, the compute's row, the renderer): a restart of the control
+# server renders none again, since the digests come out the same.
+sub input_keys
+{
+	return $bp->sql("SELECT string_agg(c.env || '=' || coalesce(c.manifest_key, ''), ',' ORDER BY c.env) "
+		  . "FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id "
+		  . "WHERE p.name = 'acme'");
+}
+my $k1 = input_keys();
+like($k1, qr/^dev=[0-9a-f]{32},prod=[0-9a-f]{32}$/, 'each compute stores the digest of its manifest inputs');
+$bp->node->restart;
+ok($bp->reconciler_pass && $bp->reconciler_pass, 'after a restart of the control server, two passes');
+is(input_keys(), $k1, 'the same digests');
+is(hashes(), $h1, 'and the same manifests');
+is($bp->sql("SELECT string_agg(pid::text, ',' ORDER BY env) FROM branchpromote.computes WHERE project = 'acme'"),
+	$pids, 'and no restart of a compute');
+
 # a template change
 $bp->sql(q{UPDATE branchpromote.compute_template SET settings = settings || '{"work_mem": "7MB"}'});
 ok(BranchPromoteTest::wait_until(sub {
