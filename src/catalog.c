@@ -445,8 +445,8 @@ CatalogComputeBriefs(const char *renderer, int *n)
 			 "FROM branchpromote.compute c "
 			 "JOIN branchpromote.project p ON p.id = c.project_id "
 			 "JOIN branchpromote.timeline t ON t.id = c.timeline_id, "
-			 "LATERAL (SELECT pg_catalog.md5(pg_catalog.concat_ws('|', $1, p.name, c.env, t.kind, "
-			 "c.timeline_id, c.port, (SELECT pg_catalog.md5(tm::text) "
+			 "LATERAL (SELECT pg_catalog.md5(pg_catalog.concat_ws('|', p.name, c.env, t.kind, "
+			 "c.timeline_id, c.port, (SELECT pg_catalog.md5($1 || tm::text) "
 			 "FROM branchpromote.compute_template tm))) AS key) k "
 			 "ORDER BY c.env = 'prod', c.id", 1, types, values, NULL, SPI_OK_SELECT);
 	out = SPI_palloc(sizeof(BpComputeBrief) * Max(1, *n));
