@@ -438,16 +438,15 @@ CatalogComputeBriefs(const char *renderer, int *n)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(renderer)};
 	BpComputeBrief *out;
-	bool		isnull;
+	const char *stored;
 
-	*n = Run("SELECT c.id, c.desired_state, c.actual_state, k.key, c.timeline_id, c.port, "
-			 "c.manifest_key IS NOT DISTINCT FROM k.key "
+	*n = Run("SELECT c.id, c.desired_state, c.actual_state, "
+			 "pg_catalog.md5(pg_catalog.concat_ws('|', p.name, c.env, t.kind, c.timeline_id, c.port, "
+			 "(SELECT pg_catalog.md5($1 || tm::text) FROM branchpromote.compute_template tm))), "
+			 "c.timeline_id, c.port, c.manifest_key "
 			 "FROM branchpromote.compute c "
 			 "JOIN branchpromote.project p ON p.id = c.project_id "
-			 "JOIN branchpromote.timeline t ON t.id = c.timeline_id, "
-			 "LATERAL (SELECT pg_catalog.md5(pg_catalog.concat_ws('|', p.name, c.env, t.kind, "
-			 "c.timeline_id, c.port, (SELECT pg_catalog.md5($1 || tm::text) "
-			 "FROM branchpromote.compute_template tm))) AS key) k "
+			 "JOIN branchpromote.timeline t ON t.id = c.timeline_id "
 			 "ORDER BY c.env = 'prod', c.id", 1, types, values, NULL, SPI_OK_SELECT);
 	out = SPI_palloc(sizeof(BpComputeBrief) * Max(1, *n));
 	for (int i = 0; i < *n; i++)
@@ -461,7 +460,8 @@ CatalogComputeBriefs(const char *renderer, int *n)
 		out[i].spec.compute_id = out[i].id;
 		out[i].spec.timeline_id = ColInt64(i, 5);
 		out[i].spec.port = ColInt32(i, 6);
-		out[i].manifest_current = DatumGetBool(Col(i, 7, &isnull));
+		stored = ColText(i, 7);
+		out[i].manifest_current = stored != NULL && strcmp(stored, out[i].manifest_key) == 0;
 		out[i].quiet = false;
 	}
 	return out;
