@@ -6,6 +6,7 @@
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 
 #include "guc.h"
@@ -40,6 +41,23 @@ ShmemStartup(void)
 	BpProxyStatsShmemInit();
 }
 
+/* Register one of the module's background workers (restarted 1 s after it exits). */
+static void
+RegisterWorker(const char *function, const char *name)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	strlcpy(w.bgw_library_name, "branchpromote", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(w.bgw_name, name, BGW_MAXLEN);
+	strlcpy(w.bgw_type, name, BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
+}
+
 void
 _PG_init(void)
 {
@@ -58,8 +76,9 @@ _PG_init(void)
 	shmem_startup_hook = ShmemStartup;
 	BpRequestsInit();
 	BpXactEndInit();
-	BpWorkerRegister();
-	BpProxyRegister();
+	RegisterWorker("branchpromote_reconciler_main", "branchpromote reconciler");
+	if (bp_proxy_port != 0)
+		RegisterWorker("branchpromote_proxy_main", "branchpromote proxy");
 }
 
 PG_FUNCTION_INFO_V1(branchpromote_check_install);

@@ -128,27 +128,6 @@ static int	nclients = 0;		/* admitted: past their StartupMessage */
 
 static void UpdateEvents(Conn *c);
 
-/* Register the proxy (from _PG_init, while preloading) if it has a port. */
-void
-BpProxyRegister(void)
-{
-	BackgroundWorker w;
-
-	if (bp_proxy_port == 0)
-		return;
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = 1;
-	strlcpy(w.bgw_library_name, "branchpromote", BGW_MAXLEN);
-	strlcpy(w.bgw_function_name, "branchpromote_proxy_main", BGW_MAXLEN);
-	strlcpy(w.bgw_name, "branchpromote proxy", BGW_MAXLEN);
-	strlcpy(w.bgw_type, "branchpromote proxy", BGW_MAXLEN);
-	RegisterBackgroundWorker(&w);
-}
-
-/* ------------------------------------------------------------ sockets */
-
 /* ------------------------------------------------------------ connections */
 
 static Conn *

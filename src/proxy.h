@@ -4,7 +4,6 @@
 #ifndef BP_PROXY_H
 #define BP_PROXY_H
 
-extern void BpProxyRegister(void);
 extern PGDLLEXPORT void branchpromote_proxy_main(Datum arg);
 
 #endif

@@ -27,7 +27,6 @@
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -50,23 +49,6 @@ typedef void (*ItemFn) (void *arg);
 #define FULL_PASS_INTERVAL_MS 60000
 
 static MemoryContext loop_cxt;
-
-/* Register the reconciler (from _PG_init, while preloading). */
-void
-BpWorkerRegister(void)
-{
-	BackgroundWorker w;
-
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = 1;
-	strlcpy(w.bgw_library_name, "branchpromote", BGW_MAXLEN);
-	strlcpy(w.bgw_function_name, "branchpromote_reconciler_main", BGW_MAXLEN);
-	strlcpy(w.bgw_name, "branchpromote reconciler", BGW_MAXLEN);
-	strlcpy(w.bgw_type, "branchpromote reconciler", BGW_MAXLEN);
-	RegisterBackgroundWorker(&w);
-}
 
 /*
  * Run fn in its own transaction (with the catalog open if with_catalog).

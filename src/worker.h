@@ -4,7 +4,6 @@
 #ifndef BP_WORKER_H
 #define BP_WORKER_H
 
-extern void BpWorkerRegister(void);
 extern PGDLLEXPORT void branchpromote_reconciler_main(Datum arg);
 
 #endif
