@@ -64,12 +64,12 @@ $(OBJS): $(wildcard src/*.h)
 
 # Unit tests of the pure core (no server needed).
 UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c src/history.c src/manifest.c
-test/unit/test_core: $(UNIT_SRCS) src/names.h src/planner.h src/ledgerplan.h src/history.h src/manifest.h
+test/unit/test_core: $(UNIT_SRCS) test/unit/check.h src/names.h src/planner.h src/ledgerplan.h src/history.h src/manifest.h
 	$(CC) -DFRONTEND -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport
 
-test/unit/test_pgwire: test/unit/test_pgwire.c src/pgwire.c src/pgwire.h
+test/unit/test_pgwire: test/unit/test_pgwire.c test/unit/check.h src/pgwire.c src/pgwire.h
 	$(CC) -Wall -Wextra -Werror -Isrc -o $@ test/unit/test_pgwire.c src/pgwire.c
 
 unitcheck: test/unit/test_core test/unit/test_pgwire

@@ -11,14 +11,7 @@
 #include "history.h"
 #include "manifest.h"
 
-static int	passed = 0;
-static int	failed = 0;
-
-#define CHECK(cond) \
-	do { \
-		if (cond) passed++; \
-		else { failed++; fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); } \
-	} while (0)
+#include "check.h"
 
 static void
 test_names(void)
@@ -246,6 +239,5 @@ main(void)
 	test_ledger();
 	test_history();
 	test_manifest();
-	printf("unit: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return CheckReport("unit");
 }

@@ -8,14 +8,7 @@
 
 #include "pgwire.h"
 
-static int	passed = 0;
-static int	failed = 0;
-
-#define CHECK(cond) \
-	do { \
-		if (cond) passed++; \
-		else { failed++; fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); } \
-	} while (0)
+#include "check.h"
 
 /* Big-endian integer at p. */
 static uint32_t
@@ -498,6 +491,5 @@ main(void)
 	test_error();
 	test_messages();
 	test_route();
-	printf("unit (pgwire): %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return CheckReport("unit (pgwire)");
 }
