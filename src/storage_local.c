@@ -465,6 +465,16 @@ ReadOwner(const char *dir, BpStoredTimeline *t)
 	}
 }
 
+/* The id a directory entry named by a positive number stands for; 0 if none. */
+static int64
+OwnedDirId(const char *name)
+{
+	char	   *end;
+	long long	id = strtoll(name, &end, 10);
+
+	return (*end != '\0' || id <= 0) ? 0 : (int64) id;
+}
+
 /*
  * The directories under root named by a positive number, each with the
  * transaction that created it (List of BpStoredTimeline *; NIL if root is
@@ -484,10 +494,9 @@ ListOwned(const char *root)
 	while ((de = ReadDir(dir, root)) != NULL)
 	{
 		BpStoredTimeline *t;
-		char	   *end;
-		long long	id = strtoll(de->d_name, &end, 10);
+		int64		id = OwnedDirId(de->d_name);
 
-		if (*end != '\0' || id <= 0)
+		if (id == 0)
 			continue;
 		t = palloc0(sizeof(BpStoredTimeline));
 		t->timeline_id = id;
@@ -743,8 +752,7 @@ LocalHistoryDue(int64 timeline_id, const int64 *ids, int n, XLogRecPtr keep_from
 		return true;
 	while (dir != NULL && !due)
 	{
-		char	   *end;
-		long long	id;
+		int64		id;
 
 		errno = 0;
 		if ((de = readdir(dir)) == NULL)
@@ -752,9 +760,8 @@ LocalHistoryDue(int64 timeline_id, const int64 *ids, int n, XLogRecPtr keep_from
 			due = errno != 0;	/* unsure */
 			break;
 		}
-		id = strtoll(de->d_name, &end, 10);
-		if (*end != '\0' || id <= 0)
-			continue;			/* what ListOwned skips */
+		if ((id = OwnedDirId(de->d_name)) == 0)
+			continue;			/* not a snapshot */
 		due = true;				/* unless the catalog has it */
 		for (int i = 0; i < n && due; i++)
 			due = ids[i] != id;
