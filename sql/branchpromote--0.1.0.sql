@@ -10,14 +10,39 @@ SELECT branchpromote._check_install();
 REVOKE ALL ON FUNCTION branchpromote._check_install() FROM PUBLIC;
 
 -- Roles are cluster-wide and outlive the extension, so they are created only
--- when missing (a DO block, not IF NOT EXISTS on an extension member).
+-- when missing (a DO block, not IF NOT EXISTS on an extension member).  One
+-- that exists already is taken over only if no one but a superuser shaped
+-- it: a CREATEROLE user who made it first, with members or admins of their
+-- own choosing, would otherwise decide who administers every project.
 DO $roles$
-DECLARE r text;
+DECLARE
+    r text;
+    why text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['branchpromote_admin', 'branchpromote_deployer',
                              'branchpromote_viewer'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+            CONTINUE;
+        END IF;
+        SELECT pg_catalog.concat_ws('; ',
+                   CASE WHEN a.rolsuper OR a.rolcreaterole OR a.rolcreatedb OR a.rolcanlogin
+                             OR a.rolreplication OR a.rolbypassrls
+                        THEN 'it has attributes a group role of branchpromote never has' END,
+                   (SELECT pg_catalog.string_agg(pg_catalog.format('%s of "%s" granted by %s',
+                               CASE WHEN m.admin_option THEN 'admin membership' ELSE 'membership' END,
+                               pg_catalog.pg_get_userbyid(m.member),
+                               COALESCE(pg_catalog.quote_ident(g.rolname), 'a role that no longer exists')), '; ')
+                      FROM pg_catalog.pg_auth_members m
+                      LEFT JOIN pg_catalog.pg_roles g ON g.oid = m.grantor
+                     WHERE m.roleid = a.oid AND NOT COALESCE(g.rolsuper, false)))
+          INTO why
+          FROM pg_catalog.pg_roles a WHERE a.rolname = r;
+        IF why <> '' THEN
+            RAISE EXCEPTION 'role "%" exists already and was not made by a superuser alone', r
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = why || '.',
+                      HINT = 'Drop the role, or revoke what a non-superuser granted (REVOKE ... FROM ...) and reset its attributes (ALTER ROLE ... NOLOGIN NOCREATEROLE ...), then run CREATE EXTENSION again.';
         END IF;
     END LOOP;
 END

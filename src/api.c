@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
@@ -47,6 +48,7 @@ PG_FUNCTION_INFO_V1(branchpromote_suspend_compute);
 PG_FUNCTION_INFO_V1(branchpromote_wake_compute);
 PG_FUNCTION_INFO_V1(branchpromote_stored_timeline_max);
 PG_FUNCTION_INFO_V1(branchpromote_compute_manifests);
+PG_FUNCTION_INFO_V1(branchpromote_check_compute_settings);
 PG_FUNCTION_INFO_V1(branchpromote_set_suspend_timeout);
 
 /* -------------------------------------------------------------- API */
@@ -449,7 +451,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 						  BpCloneMethodName(fork.method));
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
-	DropInheritedPrepared(&prod.spec, p.name);	/* dev's, not prod's */
+	DropInheritedPrepared(&prod.spec, p.name, p.password);	/* dev's, not prod's */
 	{
 		BpLedger	inherited;
 
@@ -727,6 +729,40 @@ branchpromote_compute_manifests(PG_FUNCTION_ARGS)
 		elog(ERROR, "compute " INT64_FORMAT " vanished", c.id);
 	CatalogEnd();
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(BpRenderManifest(&in))));
+}
+
+/*
+ * _check_compute_settings(settings jsonb) → true, or an ERROR naming the
+ * first setting that is malformed or not allowed: compute_template's CHECK.
+ */
+Datum
+branchpromote_check_compute_settings(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *j = PG_GETARG_JSONB_P(0);
+	JsonbIterator *it = JsonbIteratorInit(&j->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			const char *value = NULL;	/* an object or array: not a setting */
+
+			if (v.type == jbvString)
+				value = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (v.type == jbvNumeric)
+				value = DatumGetCString(DirectFunctionCall1(numeric_out,
+															NumericGetDatum(v.val.numeric)));
+			else if (v.type == jbvBool)
+				value = v.val.boolean ? "on" : "off";
+			BpRequireUsableSetting(key, value);
+		}
+	}
+	PG_RETURN_BOOL(true);
 }
 
 /* _stored_timeline_max() → bigint: the highest timeline id in storage (0 if none). */

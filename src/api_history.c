@@ -166,8 +166,8 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	trial.timeline_id = new_tl;
 	trial.port = FreePort();
 	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
-	DropInheritedPrepared(&trial, p->name);
-	conn = LedgerConnectReader(&trial, p->name);
+	DropInheritedPrepared(&trial, p->name, p->password);
+	conn = LedgerConnectReader(&trial, p->name, p->password);
 	LedgerRead(conn, &ledger);
 	BpDisconnect(conn);
 	(void) AskWorker(BP_REQ_STOP, &trial, false, bp_compute_start_timeout_ms);
@@ -573,7 +573,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
-	DropInheritedPrepared(&c.spec, p.name);
+	DropInheritedPrepared(&c.spec, p.name, p.password);
 	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 

@@ -371,12 +371,27 @@ BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *pa
 	PGconn	   *conn;
 	const char *ident = quote_identifier(name);
 
+	char	   *verifier;
+
 	BpCompute()->admin_address(spec, &addr);
-	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
-	BpExecCommand(conn, psprintf("CREATE ROLE %s LOGIN PASSWORD %s", ident,
-								 quote_literal_cstr(password)), bp_operation_timeout_ms);
+	conn = BpConnect(&addr, bp_operation_timeout_ms);
+	/* only a SCRAM verifier goes over the wire (and into any statement log) */
+	verifier = PQencryptPasswordConn(conn, password, name, "scram-sha-256");
+	if (verifier == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not make a SCRAM verifier for role \"%s\"", name),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log for out-of-memory errors.")));
+	/* an ordinary role: no attribute that reaches beyond its own database */
+	BpExecCommand(conn, psprintf("CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+								 "NOREPLICATION NOBYPASSRLS PASSWORD %s", ident,
+								 quote_literal_cstr(verifier)), bp_operation_timeout_ms);
+	PQfreemem(verifier);
 	BpExecCommand(conn, psprintf("CREATE DATABASE %s OWNER %s", ident, ident),
 				  bp_operation_timeout_ms);
+	/* the control plane's own database on the compute is not the tenant's to enter */
+	BpExecCommand(conn, "REVOKE ALL ON DATABASE postgres FROM PUBLIC", bp_operation_timeout_ms);
 	BpDisconnect(conn);
 	conn = LedgerConnect(spec, name, password);
 	EnsureLedger(conn);
@@ -424,7 +439,7 @@ ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger 
 	PGconn	   *conn;
 
 	RequireRunning(p, c, env);
-	conn = LedgerConnectReader(&c->spec, p->name);
+	conn = LedgerConnectReader(&c->spec, p->name, p->password);
 	LedgerRead(conn, out);
 	BpDisconnect(conn);
 }
@@ -473,16 +488,14 @@ OptText(FunctionCallInfo fcinfo, int n)
  * Roll back, on a fork just started, the compute transactions its source
  * had prepared (they belong to calls that had not committed at the fork's
  * point; the reconciler would otherwise finish them there as they end on
- * the source).
+ * the source).  As the project's role, which prepared them.
  */
 void
-DropInheritedPrepared(const BpComputeSpec *spec, const char *project)
+DropInheritedPrepared(const BpComputeSpec *spec, const char *project, const char *password)
 {
-	BpComputeAddr addr;
 	PGconn	   *conn;
 
-	BpCompute()->admin_address(spec, &addr);
-	conn = BpConnect(&addr, project, bp_operation_timeout_ms);
+	conn = LedgerConnectReader(spec, project, password);
 	(void) BpTwoPhaseDropInherited(conn);
 	BpDisconnect(conn);
 }

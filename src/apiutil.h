@@ -53,6 +53,7 @@ extern void RequireRunning(const BpProject *p, const BpComputeRow *c, const char
 extern void ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out);
 extern char *OptText(FunctionCallInfo fcinfo, int n);
 extern int64 IntervalMs(const Interval *iv, const char *what, const char *hint);
-extern void DropInheritedPrepared(const BpComputeSpec *spec, const char *project);
+extern void DropInheritedPrepared(const BpComputeSpec *spec, const char *project,
+								  const char *password);
 
 #endif

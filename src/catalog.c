@@ -15,6 +15,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
@@ -78,6 +79,47 @@ Run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 	if (rc != expect)
 		elog(ERROR, "branchpromote catalog statement failed (%d): %s", rc, sql);
 	return (int) SPI_processed;
+}
+
+/*
+ * May the caller (between CatalogBegin and CatalogEnd) see a project's
+ * rows?  As branchpromote._can_see: viewers and admins see every project;
+ * others only those whose owner role they have.  project NULL (never
+ * routed) or unknown (dropped): only viewers and admins.  actor, if given:
+ * the caller's own calls are always theirs to see.
+ */
+bool
+CatalogCallerSees(const char *project, const char *actor)
+{
+	Oid			caller = CatalogCaller();
+	const char *const wide[] = {"branchpromote_viewer", "branchpromote_admin"};
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+
+	if (actor != NULL)
+	{
+		char	   *me = GetUserNameFromId(caller, true);
+
+		if (me != NULL && strcmp(me, actor) == 0)
+			return true;
+	}
+	for (int i = 0; i < lengthof(wide); i++)
+	{
+		Oid			role = get_role_oid(wide[i], true);
+
+		if (OidIsValid(role) && has_privs_of_role(caller, role))
+			return true;
+	}
+	if (project == NULL)
+		return false;
+	values[0] = CStringGetTextDatum(project);
+	if (Run("SELECT owner FROM branchpromote.project WHERE name = $1", 1, types, values, NULL,
+			SPI_OK_SELECT) != 1)
+		return false;
+	return has_privs_of_role(caller, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+																	 SPI_tuptable->tupdesc, 1,
+																	 &isnull)));
 }
 
 static Datum
@@ -1077,6 +1119,27 @@ CatalogMarkRolledBack(int64 deploy_id, int64 by)
 
 /* ---------------------------------------------------------- manifests */
 
+/*
+ * Refuse a template setting that is malformed or not on the allowlist
+ * (manifest.c): both where the template is written (its CHECK) and where
+ * it is read, so one that slipped in never reaches a postmaster.
+ */
+void
+BpRequireUsableSetting(const char *key, const char *value)
+{
+	if (!BpSettingIsSafe(key, value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("compute template setting \"%s\" is not usable", key),
+				 errhint("Setting names are lowercase letters, digits, '_' and '.'; values are strings without quotes, backslashes or control characters; fix branchpromote.compute_template.settings.")));
+	if (!BpSettingAllowed(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("compute template setting \"%s\" is not allowed", key),
+				 errdetail("A tenant's compute takes only tuning, timeout and logging settings; settings that name files, programs, libraries or what branchpromote sets itself are refused."),
+				 errhint("Remove it from branchpromote.compute_template.settings; doc/reference.md lists the settings allowed.")));
+}
+
 /* key/value pairs of a jsonb object column of the template, sorted by key. */
 static BpKeyValue *
 TemplatePairs(const char *column, int *n)
@@ -1105,11 +1168,7 @@ CatalogComputeTemplate(BpManifestInput *in)
 {
 	in->settings = TemplatePairs("settings", &in->nsettings);
 	for (int i = 0; i < in->nsettings; i++)
-		if (!BpSettingIsSafe(in->settings[i].key, in->settings[i].value))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("compute template setting \"%s\" is not usable", in->settings[i].key),
-					 errhint("Setting names are lowercase letters, digits, '_' and '.'; values have no quotes, backslashes or control characters; fix branchpromote.compute_template.settings.")));
+		BpRequireUsableSetting(in->settings[i].key, in->settings[i].value);
 	in->labels = TemplatePairs("labels", &in->nlabels);
 	if (Run("SELECT image, resources::text FROM branchpromote.compute_template",
 			0, NULL, NULL, NULL, SPI_OK_SELECT) != 1)

@@ -102,6 +102,7 @@ typedef struct BpTimelineRow
 /* Session: SPI connected, running as the extension owner. */
 extern void CatalogBegin(void);
 extern void CatalogEnd(void);
+extern bool CatalogCallerSees(const char *project, const char *actor);
 extern Oid	CatalogCaller(void);
 extern bool CatalogExtensionInstalled(void);
 
@@ -178,6 +179,7 @@ extern bool CatalogAnchorExists(int64 timeline_id, const char *name);
 extern bool CatalogGetDeploy(int64 project_id, int64 deploy_id, BpDeployInfo *out);
 extern BpDeployInfo *CatalogDeploysNewestFirst(int64 project_id, int *n);
 extern void CatalogMarkRolledBack(int64 deploy_id, int64 by);
+extern void BpRequireUsableSetting(const char *key, const char *value);
 extern void CatalogComputeTemplate(BpManifestInput *in);
 extern bool CatalogComputeManifestInput(int64 compute_id, BpManifestInput *in);
 extern char *CatalogComputeRuntimeHash(int64 compute_id);

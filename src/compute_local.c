@@ -24,9 +24,13 @@
 #include "driver.h"
 #include "guc.h"
 #include "local.h"
+#include "pgconn.h"
 #include "process.h"
 
 #define STOP_TIMEOUT_MS 60000
+
+static bool LocalClientAccessClosed(const BpComputeSpec *spec);
+static bool SyncHba(int64 timeline_id, bool open);
 
 char *
 LocalSocketDir(int64 compute_id)
@@ -123,6 +127,7 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create socket directory \"%s\": %m", sockdir)));
+	(void) SyncHba(spec->timeline_id, !LocalClientAccessClosed(spec));
 	argv[i++] = BpBinPath("postgres");
 	argv[i++] = "-D";
 	argv[i++] = LocalPgdata(spec->timeline_id);
@@ -280,11 +285,11 @@ LocalForget(int64 compute_id)
 				 errmsg("could not remove socket directory \"%s\": %m", dir)));
 }
 
-/* While closed, the open pg_hba.conf waits beside the closed one. */
+/* Present while the compute is closed to clients. */
 static char *
-OpenHbaPath(const BpComputeSpec *spec)
+ClosedMarkerPath(int64 timeline_id)
 {
-	return psprintf("%s/pg_hba.conf.open", LocalPgdata(spec->timeline_id));
+	return psprintf("%s/pg_hba.conf.open", LocalPgdata(timeline_id));
 }
 
 static bool
@@ -292,33 +297,75 @@ LocalClientAccessClosed(const BpComputeSpec *spec)
 {
 	struct stat sb;
 
-	return stat(OpenHbaPath(spec), &sb) == 0;
+	return stat(ClosedMarkerPath(spec->timeline_id), &sb) == 0;
 }
 
 /*
- * Closed: only local (unix-socket, peer) connections, which only the
- * server's OS user can make through the compute's private 0700 socket
- * directory.  Opening puts the real pg_hba.conf back and reloads.
+ * Every compute's pg_hba.conf, written by us alone.  Over the private
+ * (0700) socket directory, which only the server's OS user can enter: that
+ * user as the compute's superuser (peer), and project roles with their
+ * password (the control plane reads ledgers and runs migrations as the
+ * tenant, never as a superuser).  Clients, over loopback, only while open.
+ */
+static char *
+HbaContent(bool open)
+{
+	return psprintf("# written by branchpromote; rewritten at every start\n"
+					"local all %s peer\n"
+					"local all all scram-sha-256\n%s",
+					BpOsUserName(),
+					open ? "host all all 127.0.0.1/32 scram-sha-256\n"
+					"host all all ::1/128 scram-sha-256\n" : "");
+}
+
+/* Make pg_hba.conf say what it should; true if it changed. */
+static bool
+SyncHba(int64 timeline_id, bool open)
+{
+	char	   *path = psprintf("%s/pg_hba.conf", LocalPgdata(timeline_id));
+	char	   *want = HbaContent(open);
+	FILE	   *f = AllocateFile(path, "r");
+	char		buf[1024];
+	size_t		n = 0;
+
+	if (f != NULL)
+	{
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		FreeFile(f);
+	}
+	buf[n] = '\0';
+	if (f != NULL && strcmp(buf, want) == 0)
+		return false;
+	LocalWriteFile(path, want);
+	return true;
+}
+
+/*
+ * Closed: only the control plane's own socket connections get in.  The
+ * marker is written before the file and removed after it, so a crash in
+ * between leaves the compute closed (the reconciler opens committed ones).
+ * Idempotent: it also brings a file written by an older version up to date.
  */
 static void
 LocalSetClientAccess(const BpComputeSpec *spec, bool open)
 {
-	char	   *hba = psprintf("%s/pg_hba.conf", LocalPgdata(spec->timeline_id));
+	char	   *marker = ClosedMarkerPath(spec->timeline_id);
+	bool		changed;
 	int			pid;
 
-	if (open == !LocalClientAccessClosed(spec))
-		return;
-	if (!open)
+	if (!open && !LocalClientAccessClosed(spec))
+		LocalWriteFile(marker, "closed to clients by branchpromote until its operation commits\n");
+	changed = SyncHba(spec->timeline_id, open);
+	if (open && LocalClientAccessClosed(spec))
 	{
-		if (durable_rename(hba, OpenHbaPath(spec), ERROR) != 0)
-			return;
-		LocalWriteFile(hba, "# closed to clients by branchpromote until its operation commits\n"
-					   "local all all peer\n");
-		return;
+		if (unlink(marker) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove \"%s\": %m", marker)));
+		fsync_fname(LocalPgdata(spec->timeline_id), true);
 	}
-	(void) durable_rename(OpenHbaPath(spec), hba, ERROR);
 	pid = LocalPostmasterPid(LocalPgdata(spec->timeline_id));
-	if (pid > 0)
+	if (changed && pid > 0)
 		kill(pid, SIGHUP);
 }
 

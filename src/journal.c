@@ -37,11 +37,13 @@
 #include "storage/procarray.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "catalog.h"
 #include "journal.h"
 #include "requests.h"
 #include "xactend.h"
@@ -291,7 +293,25 @@ JournalForget(const BpJournalEntry *e)
 
 PG_FUNCTION_INFO_V1(branchpromote_operations_running);
 
-/* _operations_running() → setof (header jsonb, steps jsonb): calls still running. */
+/* A string field of a journal header (NULL if absent). */
+static char *
+HeaderField(Jsonb *header, const char *key)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = unconstify(char *, key);
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&header->root, JB_FOBJECT, &k);
+	return v && v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+}
+
+/*
+ * _operations_running() → setof (header jsonb, steps jsonb): calls still
+ * running that the caller may see (its own, and those of projects it may
+ * see, as the operations view), so a direct call leaks no other project's.
+ */
 Datum
 branchpromote_operations_running(PG_FUNCTION_ARGS)
 {
@@ -299,15 +319,20 @@ branchpromote_operations_running(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
+	CatalogBegin();
 	foreach(lc, JournalList(false))
 	{
 		BpJournalEntry *e = lfirst(lc);
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
+		Jsonb	   *header = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(e->header)));
 
-		values[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->header));
+		if (!CatalogCallerSees(HeaderField(header, "project"), HeaderField(header, "actor")))
+			continue;
+		values[0] = JsonbPGetDatum(header);
 		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->steps_json));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	CatalogEnd();
 	return (Datum) 0;
 }

@@ -23,6 +23,7 @@
 #include "guc.h"
 #include "ledger.h"
 #include "pgconn.h"
+#include "process.h"
 #include "twophase.h"
 
 #define LEDGER_LOCK_KEY "2042179386"	/* arbitrary: our advisory lock */
@@ -49,27 +50,31 @@ BpSha256Hex(const char *data)
 }
 
 /*
- * Connect to read a ledger: as the compute's superuser over its private
- * socket (peer authentication, no password exchange), running no user SQL.
+ * Connect to read a ledger: as the project's own role, over the compute's
+ * private socket, with pinned settings.  The ledger is the tenant's table
+ * in the tenant's database, so it is only ever read with the tenant's own
+ * rights: whatever the tenant put there runs as the tenant.
  */
 PGconn *
-LedgerConnectReader(const BpComputeSpec *spec, const char *project)
+LedgerConnectReader(const BpComputeSpec *spec, const char *project, const char *password)
 {
 	BpComputeAddr addr;
 
 	BpCompute()->admin_address(spec, &addr);
-	return BpConnect(&addr, project, bp_operation_timeout_ms);
+	return BpConnectAs(&addr, project, password, true, bp_operation_timeout_ms);
 }
 
-/* Connect to a compute's project database as the project's role. */
+/*
+ * Connect to run migrations: as the project's role with its own defaults
+ * (a migration sees the search_path its author expects).
+ */
 PGconn *
 LedgerConnect(const BpComputeSpec *spec, const char *project, const char *password)
 {
-	const char *host;
-	int			port;
+	BpComputeAddr addr;
 
-	BpCompute()->client_endpoint(spec, &host, &port);
-	return BpConnectAs(host, port, project, password, project, bp_operation_timeout_ms);
+	BpCompute()->admin_address(spec, &addr);
+	return BpConnectAs(&addr, project, password, false, bp_operation_timeout_ms);
 }
 
 static void
@@ -89,15 +94,23 @@ EnsureLedger(PGconn *conn)
 		"applied_lsn pg_lsn)");
 }
 
-/* Read the ledger (a timeline without one has an empty ledger). */
+/*
+ * Read the ledger (a timeline without one has an empty ledger).  Only a
+ * plain table without rules is a ledger: a view, or rules that rewrite its
+ * reads, is refused, whatever it would return.  Every name is qualified, so
+ * the session's search_path does not matter.
+ */
 void
 LedgerRead(PGconn *conn, BpLedger *out)
 {
 	PGresult   *res;
+	const char *kind;
 
-	res = BpExec(conn, "SELECT to_regclass('branchpromote_ledger.migrations') IS NULL",
+	res = BpExec(conn, "SELECT c.relkind, c.relhasrules "
+				 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+				 "WHERE n.nspname = 'branchpromote_ledger' AND c.relname = 'migrations'",
 				 0, NULL, bp_operation_timeout_ms);
-	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+	if (PQntuples(res) == 0)
 	{
 		PQclear(res);
 		out->n = 0;
@@ -105,8 +118,21 @@ LedgerRead(PGconn *conn, BpLedger *out)
 		out->applied_at = palloc0(sizeof(char *));
 		return;
 	}
+	kind = PQgetvalue(res, 0, 0);
+	if (strcmp(kind, "r") != 0 || strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+	{
+		char	   *what = strcmp(kind, "r") != 0 ?
+			psprintf("a relation of kind '%s', not a table", kind) : pstrdup("a table with rules");
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the migration ledger branchpromote_ledger.migrations is %s", what),
+				 errdetail("The ledger belongs to the project's role; something connected as that role replaced or changed it."),
+				 errhint("Put the original table back under its name (see doc/migrations.md), or reset the environment from a healthy timeline.")));
+	}
 	PQclear(res);
-	res = BpExec(conn, "SELECT version, name, checksum, sql, applied_at::text "
+	res = BpExec(conn, "SELECT version, name, checksum, sql, applied_at::pg_catalog.text "
 				 "FROM branchpromote_ledger.migrations ORDER BY version COLLATE \"C\"",
 				 0, NULL, bp_operation_timeout_ms);
 	out->n = PQntuples(res);
@@ -175,6 +201,73 @@ LedgerRefuse(const BpLedgerPlan *plan, const BpMigration *wanted, const BpLedger
 }
 
 /*
+ * Serialize runs on this timeline: our advisory lock, waited for at most
+ * migration_lock_timeout.  The project's role can take the same key (it is
+ * no secret), so the wait is bounded and the error says who holds it.
+ */
+static void
+LockLedger(PGconn *conn)
+{
+	TimestampTz deadline = BpDeadline(bp_migration_lock_timeout_ms);
+	PGresult   *res;
+	char	   *holder;
+
+	for (;;)
+	{
+		bool		got;
+
+		res = BpExec(conn, "SELECT pg_catalog.pg_try_advisory_xact_lock(" LEDGER_LOCK_KEY ")",
+					 0, NULL, bp_operation_timeout_ms);
+		got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (got)
+			return;
+		if (BpPast(deadline))
+			break;
+		BpNap(20);
+	}
+	res = BpExec(conn, "SELECT COALESCE(pg_catalog.string_agg(CASE WHEN l.pid IS NULL "
+				 "THEN 'a prepared transaction' ELSE 'process ' || l.pid END, ', '), 'a session that just ended') "
+				 "FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+				 "AND l.classid = 0 AND l.objid = " LEDGER_LOCK_KEY " AND l.objsubid = 1",
+				 0, NULL, bp_operation_timeout_ms);
+	holder = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("the migration ledger is locked by %s on the compute", holder),
+			 errdetail("branchpromote serializes migrations with advisory lock " LEDGER_LOCK_KEY "; it was not free within branchpromote.migration_lock_timeout (%d ms).",
+					   bp_migration_lock_timeout_ms),
+			 errhint("End the session that holds it (pg_terminate_backend on the compute, or finish the prepared transaction), then retry.")));
+}
+
+/*
+ * A transaction that commits with the caller's needs a free prepared
+ * transaction slot on the compute; the project's role can use them up
+ * with its own PREPARE TRANSACTION.  Refuse before running anything.
+ */
+static void
+RequirePreparedSlot(PGconn *conn)
+{
+	PGresult   *res = BpExec(conn, "SELECT count(*), pg_catalog.current_setting('max_prepared_transactions')::int, "
+							 "count(*) FILTER (WHERE gid NOT LIKE '" BP_GID_PREFIX "%') "
+							 "FROM pg_catalog.pg_prepared_xacts", 0, NULL, bp_operation_timeout_ms);
+	int			used = atoi(PQgetvalue(res, 0, 0));
+	int			max = atoi(PQgetvalue(res, 0, 1));
+	int			foreign = atoi(PQgetvalue(res, 0, 2));
+
+	PQclear(res);
+	if (used < max)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("the compute has no free prepared transaction slot (%d of %d in use, %d not made by branchpromote)",
+					used, max, foreign),
+			 errdetail("Migrations are prepared on the compute and committed with the calling transaction."),
+			 errhint("Finish the project's own prepared transactions on the compute (SELECT gid FROM pg_prepared_xacts; then COMMIT PREPARED or ROLLBACK PREPARED), then retry.")));
+}
+
+/*
  * Apply to the connected timeline every wanted migration its ledger lacks,
  * in one transaction with their ledger rows, and end that transaction as
  * asked: rolled back (a rehearsal), or prepared so that it commits or
@@ -192,17 +285,18 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 	int		   *pending = palloc(sizeof(int) * Max(1, nwanted));
 	PGresult   *res;
 
+	if (end == BP_APPLY_PREPARE)
+		RequirePreparedSlot(conn);
 	Cmd(conn, "BEGIN");
-	/* serialize runs on this timeline first: waiting here is not a lock timeout */
-	Cmd(conn, "SELECT pg_advisory_xact_lock(" LEDGER_LOCK_KEY ")");
 	Cmd(conn, psprintf("SET LOCAL lock_timeout = %d", bp_migration_lock_timeout_ms));
 	Cmd(conn, psprintf("SET LOCAL statement_timeout = %d", bp_migration_statement_timeout_ms));
+	LockLedger(conn);
 	EnsureLedger(conn);
 	LedgerRead(conn, &have);
 	plan = BpPlanLedger(have.m, have.n, wanted, nwanted, from_dev, pending);
 	LedgerRefuse(&plan, wanted, &have, env, from_dev);
 
-	res = BpExec(conn, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, bp_operation_timeout_ms);
+	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text", 0, NULL, bp_operation_timeout_ms);
 	out->lsn_before = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
 	PQclear(res);
 	out->n = plan.npending;
@@ -229,7 +323,7 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 		error_context_stack = cb.previous;
 		PQclear(BpExec(conn, "INSERT INTO branchpromote_ledger.migrations "
 					   "(version, name, checksum, sql, applied_lsn) "
-					   "VALUES ($1, $2, $3, $4, pg_current_wal_insert_lsn())",
+					   "VALUES ($1, $2, $3, $4, pg_catalog.pg_current_wal_insert_lsn())",
 					   4, params, bp_operation_timeout_ms));
 		INSTR_TIME_SET_CURRENT(end);
 		INSTR_TIME_SUBTRACT(end, start);

@@ -27,7 +27,8 @@ typedef struct BpApplied
 } BpApplied;
 
 extern char *BpSha256Hex(const char *data);
-extern PGconn *LedgerConnectReader(const BpComputeSpec *spec, const char *project);
+extern PGconn *LedgerConnectReader(const BpComputeSpec *spec, const char *project,
+								   const char *password);
 extern PGconn *LedgerConnect(const BpComputeSpec *spec, const char *project,
 							 const char *password);
 extern void EnsureLedger(PGconn *conn);

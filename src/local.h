@@ -6,7 +6,7 @@
  *   <data_root>/timelines/<id>/pgdata/  the cluster
  *   <data_root>/timelines/<id>/archive/ its WAL archive (basic_archive)
  *   <data_root>/timelines/<id>/compute.log
- *   <data_root>/timelines/<id>/pgdata/pg_hba.conf.open   (only while closed to clients)
+ *   <data_root>/timelines/<id>/pgdata/pg_hba.conf.open   (a marker: only while closed to clients)
  *   <socket_directory>/c<compute id>/   private unix-socket directory
  */
 #ifndef BP_LOCAL_H

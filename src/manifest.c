@@ -50,6 +50,108 @@ BpSettingIsSafe(const char *key, const char *value)
 	return true;
 }
 
+/*
+ * The Postgres settings a tenant's compute may take from the template:
+ * tuning, timeouts, logging verbosity, locale of output.  Nothing that
+ * names a file, a program, a library or a command (archive_command,
+ * restore_command, archive_library, shared_preload_libraries,
+ * ssl_passphrase_command, hba_file, data_directory, log_directory, ...), and
+ * nothing the control plane sets itself (port, listen_addresses, sockets,
+ * archiving, recovery, max_prepared_transactions): those would let whoever
+ * edits the template run programs as the server's OS user, or break the
+ * timeline's history.  Sorted (bytewise) for the binary search.
+ */
+static const char *const allowed_settings[] = {
+	"autovacuum",
+	"autovacuum_analyze_scale_factor",
+	"autovacuum_analyze_threshold",
+	"autovacuum_max_workers",
+	"autovacuum_naptime",
+	"autovacuum_vacuum_cost_delay",
+	"autovacuum_vacuum_cost_limit",
+	"autovacuum_vacuum_insert_scale_factor",
+	"autovacuum_vacuum_insert_threshold",
+	"autovacuum_vacuum_scale_factor",
+	"autovacuum_vacuum_threshold",
+	"autovacuum_work_mem",
+	"checkpoint_completion_target",
+	"checkpoint_timeout",
+	"datestyle",
+	"default_statistics_target",
+	"default_toast_compression",
+	"default_transaction_isolation",
+	"effective_cache_size",
+	"effective_io_concurrency",
+	"idle_in_transaction_session_timeout",
+	"idle_session_timeout",
+	"intervalstyle",
+	"jit",
+	"lock_timeout",
+	"log_autovacuum_min_duration",
+	"log_connections",
+	"log_disconnections",
+	"log_lock_waits",
+	"log_min_duration_statement",
+	"log_min_messages",
+	"log_statement",
+	"log_temp_files",
+	"maintenance_io_concurrency",
+	"maintenance_work_mem",
+	"max_connections",
+	"max_locks_per_transaction",
+	"max_parallel_maintenance_workers",
+	"max_parallel_workers",
+	"max_parallel_workers_per_gather",
+	"max_wal_size",
+	"max_worker_processes",
+	"min_wal_size",
+	"random_page_cost",
+	"seq_page_cost",
+	"shared_buffers",
+	"statement_timeout",
+	"synchronous_commit",
+	"temp_buffers",
+	"temp_file_limit",
+	"timezone",
+	"track_activities",
+	"track_counts",
+	"track_functions",
+	"track_io_timing",
+	"wal_buffers",
+	"wal_compression",
+	"work_mem",
+	NULL
+};
+
+/* Extension settings with no file, program or library among them. */
+static const char *const allowed_prefixes[] = {"auto_explain.", "pg_stat_statements.", NULL};
+
+bool
+BpSettingAllowed(const char *key)
+{
+	int			lo = 0;
+	int			hi = lengthof(allowed_settings) - 2;
+
+	if (key == NULL)
+		return false;
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(key, allowed_settings[mid]);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	for (int i = 0; allowed_prefixes[i]; i++)
+		if (strncmp(key, allowed_prefixes[i], strlen(allowed_prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 /* The labels every resource carries. */
 static char *
 Labels(const BpManifestInput *in)

@@ -30,8 +30,10 @@ typedef struct BpManifestInput
 	int			nsettings;
 } BpManifestInput;
 
-/* A setting the local driver may pass to a postmaster as -c key=value. */
+/* A setting whose name and value can be passed to a postmaster as -c key=value. */
 extern bool BpSettingIsSafe(const char *key, const char *value);
+/* A setting a tenant's compute may take from the template (an allowlist). */
+extern bool BpSettingAllowed(const char *key);
 
 /* The manifest as JSON text (palloc'd); identical inputs give identical text. */
 extern char *BpRenderManifest(const BpManifestInput *in);

@@ -19,6 +19,7 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
+#include "guc.h"
 #include "pgconn.h"
 
 #define MAX_OPEN_CONNS 8
@@ -115,23 +116,58 @@ Track(PGconn *conn)
 				 errhint("This is a bug in branchpromote; reconnect and report it.")));
 }
 
-static void
-Fill(const BpComputeAddr *addr, const char *dbname, const char **k, const char **v,
-	 char *portbuf)
+/*
+ * Session settings of every control-plane connection that runs our own SQL
+ * on a compute: a fixed search_path (a setting from the client overrides
+ * whatever ALTER DATABASE or ALTER ROLE put there, so no object a tenant
+ * made can stand in for a built-in) and a bound on lock waits, so a lock a
+ * tenant holds fails the call in seconds instead of holding the project.
+ */
+static const char *
+PinnedOptions(void)
 {
+	static char opts[128];
+
+	snprintf(opts, sizeof(opts), "-c search_path=pg_catalog,pg_temp -c lock_timeout=%d",
+			 bp_migration_lock_timeout_ms);
+	return opts;
+}
+
+/*
+ * Keywords for a connection over the compute's private socket: as the
+ * compute's superuser (user NULL: the server's OS user, peer) to database
+ * postgres, or as a project's role with its password to its database.
+ * options NULL: the role's own defaults.
+ */
+static void
+Fill(const BpComputeAddr *addr, const char *user, const char *password,
+	 const char *options, const char **k, const char **v, char *portbuf)
+{
+	int			n = 0;
+
 	snprintf(portbuf, 16, "%d", addr->port);
-	k[0] = "host";
-	v[0] = addr->socket_dir;
-	k[1] = "port";
-	v[1] = portbuf;
-	k[2] = "dbname";
-	v[2] = dbname;
-	k[3] = "user";
-	v[3] = BpOsUserName();
-	k[4] = "application_name";
-	v[4] = "branchpromote";
-	k[5] = NULL;
-	v[5] = NULL;
+	k[n] = "host";
+	v[n++] = addr->socket_dir;
+	k[n] = "port";
+	v[n++] = portbuf;
+	k[n] = "dbname";
+	v[n++] = user ? user : "postgres";
+	k[n] = "user";
+	v[n++] = user ? user : BpOsUserName();
+	k[n] = "application_name";
+	v[n++] = "branchpromote";
+	if (password)
+	{
+		k[n] = "password";
+		v[n++] = password;
+	}
+	if (options)
+	{
+		k[n] = "options";
+		v[n++] = options;
+	}
+	k[n] = NULL;
+	v[n] = NULL;
 }
 
 /* Connect with these keywords, waiting at most timeout_ms. */
@@ -170,29 +206,39 @@ ConnectParams(const char *const *k, const char *const *v, int port, int timeout_
 	return conn;
 }
 
-/* Connect to a compute as its superuser, over its private socket. */
+/*
+ * Connect to a compute's database postgres as its superuser, over its
+ * private socket, with pinned settings.  Never to a project's database: a
+ * tenant owns that one, and whatever it defines there must never run as a
+ * superuser.
+ */
 PGconn *
-BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms)
+BpConnect(const BpComputeAddr *addr, int timeout_ms)
 {
-	const char *k[6];
-	const char *v[6];
+	const char *k[8];
+	const char *v[8];
 	char		port[16];
 
-	Fill(addr, dbname, k, v, port);
+	Fill(addr, NULL, NULL, PinnedOptions(), k, v, port);
 	return ConnectParams(k, v, addr->port, timeout_ms);
 }
 
-/* Connect to a compute as an ordinary role, with its password. */
+/*
+ * Connect to a project's database as the project's own role (the tenant),
+ * over the compute's private socket with the role's password.  pinned: our
+ * own SQL runs there (fixed search_path, bounded lock waits); else the
+ * role's own defaults apply (migrations).
+ */
 PGconn *
-BpConnectAs(const char *host, int port, const char *user, const char *password,
-			const char *dbname, int timeout_ms)
+BpConnectAs(const BpComputeAddr *addr, const char *role, const char *password,
+			bool pinned, int timeout_ms)
 {
-	char		portbuf[16];
-	const char *k[] = {"host", "port", "user", "password", "dbname", "application_name", NULL};
-	const char *v[] = {host, portbuf, user, password, dbname, "branchpromote", NULL};
+	const char *k[8];
+	const char *v[8];
+	char		port[16];
 
-	snprintf(portbuf, sizeof(portbuf), "%d", port);
-	return ConnectParams(k, v, port, timeout_ms);
+	Fill(addr, role, password, pinned ? PinnedOptions() : NULL, k, v, port);
+	return ConnectParams(k, v, addr->port, timeout_ms);
 }
 
 /*
@@ -324,11 +370,11 @@ BpDisconnectAll(void)
 bool
 BpPing(const BpComputeAddr *addr)
 {
-	const char *k[7];
-	const char *v[7];
+	const char *k[8];
+	const char *v[8];
 	char		port[16];
 
-	Fill(addr, "postgres", k, v, port);
+	Fill(addr, NULL, NULL, NULL, k, v, port);
 	k[5] = "connect_timeout";
 	v[5] = "2";
 	k[6] = NULL;

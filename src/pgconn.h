@@ -13,9 +13,9 @@ typedef struct BpComputeAddr
 	int			port;
 } BpComputeAddr;
 
-extern PGconn *BpConnect(const BpComputeAddr *addr, const char *dbname, int timeout_ms);
-extern PGconn *BpConnectAs(const char *host, int port, const char *user,
-						   const char *password, const char *dbname, int timeout_ms);
+extern PGconn *BpConnect(const BpComputeAddr *addr, int timeout_ms);
+extern PGconn *BpConnectAs(const BpComputeAddr *addr, const char *role,
+						   const char *password, bool pinned, int timeout_ms);
 extern PGresult *BpExecScript(PGconn *conn, const char *sql, int timeout_ms);
 extern PGresult *BpExec(PGconn *conn, const char *sql, int nparams,
 						const char *const *params, int timeout_ms);

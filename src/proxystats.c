@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "proxystats.h"
 
 typedef struct ProxyStats
@@ -148,11 +149,25 @@ BpProxyLastActive(const char *project, const char *env)
 
 PG_FUNCTION_INFO_V1(branchpromote_proxy_stats);
 
-/* _proxy_stats() → setof record: every entry (the proxy_stats view filters by project). */
+/* One slot's figures, copied out under the lock. */
+typedef struct StatRow
+{
+	char		project[64];
+	Datum		values[11];
+	bool		nulls[11];
+} StatRow;
+
+/*
+ * _proxy_stats() → setof record: the entries the caller may see (as the
+ * proxy_stats view: its own projects; unrouted and dropped ones only to
+ * viewers and admins), so a direct call leaks no other project's traffic.
+ */
 Datum
 branchpromote_proxy_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StatRow    *rows = palloc0(sizeof(StatRow) * BP_PROXY_STATS_SLOTS);
+	int			n = 0;
 
 	if (stats == NULL)
 		ereport(ERROR,
@@ -164,13 +179,14 @@ branchpromote_proxy_stats(PG_FUNCTION_ARGS)
 	for (int i = 0; i < BP_PROXY_STATS_SLOTS; i++)
 	{
 		BpProxyStat *s = &stats->slots[i];
-		Datum		values[11];
-		bool		nulls[11] = {0};
+		Datum	   *values = rows[n].values;
+		bool	   *nulls = rows[n].nulls;
 		uint64		wakes;
 		TimestampTz last;
 
 		if (!s->used)
 			continue;
+		strlcpy(rows[n].project, s->project, sizeof(rows[n].project));
 		wakes = pg_atomic_read_u64(&s->wakes);
 		last = (TimestampTz) pg_atomic_read_u64(&s->last_active);
 		values[0] = CStringGetTextDatum(s->project);
@@ -189,8 +205,14 @@ branchpromote_proxy_stats(PG_FUNCTION_ARGS)
 		values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&s->errors));
 		values[10] = TimestampTzGetDatum(last);
 		nulls[10] = last == 0;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		n++;
 	}
 	LWLockRelease(stats->lock);
+	/* the catalog is asked only after the lock is released */
+	CatalogBegin();
+	for (int i = 0; i < n; i++)
+		if (CatalogCallerSees(rows[i].project[0] ? rows[i].project : NULL, NULL))
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, rows[i].values, rows[i].nulls);
+	CatalogEnd();
 	return (Datum) 0;
 }

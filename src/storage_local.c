@@ -78,29 +78,35 @@ EnsureDir(const char *path)
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 }
 
-/* Write a whole small file durably (replacing it). */
+/*
+ * Write a whole small file durably, replacing it atomically: a temporary
+ * file beside it, fsync'd, then renamed over it, so a crash leaves the old
+ * content or the new, never a torn file.
+ */
 void
 LocalWriteFile(const char *path, const char *content)
 {
-	int			fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	char	   *tmp = psprintf("%s.tmp", path);
+	int			fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	size_t		len = strlen(content);
 
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", path),
+				 errmsg("could not create file \"%s\": %m", tmp),
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	if (write(fd, content, len) != (ssize_t) len)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", path),
+				 errmsg("could not write file \"%s\": %m", tmp),
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	if (pg_fsync(fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", path),
+				 errmsg("could not fsync file \"%s\": %m", tmp),
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	CloseTransientFile(fd);
+	(void) durable_rename(tmp, path, ERROR);
 }
 
 /*
@@ -339,7 +345,7 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, Ba
 	const char *label[1];
 
 	BpCompute()->admin_address(source, &addr);
-	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
+	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
 	res = BpExec(conn, "SELECT pg_catalog.pg_backup_start($1, true)", 1, label,
 				 bp_operation_timeout_ms);
@@ -609,7 +615,7 @@ LocalHeadLsn(int64 timeline_id, const BpComputeSpec *spec, bool seal)
 	XLogRecPtr	head;
 
 	BpCompute()->admin_address(spec, &addr);
-	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
+	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL,
 				 bp_operation_timeout_ms);
 	head = ParseLsn(PQgetvalue(res, 0, 0));

@@ -27,6 +27,7 @@
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -393,7 +394,11 @@ DoReconcileCompute(void *arg)
 		if (st == BP_COMPUTE_READY)
 		{
 			if (strcmp(row.actual_state, "running") != 0 || row.pid != pid)
-				CatalogSetComputeState(id, "running", pid, NULL);	/* adopt */
+			{
+				/* adopt; a server started by an older version gets today's pg_hba.conf */
+				BpCompute()->set_client_access(&row.spec, true);
+				CatalogSetComputeState(id, "running", pid, NULL);
+			}
 			return;
 		}
 		if (st == BP_COMPUTE_STARTING || strcmp(row.actual_state, "suspended") == 0)
@@ -427,7 +432,7 @@ ResolvePrepared(PGconn *conn, int64 compute_id)
 	const char **still;
 	int			nstill = 0;
 
-	PGresult   *res = BpExec(conn, "SELECT gid FROM pg_prepared_xacts "
+	PGresult   *res = BpExec(conn, "SELECT gid FROM pg_catalog.pg_prepared_xacts "
 							 "WHERE gid LIKE '" BP_GID_PREFIX "%' AND database = current_database()",
 							 0, NULL, bp_operation_timeout_ms);
 
@@ -446,7 +451,8 @@ ResolvePrepared(PGconn *conn, int64 compute_id)
 			TransactionIdIsInProgress(XidFromFullTransactionId(fxid)))
 			continue;
 		commit = CatalogPreparedCommitted(gid);
-		BpExecCommand(conn, psprintf("%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", gid),
+		BpExecCommand(conn, psprintf("%s PREPARED %s", commit ? "COMMIT" : "ROLLBACK",
+									 quote_literal_cstr(gid)),
 					  bp_operation_timeout_ms);
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: %s compute transaction %s, left by a control transaction that %s",
@@ -512,7 +518,7 @@ DoIdle(void *arg)
 	if (BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	BpCompute()->admin_address(&row.spec, &addr);
-	conn = BpConnect(&addr, "postgres", bp_operation_timeout_ms);
+	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	res = BpExec(conn, "SELECT count(*) FROM pg_catalog.pg_stat_activity "
 				 "WHERE backend_type = 'client backend' "
 				 "AND application_name IS DISTINCT FROM 'branchpromote'",	/* not ours */
