@@ -14,6 +14,7 @@ OBJS = \
 	src/pgconn.o \
 	src/storage_local.o \
 	src/compute_local.o \
+	src/localuser.o \
 	src/process.o \
 	src/requests.o \
 	src/worker.o \
@@ -36,6 +37,10 @@ DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \
 	sql/branchpromote--0.2.0--0.3.0.sql sql/branchpromote--0.3.0--0.4.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
+# The privileged helper of the local drivers (computes as their own OS
+# user): a plain C program installed beside postgres.
+SCRIPTS_built = src/helper/branchpromote_helper
+
 # Regression tests: inputs in sql/, outputs in expected/ (the PGXS defaults).
 REGRESS = setup create_project promote migrations history privileges
 # The catalog lives in branchpromote.database_name (postgres): test there.
@@ -57,6 +62,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 CONTRIB_TESTDB = postgres
 ISOLATION_TESTDB = postgres
+
+src/helper/branchpromote_helper: src/helper/branchpromote_helper.c
+	$(CC) -O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -o $@ $<
 
 # PGXS tracks no header dependencies: rebuild every object when any of our
 # headers changes (a stale object with an old struct layout is a crash).
@@ -114,4 +122,4 @@ cppcheck:
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
 
 .PHONY: unitcheck fuzzcheck installcheck-nopreload cppcheck
-EXTRA_CLEAN = test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload
+EXTRA_CLEAN = src/helper/branchpromote_helper test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload

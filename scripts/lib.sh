@@ -4,6 +4,7 @@
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_CONFIG=$PG_BIN/pg_config
 BP_OS_USER=${BP_OS_USER:-postgres}	# PostgreSQL refuses root: servers run as this user
+BP_COMPUTE_USER=${BP_COMPUTE_USER:-bpcompute}	# computes run as this one (branchpromote.compute_os_user)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -18,7 +19,7 @@ as_pg() { (cd / && runuser -u "$BP_OS_USER" -- "$@"); }
 ensure_deps() {
 	local pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libpq-dev
 		libipc-run-perl make gcc cppcheck xfsprogs util-linux rsync clang libclang-rt-14-dev
-		libssl-dev openssl)
+		libssl-dev openssl sudo)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,6 +31,27 @@ ensure_deps() {
 		apt-get install -y -qq "${missing[@]}" >/dev/null
 	fi
 	id "$BP_OS_USER" >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash "$BP_OS_USER"
+	ensure_compute_user
+}
+
+# The computes' own OS user: no login, no home; the servers' user is in its
+# group (forks read computes' data through it) and may run the helper that
+# crosses between the two through sudo, with the compute user pinned.
+ensure_compute_user() {
+	local rule=/etc/sudoers.d/branchpromote tmp
+	id "$BP_COMPUTE_USER" >/dev/null 2>&1 ||
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$BP_COMPUTE_USER"
+	id -nG "$BP_OS_USER" | tr ' ' '\n' | grep -qx "$BP_COMPUTE_USER" ||
+		usermod -aG "$BP_COMPUTE_USER" "$BP_OS_USER"
+	tmp=$(mktemp)
+	printf '%s\n' "# branchpromote: the control server's OS user runs its helper as root, for compute user $BP_COMPUTE_USER only" \
+		"$BP_OS_USER ALL=(root) NOPASSWD: $PG_BIN/branchpromote_helper $BP_COMPUTE_USER *" >"$tmp"
+	if ! cmp -s "$tmp" "$rule"; then
+		visudo -cqf "$tmp" >/dev/null || die "the sudoers rule for branchpromote_helper does not parse"
+		install -m 0440 -o root -g root "$tmp" "$rule"
+	fi
+	rm -f "$tmp"
 }
 
 # Build with warnings as errors and install into PostgreSQL 15.
@@ -72,12 +94,14 @@ start_control() {
 			echo "cron.use_background_workers = on"
 			echo "max_worker_processes = 32"
 			echo "branchpromote.data_root = '$dataroot'"
+			echo "branchpromote.compute_os_user = '$BP_COMPUTE_USER'"
 			for s in "$@"; do echo "$s"; done
 		} >>"$pgdata/postgresql.conf"
 	fi
 	# a control plane made by an earlier version of this script: add what it lacks
 	local restart=0 s
-	for s in "cron.use_background_workers = on" "max_worker_processes = 32" "$@"; do
+	for s in "cron.use_background_workers = on" "max_worker_processes = 32" \
+		"branchpromote.compute_os_user = '$BP_COMPUTE_USER'" "$@"; do
 		if ! grep -q "^${s%% =*} =" "$pgdata/postgresql.conf"; then
 			echo "$s" >>"$pgdata/postgresql.conf"
 			restart=1

@@ -53,7 +53,8 @@ show_diffs
 
 suite "pg_regress without the preload" in_tree installcheck-nopreload
 show_diffs
-suite "TAP tests" env ${BP_TEST_XFS_DIR:+BP_TEST_XFS_DIR=$BP_TEST_XFS_DIR} runuser -u "$BP_OS_USER" -- \
+suite "TAP tests" env ${BP_TEST_XFS_DIR:+BP_TEST_XFS_DIR=$BP_TEST_XFS_DIR} \
+	BP_TEST_COMPUTE_USER="$BP_COMPUTE_USER" runuser -u "$BP_OS_USER" -- \
 	make -C "$T/src" -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS= ISOLATION=
 
 say "cleaning up"

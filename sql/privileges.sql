@@ -49,6 +49,31 @@ RESET ROLE;
 CREATE ROLE bp_admin;
 GRANT branchpromote_admin TO bp_admin;
 SET ROLE bp_admin;
+-- and may tune the compute template, but never make a compute run a
+-- program or read a file as the server's OS user
+SELECT s AS setting, bp_try(pg_catalog.format(
+         $$UPDATE branchpromote.compute_template SET settings = settings || jsonb_build_object(%L, %L)$$, s, v))
+  FROM (VALUES ('archive_command', 'touch /tmp/pwned'), ('restore_command', 'touch /tmp/pwned'),
+               ('archive_library', 'pwn'), ('shared_preload_libraries', 'pwn'),
+               ('ssl_passphrase_command', 'touch /tmp/pwned'), ('hba_file', '/tmp/hba'),
+               ('data_directory', '/tmp'), ('log_directory', '/tmp'),
+               ('basic_archive.archive_directory', '/tmp'), ('port', '1')) AS t(s, v);
+SELECT bp_try($$UPDATE branchpromote.compute_template SET settings = settings || '{"work_mem": {"a": 1}}'$$);
+SELECT settings FROM branchpromote.compute_template;
+BEGIN;
+UPDATE branchpromote.compute_template
+   SET settings = settings || '{"work_mem": "8MB", "jit": false, "auto_explain.log_min_duration": 250}';
+SELECT settings FROM branchpromote.compute_template;
+ROLLBACK;
+RESET ROLE;
+-- a setting that got past the CHECK (here: the CHECK dropped by a
+-- superuser) is refused again where the template is read
+BEGIN;
+ALTER TABLE branchpromote.compute_template DROP CONSTRAINT compute_template_settings_allowed;
+UPDATE branchpromote.compute_template SET settings = settings || '{"archive_command": "touch /tmp/pwned"}';
+SELECT bp_try($$SELECT branchpromote.compute_manifests('alices', 'dev')$$);
+ROLLBACK;
+SET ROLE bp_admin;
 SELECT (branchpromote.drop_project('alices', 'alices'))->>'dropped' AS dropped;
 SELECT actor, kind FROM branchpromote.operations WHERE project = 'alices' ORDER BY operation;
 RESET ROLE;

@@ -24,6 +24,7 @@
 #include "driver.h"
 #include "guc.h"
 #include "local.h"
+#include "localuser.h"
 #include "pgconn.h"
 #include "process.h"
 
@@ -31,6 +32,8 @@
 
 static bool LocalClientAccessClosed(const BpComputeSpec *spec);
 static bool SyncHba(int64 timeline_id, bool open);
+static BpComputeStatus LocalStatus(const BpComputeSpec *spec, int *pid);
+static void LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr);
 
 char *
 LocalSocketDir(int64 compute_id)
@@ -63,6 +66,23 @@ LocalPostmasterPid(const char *pgdata)
 	return pid;
 }
 
+/*
+ * Signal pgdata's postmaster: ours to signal if it runs as the server's
+ * user (no compute user, or started before one was set); else through the
+ * helper, which checks the process runs as the compute user in pgdata.
+ */
+static void
+SignalPostmaster(const char *pgdata, int pid, int sig, const char *name)
+{
+	struct stat sb;
+
+	if (LocalSeparateUser() &&
+		stat(psprintf("/proc/%d", pid), &sb) == 0 && sb.st_uid != geteuid())
+		LocalHelper("signal", pgdata, name);
+	else
+		kill(pid, sig);
+}
+
 /* Wait (on the latch) until pid is gone or timeout_ms passed. */
 static bool
 WaitGone(int pid, int timeout_ms)
@@ -91,14 +111,14 @@ LocalStopPgdata(const char *pgdata, bool immediate)
 		return;
 	if (!immediate)
 	{
-		kill(pid, SIGINT);
+		SignalPostmaster(pgdata, pid, SIGINT, "INT");
 		if (WaitGone(pid, STOP_TIMEOUT_MS))
 			return;
 	}
-	kill(pid, SIGQUIT);
+	SignalPostmaster(pgdata, pid, SIGQUIT, "QUIT");
 	if (WaitGone(pid, 5000))
 		return;
-	kill(pid, SIGKILL);
+	SignalPostmaster(pgdata, pid, SIGKILL, "KILL");
 	if (!WaitGone(pid, 5000))
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
@@ -111,8 +131,11 @@ static int
 LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 {
 	char	   *sockdir = LocalSocketDir(spec->compute_id);
-	char	  **argv = palloc(sizeof(char *) * (20 + 2 * nsettings));
+	char	   *pgdata = LocalPgdata(spec->timeline_id);
+	int			nargs = 24 + 2 * nsettings;
+	char	  **argv;
 	int			i = 0;
+	struct stat sb;
 
 	if (strlen(sockdir) + 20 >= sizeof(((struct sockaddr_un *) 0)->sun_path))
 		ereport(ERROR,
@@ -127,10 +150,28 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create socket directory \"%s\": %m", sockdir)));
+	/* a compute user creates its socket here; the server's user connects */
+	LocalShare(BpSocketRoot(), 0750);
+	LocalShare(sockdir, 0770);
 	(void) SyncHba(spec->timeline_id, !LocalClientAccessClosed(spec));
-	argv[i++] = BpBinPath("postgres");
-	argv[i++] = "-D";
-	argv[i++] = LocalPgdata(spec->timeline_id);
+	if (LocalSeparateUser())
+	{
+		/* a new data directory (a fork's clone) becomes the compute user's */
+		if (stat(pgdata, &sb) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not stat \"%s\": %m", pgdata)));
+		if (sb.st_uid != LocalComputeUid())
+			LocalHelper("adopt", pgdata, NULL);
+		argv = LocalExecArgv(pgdata, nargs, &i);
+	}
+	else
+	{
+		argv = palloc0(sizeof(char *) * (nargs + 3));
+		argv[i++] = BpBinPath("postgres");
+		argv[i++] = "-D";
+		argv[i++] = pgdata;
+	}
 	/* the manifest's settings first: ours below win where they overlap */
 	for (int k = 0; k < nsettings; k++)
 	{
@@ -143,8 +184,20 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 	argv[i++] = "listen_addresses=127.0.0.1";
 	argv[i++] = "-c";
 	argv[i++] = psprintf("unix_socket_directories=%s", sockdir);
+	if (LocalSeparateUser())
+	{
+		argv[i++] = "-c";
+		argv[i++] = "unix_socket_permissions=0770";
+		argv[i++] = "-c";
+		argv[i++] = psprintf("unix_socket_group=%s", LocalComputeGroupName());
+	}
+	else
+	{
+		argv[i++] = "-c";
+		argv[i++] = "unix_socket_permissions=0700";
+	}
 	argv[i++] = "-c";
-	argv[i++] = "unix_socket_permissions=0700";
+	argv[i++] = psprintf("hba_file=%s", LocalHbaFile(spec->timeline_id));
 	argv[i++] = "-c";
 	argv[i++] = "hot_standby=off";	/* answer only once promoted */
 	argv[i++] = "-c";
@@ -289,7 +342,18 @@ LocalForget(int64 compute_id)
 static char *
 ClosedMarkerPath(int64 timeline_id)
 {
-	return psprintf("%s/pg_hba.conf.open", LocalPgdata(timeline_id));
+	return psprintf("%s/closed", LocalTimelineDir(timeline_id));
+}
+
+/*
+ * The compute's pg_hba.conf: beside its data directory, not in it (the
+ * data directory may belong to the compute user, and a fork must not
+ * inherit its source's).
+ */
+char *
+LocalHbaFile(int64 timeline_id)
+{
+	return psprintf("%s/pg_hba.conf", LocalTimelineDir(timeline_id));
 }
 
 static bool
@@ -322,7 +386,7 @@ HbaContent(bool open)
 static bool
 SyncHba(int64 timeline_id, bool open)
 {
-	char	   *path = psprintf("%s/pg_hba.conf", LocalPgdata(timeline_id));
+	char	   *path = LocalHbaFile(timeline_id);
 	char	   *want = HbaContent(open);
 	FILE	   *f = AllocateFile(path, "r");
 	char		buf[1024];
@@ -337,6 +401,7 @@ SyncHba(int64 timeline_id, bool open)
 	if (f != NULL && strcmp(buf, want) == 0)
 		return false;
 	LocalWriteFile(path, want);
+	LocalShare(path, 0640);
 	return true;
 }
 
@@ -352,6 +417,8 @@ LocalSetClientAccess(const BpComputeSpec *spec, bool open)
 	char	   *marker = ClosedMarkerPath(spec->timeline_id);
 	bool		changed;
 	int			pid;
+	BpComputeAddr addr;
+	PGconn	   *conn;
 
 	if (!open && !LocalClientAccessClosed(spec))
 		LocalWriteFile(marker, "closed to clients by branchpromote until its operation commits\n");
@@ -362,11 +429,15 @@ LocalSetClientAccess(const BpComputeSpec *spec, bool open)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not remove \"%s\": %m", marker)));
-		fsync_fname(LocalPgdata(spec->timeline_id), true);
+		fsync_fname(LocalTimelineDir(spec->timeline_id), true);
 	}
-	pid = LocalPostmasterPid(LocalPgdata(spec->timeline_id));
-	if (changed && pid > 0)
-		kill(pid, SIGHUP);
+	/* a running server reads it again (a starting one reads it as it starts) */
+	if (!changed || LocalStatus(spec, &pid) != BP_COMPUTE_READY)
+		return;
+	LocalAdminAddress(spec, &addr);
+	conn = BpConnect(&addr, bp_operation_timeout_ms);
+	BpExecCommand(conn, "SELECT pg_catalog.pg_reload_conf()", bp_operation_timeout_ms);
+	BpDisconnect(conn);
 }
 
 static const BpComputeDriver local_compute = {

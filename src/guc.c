@@ -15,6 +15,7 @@
 char	   *bp_data_root_setting = NULL;
 char	   *bp_socket_directory_setting = NULL;
 char	   *bp_database_name = NULL;
+char	   *bp_compute_os_user = NULL;
 int			bp_compute_port_base = 55432;
 int			bp_compute_port_count = 1000;
 int			bp_compute_start_timeout_ms = 60000;
@@ -63,6 +64,12 @@ BpGucInit(void)
 							   "Database of the control server that holds the branchpromote catalog.",
 							   NULL,
 							   &bp_database_name, "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("branchpromote.compute_os_user",
+							   "OS user the computes run as; empty means the control server's own.",
+							   "Set it in production: a compute's superuser can run programs as this user. It must not be root or the server's user; the server's user must be in its group, and may run branchpromote_helper through sudo (see doc/computes.md).",
+							   &bp_compute_os_user, "",
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.compute_port_base",

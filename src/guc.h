@@ -7,6 +7,7 @@
 extern char *bp_data_root_setting;
 extern char *bp_socket_directory_setting;
 extern char *bp_database_name;
+extern char *bp_compute_os_user;
 extern int	bp_compute_port_base;
 extern int	bp_compute_port_count;
 extern int	bp_compute_start_timeout_ms;

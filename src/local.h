@@ -6,7 +6,8 @@
  *   <data_root>/timelines/<id>/pgdata/  the cluster
  *   <data_root>/timelines/<id>/archive/ its WAL archive (basic_archive)
  *   <data_root>/timelines/<id>/compute.log
- *   <data_root>/timelines/<id>/pgdata/pg_hba.conf.open   (a marker: only while closed to clients)
+ *   <data_root>/timelines/<id>/pg_hba.conf  the compute's (hba_file), written by us alone
+ *   <data_root>/timelines/<id>/closed       (only while closed to clients)
  *   <socket_directory>/c<compute id>/   private unix-socket directory
  */
 #ifndef BP_LOCAL_H
@@ -18,6 +19,7 @@ extern char *LocalArchive(int64 timeline_id);
 extern char *LocalLogFile(int64 timeline_id);
 extern char *LocalTemplateDir(void);
 extern char *LocalSocketDir(int64 compute_id);
+extern char *LocalHbaFile(int64 timeline_id);
 extern void LocalStopPgdata(const char *pgdata, bool immediate);
 extern int	LocalPostmasterPid(const char *pgdata);
 extern void LocalWriteFile(const char *path, const char *content);

@@ -35,6 +35,7 @@
 #include "driver.h"
 #include "guc.h"
 #include "local.h"
+#include "localuser.h"
 #include "process.h"
 
 char *
@@ -142,6 +143,14 @@ BeginTimeline(int64 timeline_id)
 	EnsureDir(BpDataRoot());
 	MakeOwnedDir(psprintf("%s/timelines", BpDataRoot()), LocalTimelineDir(timeline_id),
 				 "timeline", "archive");
+	/*
+	 * With a compute user: it may pass through to the timeline, and its
+	 * archiver writes the archive (setgid: every file there is in its group)
+	 */
+	LocalShare(BpDataRoot(), 0750);
+	LocalShare(psprintf("%s/timelines", BpDataRoot()), 0750);
+	LocalShare(LocalTimelineDir(timeline_id), 0750);
+	LocalShare(LocalArchive(timeline_id), 02770);
 }
 
 /*
@@ -524,6 +533,12 @@ LocalList(void)
 static void
 LocalRemove(int64 timeline_id)
 {
+	char	   *pgdata = LocalPgdata(timeline_id);
+	struct stat sb;
+
+	/* a data directory the compute user owns only it (the helper) can empty */
+	if (LocalSeparateUser() && lstat(pgdata, &sb) == 0 && sb.st_uid == LocalComputeUid())
+		LocalHelper("remove", pgdata, NULL);
 	BpRemoveTree(LocalTimelineDir(timeline_id));
 }
 
@@ -823,6 +838,7 @@ LocalSealStopped(int64 timeline_id)
 			continue;			/* recycled for later use, or archived already */
 		tmp = psprintf("%s.branchpromote-tail", dst);
 		copy_file(psprintf("%s/%s", wal, de->d_name), tmp);
+		LocalShare(tmp, 0640);	/* forks restore from it as the compute user */
 		fsync_fname(tmp, false);
 		if (durable_rename(tmp, dst, ERROR) != 0)
 			break;

@@ -80,6 +80,16 @@ sub new_node
 		# scale to zero only where a test asks for it (set_suspend_timeout)
 		"branchpromote.suspend_timeout = 0");
 	$conf .= "\nbranchpromote.data_root = '$opt{data_root}'" if $opt{data_root};
+	# computes as their own OS user (scripts/test.sh sets it up: user, group, sudo rule)
+	if ($ENV{BP_TEST_COMPUTE_USER})
+	{
+		$conf .= "\nbranchpromote.compute_os_user = '$ENV{BP_TEST_COMPUTE_USER}'";
+		# the compute user passes through to the data root beside the data directory
+		for (my $d = dirname($node->data_dir); $d =~ m{/tmp_check}; $d = dirname($d))
+		{
+			chmod(0755, $d);
+		}
+	}
 	$conf .= "\nbranchpromote.proxy_port = $opt{proxy_port}" if $opt{proxy_port};
 	if ($opt{cron})
 	{

@@ -92,14 +92,20 @@ isnt($bp->sql("SELECT string_agg(pid::text, ',' ORDER BY env) FROM branchpromote
 
 # an unusable setting never reaches a postmaster
 $pids = $bp->sql("SELECT string_agg(pid::text, ',' ORDER BY env) FROM branchpromote.computes WHERE project = 'acme'");
+my ($st) = $bp->sqlstate(q{UPDATE branchpromote.compute_template SET settings = settings || '{"work_mem": "1MB'' port=''1"}'});
+is($st, '22023', 'the template refuses an unusable setting where it is written');
+# one that got in past the CHECK (a superuser dropped it) is refused where it is read
+$bp->sql(q{ALTER TABLE branchpromote.compute_template DROP CONSTRAINT compute_template_settings_allowed});
 $bp->sql(q{UPDATE branchpromote.compute_template SET settings = settings || '{"work_mem": "1MB'' port=''1"}'});
-my ($st) = $bp->sqlstate("SELECT branchpromote.compute_manifests('acme', 'dev')");
+($st) = $bp->sqlstate("SELECT branchpromote.compute_manifests('acme', 'dev')");
 is($st, '22023', 'compute_manifests refuses an unusable setting');
 ok(BranchPromoteTest::wait_until(sub {
 	$bp->sql("SELECT count(*) FROM branchpromote.computes WHERE project = 'acme' AND last_error LIKE '%not usable%'") > 0
 }), 'the reconciler records it on the compute');
 is(compute_safe_psql($dev, 'SHOW work_mem'), '7MB', 'and the compute keeps running as it was');
 $bp->sql(q{UPDATE branchpromote.compute_template SET settings = settings - 'work_mem'});
+$bp->sql(q{ALTER TABLE branchpromote.compute_template ADD CONSTRAINT compute_template_settings_allowed
+             CHECK (branchpromote._check_compute_settings(settings))});
 
 $bp->teardown;
 done_testing();

@@ -36,6 +36,32 @@ $bp->json("SELECT branchpromote.create_project('acme')");
 my $direct = sub { $bp->sql("SELECT branchpromote.connection_uri('acme', '$_[0]', true)") };
 my $dev = $direct->('dev');
 
+# --- 0. computes run as an OS user of their own: even a compute superuser
+# (here: the control plane's own peer connection) is not the control's
+SKIP:
+{
+	my $cuser = $ENV{BP_TEST_COMPUTE_USER};
+	skip 'no compute OS user set up (scripts/test.sh sets one)', 5 unless $cuser;
+	my $row = $bp->compute_row('acme', 'dev');
+	my $uid = (stat("/proc/$row->{pid}"))[4];
+	is(scalar(getpwuid($uid)), $cuser, "the dev compute runs as $cuser");
+	isnt($uid, $>, "not as the control server's OS user");
+	my $admin = 'postgresql:///postgres?host=' . $bp->socket_dir_for_port($row->{port}) . "&port=$row->{port}";
+	is(compute_safe_psql($admin,
+			"CREATE TEMP TABLE w (x text); COPY w FROM PROGRAM 'id -un'; SELECT x FROM w"),
+		$cuser, "a compute superuser's programs run as $cuser");
+	my $control_conf = $node->data_dir . '/postgresql.conf';
+	my ($rc, $out, $err) = compute_psql($admin, "SELECT pg_read_file('$control_conf')");
+	like($err, qr/Permission denied/, "it cannot read the control server's files");
+	my $csock = $node->host;
+	my $cport = $node->port;
+	($rc, $out, $err) = compute_psql($admin,
+		"CREATE TEMP TABLE w (x text); "
+		  . "COPY w FROM PROGRAM 'psql -XAtq -h $csock -p $cport -d postgres -c \"SELECT 1\" 2>&1; echo rc=\$?' WITH (DELIMITER '|'); "
+		  . "SELECT string_agg(x, ' ') FROM w");
+	like($out, qr/rc=[12]$/, "nor log in to the control server (it said: $out)") or diag($err);
+}
+
 # The payload: try to become a superuser, and log who ran it.
 compute_safe_psql($dev, <<'SQL');
 CREATE TABLE pwn_log (who text, superuser boolean);
