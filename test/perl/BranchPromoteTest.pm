@@ -232,6 +232,8 @@ sub _procs_matching
 		close($fh);
 		next unless defined $cmd && $cmd ne '';
 		my @argv = split /\0/, $cmd;
+		# sudo waiting on a compute it started as the compute OS user is not a server
+		next if $argv[0] =~ m{(^|/)sudo$};
 		push @pids, $pid if $match->(\@argv) && pid_alive($pid);
 	}
 	closedir($dh);
