@@ -133,18 +133,13 @@ held($prod, 'search_path on prod');
 held($direct->('pr-1'), 'search_path on a preview');
 
 # --- 3. a trigger on the ledger: it runs, as the tenant
-compute_safe_psql($dev, <<'SQL');
+my $ledger_trigger = <<'SQL';
 CREATE FUNCTION public.pwn_trg() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM public.pwn(); RETURN NEW; END $$;
 CREATE TRIGGER pwn BEFORE INSERT ON branchpromote_ledger.migrations
   FOR EACH ROW EXECUTE FUNCTION public.pwn_trg();
 SQL
-compute_safe_psql($prod, <<'SQL');
-CREATE FUNCTION public.pwn_trg() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM public.pwn(); RETURN NEW; END $$;
-CREATE TRIGGER pwn BEFORE INSERT ON branchpromote_ledger.migrations
-  FOR EACH ROW EXECUTE FUNCTION public.pwn_trg();
-SQL
+compute_safe_psql($_, $ledger_trigger) for ($dev, $prod);
 $bp->json("SELECT branchpromote.apply_migrations('acme', 'dev', "
 	  . "'[{\"version\": \"0001\", \"sql\": \"CREATE TABLE public.t1 (id int)\"},"
 	  . " {\"version\": \"0002\", \"sql\": \"CREATE TABLE public.t2 (id int)\"}]')");
