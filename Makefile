@@ -34,7 +34,8 @@ OBJS = \
 	src/proxy.o
 
 DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \
-	sql/branchpromote--0.2.0--0.3.0.sql sql/branchpromote--0.3.0--0.4.0.sql
+	sql/branchpromote--0.2.0--0.3.0.sql sql/branchpromote--0.3.0--0.4.0.sql \
+	sql/branchpromote--0.4.0--0.5.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # The privileged helper of the local drivers (computes as their own OS

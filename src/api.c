@@ -94,6 +94,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	c = ProvisionCompute(&r, project_id, "dev", timeline_id);
 	BootstrapApplication(&c.spec, name, password);
 	Step(&r, "bootstrap application role and database");
+	BaseSnapshot(&r, &c.spec);
 	CatalogRecordOperation(name, "create_project", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 
@@ -116,15 +117,15 @@ typedef struct Ledgers
 	BpLedgerPlan plan;
 } Ledgers;
 
-/* Read the state the planner needs (with prod: both ledgers, from the computes). */
 /*
  * What the planner needs.  With live, both ledgers are read from the
- * running computes (promote_branch acts on them); without, from the
- * catalog's mirrors when both timelines have one (plan_promotion: fast, and
- * computes may be suspended), else live too.
+ * computes (promote_branch acts on them), woken if they are suspended;
+ * without, from the catalog's mirrors when both timelines have one
+ * (plan_promotion: fast, nothing woken), else live too.
  */
 static BpProjectState
-ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release, Ledgers *lg, bool live)
+ProjectState(ApiResult *r, const BpProject *p, int64 *prod_tl, char **prod_release, Ledgers *lg,
+			 bool live)
 {
 	int64		dev_tl = 0;
 
@@ -145,8 +146,10 @@ ProjectState(const BpProject *p, int64 *prod_tl, char **prod_release, Ledgers *l
 		{
 			LoadCompute(p, "dev", &lg->dev);
 			LoadCompute(p, "prod", &lg->prod);
-			ReadLedger(p, &lg->dev, "dev", &lg->dev_ledger);
-			ReadLedger(p, &lg->prod, "prod", &lg->prod_ledger);
+			(void) UseCompute(r, p, &lg->dev, "dev", true);
+			(void) UseCompute(r, p, &lg->prod, "prod", true);
+			ReadLedger(p, &lg->dev, &lg->dev_ledger);
+			ReadLedger(p, &lg->prod, &lg->prod_ledger);
 		}
 		lg->plan = BpPlanLedger(lg->prod_ledger.m, lg->prod_ledger.n,
 								lg->dev_ledger.m, lg->dev_ledger.n, true,
@@ -214,9 +217,10 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, false, &p);
-	s = ProjectState(&p, &prod_tl, &prod_release, &lg, false);
+	s = ProjectState(&r, &p, &prod_tl, &prod_release, &lg, false);
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
+	PutWoke(&r);
 	CatalogEnd();
 	plan = BpPlanPromotion(&s, release);
 
@@ -361,6 +365,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(p->name, "promote_branch", GetUserNameFromId(CatalogCaller(), false),
 						   r->started_at, StepsJson(r));
+	PutWoke(r);
 	CatalogEnd();
 
 	PutStr(r, "action", "redeploy");
@@ -416,7 +421,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	OperationBegin(&r, "promote_branch", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes operations on the project */
-	s = ProjectState(&p, &prod_tl, &prod_release, &lg, true);
+	s = ProjectState(&r, &p, &prod_tl, &prod_release, &lg, true);
 	plan = BpPlanPromotion(&s, release);
 	if (plan.action != BP_ACTION_NOOP)
 	{
@@ -428,6 +433,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	}
 	if (plan.action == BP_ACTION_NOOP)
 	{
+		PutWoke(&r);
 		CatalogEnd();
 		PutStr(&r, "action", "noop");
 		PutStr(&r, "project", name);
@@ -441,6 +447,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
 	LoadCompute(&p, "dev", &dev);
+	(void) UseCompute(&r, &p, &dev, "dev", false);	/* a stopped dev: from its files */
 	Step(&r, "plan");
 
 	prod_tl = CatalogNextTimelineId();
@@ -455,10 +462,11 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	{
 		BpLedger	inherited;
 
-		ReadLedger(&p, &prod, "prod", &inherited);	/* prod starts with dev's ledger */
+		ReadLedger(&p, &prod, &inherited);	/* prod starts with dev's ledger */
 		CatalogReplaceLedgerMirror(prod_tl, &inherited);
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}
+	BaseSnapshot(&r, &prod.spec);
 
 	memset(&d, 0, sizeof(d));
 	d.project_id = p.id;
@@ -474,6 +482,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	d.migrations_json = "[]";
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(name, "promote_branch", actor, r.started_at, StepsJson(&r));
+	PutWoke(&r);
 	CatalogEnd();
 
 	PutStr(&r, "action", BpActionName(plan.action));
@@ -875,13 +884,14 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes with promotions of the project */
 	LoadCompute(&p, env, &c);
-	RequireRunning(&p, &c, env);
+	(void) UseCompute(&r, &p, &c, env, true);
 	conn = LedgerConnect(&c.spec, p.name, p.password);
 	LedgerApply(conn, p.name, env, m, n, false, BP_APPLY_PREPARE, &applied, &after);
 	CatalogRecordPrepared(applied.gid, c.id);
 	Step(&r, "apply migrations");
 	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
 	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));
+	PutWoke(&r);
 	CatalogEnd();
 
 	initStringInfo(&list);

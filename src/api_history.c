@@ -48,6 +48,7 @@ typedef struct ForkSource
 	int64		snapshot_id;
 	XLogRecPtr	snapshot_lsn;
 	XLogRecPtr	target;
+	XLogRecPtr	replay_to;		/* recovery's target: invalid for the snapshot's own LSN */
 } ForkSource;
 
 static char *
@@ -59,7 +60,10 @@ LsnText(XLogRecPtr lsn)
 /*
  * Plan a fork of timeline_id (whose history reaches head) at target, or
  * refuse with the reachable ranges in the hint.  If the plan reads the
- * running timeline's own archive, seal it so WAL up to head is archived.
+ * running timeline's own archive, seal it so WAL up to head is archived
+ * (running: NULL when it is stopped; the fork takes its last WAL from its
+ * files).  A target a base snapshot stands for, below the snapshot's own
+ * LSN, forks at the snapshot: only the control plane's records lie between.
  */
 static ForkSource
 PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
@@ -91,6 +95,7 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 	src.snapshot_id = steps[c.step].snap[c.snap].id;
 	src.snapshot_lsn = steps[c.step].snap[c.snap].lsn;
 	src.target = target;
+	src.replay_to = target < src.snapshot_lsn ? InvalidXLogRecPtr : target;
 	if (c.step == 0 && running != NULL)
 		(void) BpStorage()->head_lsn(timeline_id, running, true);
 	else if (!CatalogTimelineHasCompute(src.timeline_id))
@@ -113,21 +118,22 @@ ForkAt(ApiResult *r, const ForkSource *src, BpForkResult *fork)
 	int64		new_tl = CatalogNextTimelineId();
 
 	BpWakeWorkerAtCommit();		/* removes it if this transaction aborts */
-	BpStorage()->fork_at_snapshot(src->timeline_id, src->snapshot_id, src->target, new_tl, fork);
+	BpStorage()->fork_at_snapshot(src->timeline_id, src->snapshot_id, src->replay_to, new_tl, fork);
 	Step(r, "fork from a snapshot");
 	return new_tl;
 }
 
-/* A project's prod: timeline, compute (running), release. */
+/* A project's prod: timeline, compute, release. */
 typedef struct Prod
 {
 	int64		timeline_id;
 	char	   *release;
 	BpComputeRow compute;
+	bool		running;		/* its compute runs (else: stopped cleanly) */
 } Prod;
 
 static void
-LoadProd(const BpProject *p, Prod *prod)
+LoadProd(ApiResult *r, const BpProject *p, Prod *prod)
 {
 	if (!CatalogGetEnvironment(p->id, "prod", &prod->timeline_id, &prod->release))
 		ereport(ERROR,
@@ -135,7 +141,7 @@ LoadProd(const BpProject *p, Prod *prod)
 				 errmsg("project \"%s\" has no prod environment yet", p->name),
 				 errhint("Prod appears at the first promotion: SELECT branchpromote.promote_branch('%s');", p->name)));
 	LoadCompute(p, "prod", &prod->compute);
-	RequireRunning(p, &prod->compute, "prod");
+	prod->running = UseCompute(r, p, &prod->compute, "prod", false);
 }
 
 /*
@@ -143,13 +149,15 @@ LoadProd(const BpProject *p, Prod *prod)
  * serves, the fork replays and promotes on a port nobody knows (bounded by
  * operation_timeout, not compute_start_timeout: the replay is as long as
  * the WAL since the snapshot), drops inherited prepared transactions, and
- * its ledger is read; it is stopped cleanly.  Then the catalog moves (a
- * failure there costs no downtime): the old timeline becomes a backup
- * branch, prod points at the new one, the compute row moves (same id,
- * port, credentials: connection URIs keep working).  Then the swap: prod's
- * compute stops, and it starts on the new timeline closed to
- * clients until this transaction commits (gate.c), so no client can write
- * to a timeline an abort would remove.  Returns the backup branch's name.
+ * its ledger is read; it is stopped cleanly, and its files become its base
+ * snapshot.  Then the catalog moves (a failure there costs no downtime):
+ * the old timeline becomes a backup branch, prod points at the new one,
+ * the compute row moves (same id, port, credentials: connection URIs keep
+ * working).  Then the swap: prod's compute stops, and it starts on the new
+ * timeline closed to clients until this transaction commits (gate.c), so
+ * no client can write to a timeline an abort would remove.  A prod that
+ * was suspended stays so, now on the new timeline: the next client wakes
+ * it there.  Returns the backup branch's name.
  */
 static char *
 MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 parent_tl,
@@ -176,10 +184,17 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	CatalogLabelTimeline(old_tl, "backup", backup, 0);
 	CatalogInsertTimeline(new_tl, p->id, "prod", parent_tl, fork_lsn,
 						  BpCloneMethodName(fork->method));
+	BaseSnapshot(r, &trial);	/* the stopped trial's files */
 	CatalogSetEnvironment(p->id, "prod", new_tl, release);
 	CatalogMoveCompute(prod->compute.id, new_tl);
 	CatalogReplaceLedgerMirror(new_tl, &ledger);
 
+	if (!prod->running)
+	{
+		prod->compute.spec.timeline_id = new_tl;
+		CatalogSetComputeState(prod->compute.id, "suspended", 0, NULL);
+		return backup;
+	}
 	(void) AskWorker(BP_REQ_STOP, &prod->compute.spec, false, bp_compute_start_timeout_ms);
 	Step(r, "stop prod's compute");
 	prod->compute.spec.timeline_id = new_tl;
@@ -231,7 +246,7 @@ PutFork(ApiResult *r, const ForkSource *src, const BpForkResult *fork)
 {
 	PutInt(r, "source_timeline", src->timeline_id);
 	PutLsn(r, "snapshot_lsn", src->snapshot_lsn);
-	PutInt(r, "replay_bytes", (int64) (src->target - src->snapshot_lsn));
+	PutInt(r, "replay_bytes", src->target > src->snapshot_lsn ? (int64) (src->target - src->snapshot_lsn) : 0);
 	PutStr(r, "clone_method", BpCloneMethodName(fork->method));
 }
 
@@ -255,14 +270,15 @@ branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
 	OperationBegin(&r, "rollback_to_lsn", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);
-	LoadProd(&p, &prod);
+	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
 	head = BpStorage()->head_lsn(old_tl, &prod.compute.spec, false);
-	src = PlanFork("prod", old_tl, &prod.compute.spec, head, target);
+	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, head, target);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
 	backup = MoveProd(&r, &p, &prod, new_tl, src.timeline_id, target, &fork, prod.release);
 	CatalogRecordOperation(name, "rollback_to_lsn", actor, r.started_at, StepsJson(&r));
+	PutWoke(&r);
 	CatalogEnd();
 
 	PutStr(&r, "project", name);
@@ -319,7 +335,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 				 errhint("SELECT deploy_id FROM branchpromote.deploys WHERE project = '%s' lists them; NULL means the latest.", name)));
 	CatalogBegin();
 	LoadProject(name, true, &p);
-	LoadProd(&p, &prod);
+	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
 	head = BpStorage()->head_lsn(old_tl, &prod.compute.spec, false);
 	steps = CatalogLineage(old_tl, &nsteps);
@@ -369,7 +385,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 				 errmsg("deploy " INT64_FORMAT " is no longer in effect on prod", d.id),
 				 errdetail("Prod has moved since (a rollback to before it, or a reset), so undoing it would move prod sideways."),
 				 errhint("rollback_to_lsn reaches any retained point of prod's history; fork_branch from its backup branch reaches the rest.")));
-	src = PlanFork("prod", old_tl, &prod.compute.spec, head, d.anchor_lsn);
+	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, head, d.anchor_lsn);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
 	backup = MoveProd(&r, &p, &prod, new_tl, src.timeline_id, d.anchor_lsn, &fork,
@@ -381,6 +397,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 		if (all[i].id == d.id || (all[i].id > d.id && InEffect(steps, nsteps, head, &all[i])))
 			CatalogMarkRolledBack(all[i].id, rollback_id);
 	CatalogRecordOperation(name, "rollback_deploy", actor, r.started_at, StepsJson(&r));
+	PutWoke(&r);
 	CatalogEnd();
 
 	PutStr(&r, "project", name);
@@ -433,7 +450,7 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 	CatalogBegin();
 	LoadProject(name, true, &p);
 	LoadCompute(&p, env, &c);
-	RequireRunning(&p, &c, env);
+	(void) UseCompute(&r, &p, &c, env, false);	/* a stopped one: from its files */
 	if (CatalogAnchorExists(c.spec.timeline_id, anchor))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -446,6 +463,7 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 	CatalogInsertSnapshot(snapshot_id, c.spec.timeline_id, snap.start_lsn, snap.lsn, "anchor");
 	CatalogInsertAnchor(c.spec.timeline_id, anchor, "manual", snap.lsn);
 	CatalogRecordOperation(name, "create_anchor", actor, r.started_at, StepsJson(&r));
+	PutWoke(&r);
 	CatalogEnd();
 
 	PutStr(&r, "project", name);
@@ -494,6 +512,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	int64		from_tl;
 	BpComputeRow from_compute;
 	bool		from_has_compute;
+	bool		from_running;
 	BpComputeSpec source;
 	BpForkResult fork;
 	ForkSource	src;
@@ -521,10 +540,12 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 
 	/* the source: an environment (dev, prod, a preview) or a backup branch */
 	from_has_compute = false;
+	from_running = false;
 	if (CatalogGetEnvironment(p.id, from, &from_tl, NULL))
 	{
 		LoadCompute(&p, from, &from_compute);
 		from_has_compute = true;
+		from_running = UseCompute(&r, &p, &from_compute, from, false);
 		source = from_compute.spec;
 	}
 	else if (CatalogFindBranch(p.id, from, &existing) && !existing.discarded)
@@ -554,10 +575,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		XLogRecPtr	head;
 
 		if (from_has_compute)
-		{
-			RequireRunning(&p, &from_compute, from);
 			head = BpStorage()->head_lsn(from_tl, &source, false);
-		}
 		else
 		{
 			/* a backup: stopped; its whole history into its archive */
@@ -565,7 +583,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 			if (XLogRecPtrIsInvalid(head))
 				head = target;	/* not stopped cleanly: recovery will tell */
 		}
-		src = PlanFork(from, from_tl, from_has_compute ? &source : NULL, head, target);
+		src = PlanFork(from, from_tl, from_running ? &source : NULL, head, target);
 		new_tl = ForkAt(&r, &src, &fork);
 		parent_tl = src.timeline_id;
 	}
@@ -574,7 +592,9 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
 	DropInheritedPrepared(&c.spec, p.name, p.password);
+	BaseSnapshot(&r, &c.spec);
 	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
+	PutWoke(&r);
 	CatalogEnd();
 
 	PutStr(&r, "project", name);
@@ -670,11 +690,12 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("confirm does not match the project name"),
 				 errhint("To replace prod's data with dev's (prod is kept as a backup branch), call branchpromote.reset_prod('%s', '%s').", name, name)));
-	LoadProd(&p, &prod);
+	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
 	LoadCompute(&p, "dev", &dev);
+	(void) UseCompute(&r, &p, &dev, "dev", false);
 
 	/* anchor prod first: a snapshot, and its archive sealed up to now */
 	snapshot_id = CatalogNextSnapshotId();
@@ -683,7 +704,8 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	CatalogInsertSnapshot(snapshot_id, old_tl, snap.start_lsn, snap.lsn, "anchor");
 	snprintf(anchor, sizeof(anchor), "pre-reset %s", timestamptz_to_str(r.started_at));
 	CatalogInsertAnchor(old_tl, anchor, "pre-reset", snap.lsn);
-	(void) BpStorage()->head_lsn(old_tl, &prod.compute.spec, true);
+	if (prod.running)			/* stopped: forks of the backup seal it (PlanFork) */
+		(void) BpStorage()->head_lsn(old_tl, &prod.compute.spec, true);
 	Step(&r, "anchor prod");
 
 	new_tl = CatalogNextTimelineId();
@@ -693,6 +715,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	deploy_id = RecordProdMove(&r, &p, "reset", NULL, prod.release, old_tl, new_tl,
 							   fork.fork_lsn, &fork);
 	CatalogRecordOperation(name, "reset_prod", actor, r.started_at, StepsJson(&r));
+	PutWoke(&r);
 	CatalogEnd();
 
 	PutStr(&r, "project", name);

@@ -20,10 +20,12 @@
 #include "utils/timestamp.h"
 
 #include "apiutil.h"
+#include "gate.h"
 #include "journal.h"
 #include "guc.h"
 #include "names.h"
 #include "pgconn.h"
+#include "process.h"
 #include "twophase.h"
 
 
@@ -35,6 +37,8 @@ ResultInit(ApiResult *r)
 	initStringInfo(&r->steps);
 	appendStringInfoChar(&r->json, '{');
 	appendStringInfoChar(&r->steps, '[');
+	initStringInfo(&r->woke);
+	r->woken = NIL;
 	INSTR_TIME_SET_CURRENT(r->start);
 	r->last = r->start;
 	r->started_at = GetCurrentTimestamp();
@@ -344,7 +348,11 @@ FreePort(void)
 	return 0;					/* keep the compiler quiet */
 }
 
-/* A new compute for env on timeline, started and recorded as running. */
+/*
+ * A new compute for env on timeline, started and recorded as running;
+ * clients get in once the calling transaction commits, so none writes to
+ * a timeline an abort would remove, and none before its base snapshot.
+ */
 BpComputeRow
 ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id)
 {
@@ -356,6 +364,9 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 	c.spec.timeline_id = timeline_id;
 	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
 	c.id = c.spec.compute_id;
+	/* closed to clients until this transaction commits (gate.c) */
+	BpCompute()->set_client_access(&c.spec, false);
+	BpOpenAtCommit(&c.spec);
 	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);
 	c.pid = reply.pid;
 	CatalogSetComputeState(c.id, "running", c.pid, NULL);
@@ -419,26 +430,89 @@ CallerName(void)
 	return GetUserNameFromId(GetUserId(), false);
 }
 
-/* The compute must be accepting connections. */
-void
-RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env)
+/*
+ * Make a compute usable by a call, whatever state it is in: wait out a
+ * start or a stop in progress (within compute_start_timeout), then, if it
+ * is down, wake it when the call needs a server (need_server) or when its
+ * files are not enough (not shut down cleanly: recovery has to run).  A
+ * wake goes through the reconciler, like the proxy's; the call records
+ * the compute as running, and it is suspended again by the idle rule,
+ * counted from the call's end (PutWoke).  Returns whether it runs.
+ */
+bool
+UseCompute(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env, bool need_server)
 {
+	TimestampTz deadline = BpDeadline(bp_compute_start_timeout_ms);
+	BpComputeStatus st;
+	BpReply		reply;
+	instr_time	start;
+	int64	   *id;
 	int			pid;
 
-	if (BpCompute()->status(&c->spec, &pid) != BP_COMPUTE_READY)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the %s compute of project \"%s\" is not running", env, p->name),
-				 errhint("Wake it first: SELECT branchpromote.wake_compute('%s', '%s');", p->name, env)));
+	while ((st = BpCompute()->status(&c->spec, &pid)) == BP_COMPUTE_STARTING)
+	{
+		if (BpPast(deadline))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the %s compute of project \"%s\" was still starting or stopping after %d ms",
+							env, p->name, bp_compute_start_timeout_ms),
+					 errhint("SELECT * FROM branchpromote.computes shows its state and last error; try again once it settles.")));
+		BpNap(10);
+	}
+	if (st == BP_COMPUTE_READY)
+		return true;
+	if (!need_server && !XLogRecPtrIsInvalid(BpStorage()->stopped_head(c->spec.timeline_id)))
+		return false;
+	INSTR_TIME_SET_CURRENT(start);
+	/* if the call aborts, the reconciler adopts the server and idles it out */
+	BpWakeWorkerAtCommit();
+	reply = AskWorker(BP_REQ_START, &c->spec, false, bp_compute_start_timeout_ms);
+	c->pid = reply.pid;
+	CatalogSetComputeState(c->id, "running", reply.pid, NULL);
+	appendStringInfo(&r->woke, "%s\"%s\": %.3f", r->woke.len > 0 ? ", " : "", env, MsSince(start));
+	id = palloc(sizeof(int64));
+	*id = c->id;
+	r->woken = lappend(r->woken, id);
+	Step(r, psprintf("wake %s", env));
+	return true;
 }
 
-/* Read one environment's ledger from its compute. */
+/*
+ * The result's "woke": what the call woke and what each cost (ms).  The
+ * idle time of each counts from here, the call's end.
+ */
 void
-ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out)
+PutWoke(ApiResult *r)
+{
+	ListCell   *lc;
+
+	foreach(lc, r->woken)
+		CatalogTouchCompute(*(int64 *) lfirst(lc));
+	PutRaw(r, "woke", psprintf("{%s}", r->woke.data));
+}
+
+/*
+ * A new timeline's base snapshot, before the call that made it returns:
+ * its history is reachable from its fork point on at once (history.h).
+ */
+void
+BaseSnapshot(ApiResult *r, const BpComputeSpec *spec)
+{
+	int64		snapshot_id = CatalogNextSnapshotId();
+	BpSnapshotResult snap;
+
+	BpWakeWorkerAtCommit();		/* removes the snapshot if this transaction aborts */
+	BpStorage()->snapshot(spec->timeline_id, spec, snapshot_id, &snap);
+	CatalogInsertSnapshot(snapshot_id, spec->timeline_id, snap.start_lsn, snap.lsn, "base");
+	Step(r, "base snapshot");
+}
+
+/* Read one environment's ledger from its running compute. */
+void
+ReadLedger(const BpProject *p, const BpComputeRow *c, BpLedger *out)
 {
 	PGconn	   *conn;
 
-	RequireRunning(p, c, env);
 	conn = LedgerConnectReader(&c->spec, p->name, p->password);
 	LedgerRead(conn, out);
 	BpDisconnect(conn);

@@ -22,6 +22,8 @@ typedef struct ApiResult
 	instr_time	start;
 	instr_time	last;
 	TimestampTz started_at;
+	StringInfoData woke;		/* "env": ms of each compute the call woke */
+	List	   *woken;			/* their compute ids (int64 *) */
 } ApiResult;
 
 extern void ResultInit(ApiResult *r);
@@ -49,8 +51,11 @@ extern BpComputeRow ProvisionCompute(ApiResult *r, int64 project_id, const char 
 extern void BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *password);
 extern char *NewPassword(void);
 extern char *CallerName(void);
-extern void RequireRunning(const BpProject *p, const BpComputeRow *c, const char *env);
-extern void ReadLedger(const BpProject *p, const BpComputeRow *c, const char *env, BpLedger *out);
+extern bool UseCompute(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env,
+					   bool need_server);
+extern void PutWoke(ApiResult *r);
+extern void BaseSnapshot(ApiResult *r, const BpComputeSpec *spec);
+extern void ReadLedger(const BpProject *p, const BpComputeRow *c, BpLedger *out);
 extern char *OptText(FunctionCallInfo fcinfo, int n);
 extern int64 IntervalMs(const Interval *iv, const char *what, const char *hint);
 extern void DropInheritedPrepared(const BpComputeSpec *spec, const char *project,

@@ -463,7 +463,7 @@ CatalogSetComputeState(int64 id, const char *actual_state, int pid, const char *
 	if (error == NULL)
 		nulls[3] = 'n';
 	Run("UPDATE branchpromote.compute SET actual_state = $2, pid = $3, last_error = $4, "
-		"last_active = CASE WHEN $2 = 'running' THEN pg_catalog.now() ELSE last_active END "
+		"last_active = CASE WHEN $2 = 'running' THEN pg_catalog.clock_timestamp() ELSE last_active END "
 		"WHERE id = $1", 4, types, values, nulls, SPI_OK_UPDATE);
 }
 
@@ -795,7 +795,11 @@ CatalogSnapshots(int64 timeline_id, int *n)
 	BpSnapshotInfo *out;
 	bool		isnull;
 
-	*n = Run("SELECT s.id, s.start_lsn, s.lsn, s.created_at FROM branchpromote.snapshot s "
+	/* a base snapshot stands for its timeline's history from the fork point on */
+	*n = Run("SELECT s.id, s.start_lsn, s.lsn, s.created_at, "
+			 "CASE WHEN s.reason = 'base' AND t.fork_lsn IS NOT NULL "
+			 "THEN LEAST(t.fork_lsn, s.lsn) ELSE s.lsn END "
+			 "FROM branchpromote.snapshot s "
 			 "JOIN branchpromote.timeline t ON t.id = s.timeline_id "
 			 "WHERE s.timeline_id = $1 AND t.discarded_at IS NULL ORDER BY s.lsn, s.id",
 			 1, types, values, NULL, SPI_OK_SELECT);
@@ -806,6 +810,7 @@ CatalogSnapshots(int64 timeline_id, int *n)
 		out[i].start_lsn = DatumGetLSN(Col(i, 2, &isnull));
 		out[i].lsn = DatumGetLSN(Col(i, 3, &isnull));
 		out[i].created_at = DatumGetTimestampTz(Col(i, 4, &isnull));
+		out[i].from_lsn = DatumGetLSN(Col(i, 5, &isnull));
 	}
 	return out;
 }
@@ -913,6 +918,7 @@ CatalogLiveHistories(MemoryContext cxt, int *n)
 		snap[i].id = ColInt64(i, 2);
 		snap[i].start_lsn = DatumGetLSN(Col(i, 3, &isnull));
 		snap[i].lsn = DatumGetLSN(Col(i, 4, &isnull));
+		snap[i].from_lsn = snap[i].lsn;	/* retention does not look at it */
 		snap[i].created_at = DatumGetTimestampTz(Col(i, 5, &isnull));
 		h->nsnap++;
 	}
@@ -1267,7 +1273,7 @@ CatalogTouchCompute(int64 compute_id)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(compute_id)};
 
-	Run("UPDATE branchpromote.compute SET last_active = pg_catalog.now() WHERE id = $1",
+	Run("UPDATE branchpromote.compute SET last_active = pg_catalog.clock_timestamp() WHERE id = $1",
 		1, types, values, NULL, SPI_OK_UPDATE);
 }
 

@@ -76,14 +76,22 @@ typedef struct BpStorageDriver
 	void		(*remove) (int64 timeline_id);
 	/* Bytes on disk, and how many of them are shared with other files (reflink). */
 	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
-	/* Backend or reconciler: a snapshot (un-started base backup) of a running timeline. */
+	/*
+	 * Backend or reconciler: a snapshot (un-started base backup) of a timeline
+	 * that runs or was shut down cleanly (then its files at the shutdown
+	 * checkpoint, no server started).
+	 */
 	void		(*snapshot) (int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 							 BpSnapshotResult *result);
 	/* Backend: fork source at target (invalid: the snapshot's LSN) from its snapshot. */
 	void		(*fork_at_snapshot) (int64 source_timeline, int64 snapshot_id,
 									 XLogRecPtr target, int64 new_timeline,
 									 BpForkResult *result);
-	/* Backend: a running timeline's head; with seal, every LSN up to it is archived. */
+	/*
+	 * Backend: a timeline's head.  Running: with seal, every LSN up to it is
+	 * archived.  Shut down cleanly: its shutdown checkpoint, and forks from
+	 * its snapshots find the WAL its archive lacks without a seal.
+	 */
 	XLogRecPtr	(*head_lsn) (int64 timeline_id, const BpComputeSpec *spec, bool seal);
 	/* Reconciler only: a timeline's snapshots in storage (List of BpStoredTimeline *). */
 	List	   *(*list_snapshots) (int64 timeline_id);
@@ -108,6 +116,11 @@ typedef struct BpStorageDriver
 	 * stopped cleanly).
 	 */
 	XLogRecPtr	(*seal_stopped) (int64 timeline_id);
+	/*
+	 * Backend: a timeline no server runs on that was shut down cleanly (its
+	 * files are enough to snapshot and fork it): its head; else invalid.
+	 */
+	XLogRecPtr	(*stopped_head) (int64 timeline_id);
 } BpStorageDriver;
 
 typedef struct BpComputeDriver

@@ -30,7 +30,7 @@ BpPlanPointInTime(const BpLineageStep *steps, int nsteps, XLogRecPtr head,
 		if (target > StepUpper(steps, i, head))
 			break;
 		for (int k = steps[i].nsnap - 1; k >= 0; k--)
-			if (steps[i].snap[k].lsn <= target)
+			if (steps[i].snap[k].from_lsn <= target)
 			{
 				c.verdict = BP_PIT_OK;
 				c.step = i;
@@ -54,10 +54,10 @@ BpPitRanges(const BpLineageStep *steps, int nsteps, XLogRecPtr head)
 	{
 		XLogRecPtr	upper = StepUpper(steps, i, head);
 
-		if (steps[i].nsnap == 0 || steps[i].snap[0].lsn > upper)
+		if (steps[i].nsnap == 0 || steps[i].snap[0].from_lsn > upper)
 			continue;
 		appendStringInfo(&s, "%s%X/%X to %X/%X on timeline " INT64_FORMAT,
-						 s.len > 0 ? "; " : "", LSN_FORMAT_ARGS(steps[i].snap[0].lsn),
+						 s.len > 0 ? "; " : "", LSN_FORMAT_ARGS(steps[i].snap[0].from_lsn),
 						 LSN_FORMAT_ARGS(upper), steps[i].timeline_id);
 	}
 	if (s.len == 0)

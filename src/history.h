@@ -18,6 +18,13 @@ typedef struct BpSnapshotInfo
 	int64		id;
 	XLogRecPtr	start_lsn;		/* WAL from here on is needed to use it */
 	XLogRecPtr	lsn;			/* consistent from here on */
+	/*
+	 * It stands for every LSN from here on (at most lsn).  Below lsn only for
+	 * a timeline's base snapshot, taken before the call that made the
+	 * timeline returned: between the timeline's fork point and it lie only
+	 * the control plane's own records, so forking there means forking at it.
+	 */
+	XLogRecPtr	from_lsn;
 	TimestampTz created_at;
 } BpSnapshotInfo;
 

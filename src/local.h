@@ -13,6 +13,8 @@
 #ifndef BP_LOCAL_H
 #define BP_LOCAL_H
 
+#include "access/xlogdefs.h"
+
 extern char *LocalTimelineDir(int64 timeline_id);
 extern char *LocalPgdata(int64 timeline_id);
 extern char *LocalArchive(int64 timeline_id);
@@ -22,6 +24,7 @@ extern char *LocalSocketDir(int64 compute_id);
 extern char *LocalHbaFile(int64 timeline_id);
 extern void LocalStopPgdata(const char *pgdata, bool immediate);
 extern int	LocalPostmasterPid(const char *pgdata);
+extern XLogRecPtr LocalStoppedHead(int64 timeline_id);
 extern void LocalWriteFile(const char *path, const char *content);
 
 #endif

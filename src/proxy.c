@@ -436,7 +436,8 @@ RouteStartup(Conn *c, const PgwStartup *st)
 	c->c2s.start = 0;
 	memcpy(c->c2s.data, pkt, n);
 	NewKey(c);
-	if (!r.running || !StartConnect(c))
+	/* counted in above; a compute being suspended is woken again after it */
+	if (!r.running || BpProxySuspending(c->spec.compute_id) || !StartConnect(c))
 		NeedWake(c);
 }
 

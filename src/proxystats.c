@@ -23,6 +23,7 @@
 typedef struct ProxyStats
 {
 	LWLock	   *lock;
+	pg_atomic_uint64 suspending;	/* the compute the idle rule is suspending, or 0 */
 	BpProxyStat slots[BP_PROXY_STATS_SLOTS];
 } ProxyStats;
 
@@ -145,6 +146,45 @@ BpProxyLastActive(const char *project, const char *env)
 			(TimestampTz) pg_atomic_read_u64(&s->last_active);
 	LWLockRelease(stats->lock);
 	return t;
+}
+
+/*
+ * The idle rule and the proxy, without a lock between them: the reconciler
+ * announces the compute it is about to suspend, then looks for a proxied
+ * client; the proxy counts a new client in, then looks for the
+ * announcement.  With a full barrier on each side, at least one of them
+ * sees the other: either the suspend is called off, or the proxy waits
+ * for the suspend to end and has the compute woken again.  A client never
+ * reaches a server that is shutting down under it.
+ */
+bool
+BpProxyBeginSuspend(int64 compute_id, const char *project, const char *env)
+{
+	if (stats == NULL)
+		return true;
+	pg_atomic_write_u64(&stats->suspending, (uint64) compute_id);
+	pg_memory_barrier();
+	if (BpProxyLastActive(project, env) > GetCurrentTimestamp() - USECS_PER_SEC)
+	{
+		pg_atomic_write_u64(&stats->suspending, 0);
+		return false;
+	}
+	return true;
+}
+
+void
+BpProxyEndSuspend(void)
+{
+	if (stats != NULL)
+		pg_atomic_write_u64(&stats->suspending, 0);
+}
+
+/* The proxy, after counting its client in (a full barrier): is this compute being suspended? */
+bool
+BpProxySuspending(int64 compute_id)
+{
+	pg_memory_barrier();
+	return stats != NULL && pg_atomic_read_u64(&stats->suspending) == (uint64) compute_id;
 }
 
 PG_FUNCTION_INFO_V1(branchpromote_proxy_stats);

@@ -39,4 +39,9 @@ extern void BpProxyStatMax(pg_atomic_uint64 *counter, uint64 value);
 /* Anyone: when a proxied client last used an environment (0: never). */
 extern TimestampTz BpProxyLastActive(const char *project, const char *env);
 
+/* The idle rule against the proxy (see proxystats.c). */
+extern bool BpProxyBeginSuspend(int64 compute_id, const char *project, const char *env);
+extern void BpProxyEndSuspend(void);
+extern bool BpProxySuspending(int64 compute_id);
+
 #endif

@@ -312,6 +312,42 @@ ParseLsn(const char *s)
 	return ((uint64) hi << 32) | lo;
 }
 
+/*
+ * A timeline no server runs on and that was shut down cleanly: its head,
+ * the shutdown checkpoint's LSN.  InvalidXLogRecPtr otherwise (running,
+ * starting, stopping, or crashed: recovery has to run first).
+ */
+XLogRecPtr
+LocalStoppedHead(int64 timeline_id)
+{
+	char	   *pgdata = LocalPgdata(timeline_id);
+	ControlFileData *control;
+	bool		crc_ok;
+
+	if (LocalPostmasterPid(pgdata) != 0)
+		return InvalidXLogRecPtr;
+	control = get_controlfile(pgdata, &crc_ok);
+	if (!crc_ok || control->state != DB_SHUTDOWNED || !IsValidWalSegSize(control->xlog_seg_size))
+		return InvalidXLogRecPtr;
+	return control->checkPoint;
+}
+
+static XLogRecPtr CopyWalTail(int64 timeline_id, const char *dst_dir, bool seal);
+
+/* A stopped timeline's head, or an error saying why there is none. */
+static XLogRecPtr
+RequireStoppedHead(int64 timeline_id)
+{
+	XLogRecPtr	head = LocalStoppedHead(timeline_id);
+
+	if (XLogRecPtrIsInvalid(head))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("timeline " INT64_FORMAT " is neither running nor shut down cleanly", timeline_id),
+				 errhint("Start its compute (wake_compute) so it recovers, then try again.")));
+	return head;
+}
+
 /* Wait until walfile is in timeline's archive (basic_archive renames it in). */
 static void
 WaitArchived(int64 timeline_id, const char *walfile)
@@ -557,9 +593,10 @@ LocalSnapshotDir(int64 timeline_id, int64 snapshot_id)
 }
 
 /*
- * A snapshot: a base backup of the running compute, kept un-started under
- * snapshots/<id>/pgdata (with an owner file, like a timeline, so the
- * reconciler removes one whose transaction aborted).
+ * A snapshot, kept un-started under snapshots/<id>/pgdata (with an owner
+ * file, like a timeline, so the reconciler removes one whose transaction
+ * aborted): a base backup of the running compute, or a clone of a cleanly
+ * stopped one's files.
  */
 static void
 LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
@@ -568,8 +605,23 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 	char	   *dir = LocalSnapshotDir(timeline_id, snapshot_id);
 	Backup		b;
 
-	MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
-	BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), &b);
+	int			pid;
+
+	if (BpCompute()->status(spec, &pid) == BP_COMPUTE_DOWN)
+	{
+		/* stopped cleanly: its files are consistent at the shutdown checkpoint */
+		XLogRecPtr	head = RequireStoppedHead(timeline_id);
+
+		MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
+		BpCloneTree(LocalPgdata(timeline_id), psprintf("%s/pgdata", dir), StoppedFilter,
+					&b.stats);
+		b.start_lsn = b.end_lsn = head;
+	}
+	else
+	{
+		MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
+		BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), &b);
+	}
 	BpSyncTree(dir);			/* it must outlive a crash once its row commits */
 	result->start_lsn = b.start_lsn;
 	result->lsn = b.end_lsn;
@@ -607,6 +659,11 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 				 "recovery_target_lsn = '%X/%X'\nrecovery_target_inclusive = off",
 				 LSN_FORMAT_ARGS(target));
 	WriteTimelineConf(new_tl, source_tl, setting);
+	/*
+	 * A stopped source's last WAL never reached its archive: recovery finds
+	 * it in the fork's own pg_wal (a running source was sealed instead).
+	 */
+	(void) CopyWalTail(source_tl, psprintf("%s/pg_wal", LocalPgdata(new_tl)), false);
 	LocalWriteFile(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
 	/* like a fork of a running source: its first start syncs it */
 	result->fork_lsn = target;
@@ -619,7 +676,7 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
  * The running compute's insert LSN; with seal, also make every record up to
  * it reachable from the archive: a restore point after it (so recovery has
  * a record at or past any LSN up to it), a WAL switch, and the wait until
- * that segment is archived.
+ * that segment is archived.  A cleanly stopped one's shutdown checkpoint.
  */
 static XLogRecPtr
 LocalHeadLsn(int64 timeline_id, const BpComputeSpec *spec, bool seal)
@@ -628,7 +685,11 @@ LocalHeadLsn(int64 timeline_id, const BpComputeSpec *spec, bool seal)
 	PGconn	   *conn;
 	PGresult   *res;
 	XLogRecPtr	head;
+	int			pid;
 
+	/* stopped: the shutdown checkpoint; forks copy what the archive lacks */
+	if (BpCompute()->status(spec, &pid) == BP_COMPUTE_DOWN)
+		return RequireStoppedHead(timeline_id);
 	BpCompute()->admin_address(spec, &addr);
 	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL,
@@ -799,27 +860,29 @@ LocalUsage(int64 timeline_id, uint64 *bytes, uint64 *shared)
 }
 
 /*
- * A cleanly stopped timeline: copy into its archive the WAL segments up to
- * its shutdown checkpoint that the archiver had not shipped (PostgreSQL
- * does not archive the last, partial segment at shutdown), so its whole
- * history is reachable from the archive.  Returns the shutdown
- * checkpoint's LSN (its head), or InvalidXLogRecPtr if it was not shut
- * down cleanly.
+ * Copy into dst the WAL segments of a cleanly stopped timeline, up to its
+ * shutdown checkpoint, that its archive lacks (PostgreSQL does not archive
+ * the last, partial segment at shutdown).  With seal, dst is the archive
+ * itself: each arrives under its final name atomically.  Returns the
+ * shutdown checkpoint's LSN (its head), or InvalidXLogRecPtr if it was not
+ * shut down cleanly (then nothing is copied).
  */
 static XLogRecPtr
-LocalSealStopped(int64 timeline_id)
+CopyWalTail(int64 timeline_id, const char *dst_dir, bool seal)
 {
 	char	   *pgdata = LocalPgdata(timeline_id);
 	char	   *wal = psprintf("%s/pg_wal", pgdata);
 	char	   *archive = LocalArchive(timeline_id);
+	XLogRecPtr	head = LocalStoppedHead(timeline_id);
+	ControlFileData *control;
 	bool		crc_ok;
-	ControlFileData *control = get_controlfile(pgdata, &crc_ok);
 	XLogSegNo	last;
 	DIR		   *dir;
 	struct dirent *de;
 
-	if (!crc_ok || control->state != DB_SHUTDOWNED || !IsValidWalSegSize(control->xlog_seg_size))
+	if (XLogRecPtrIsInvalid(head))
 		return InvalidXLogRecPtr;
+	control = get_controlfile(pgdata, &crc_ok);
 	XLByteToSeg(control->checkPoint, last, control->xlog_seg_size);
 	dir = AllocateDir(wal);
 	while ((de = ReadDir(dir, wal)) != NULL)
@@ -833,9 +896,9 @@ LocalSealStopped(int64 timeline_id)
 		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN || de->d_name[XLOG_FNAME_LEN] != '\0')
 			continue;
 		XLogFromFileName(de->d_name, &tli, &segno, control->xlog_seg_size);
-		dst = psprintf("%s/%s", archive, de->d_name);
-		if (segno > last || stat(dst, &sb) == 0)
+		if (segno > last || stat(psprintf("%s/%s", archive, de->d_name), &sb) == 0)
 			continue;			/* recycled for later use, or archived already */
+		dst = psprintf("%s/%s", dst_dir, de->d_name);
 		tmp = psprintf("%s.branchpromote-tail", dst);
 		copy_file(psprintf("%s/%s", wal, de->d_name), tmp);
 		LocalShare(tmp, 0640);	/* forks restore from it as the compute user */
@@ -844,7 +907,20 @@ LocalSealStopped(int64 timeline_id)
 			break;
 	}
 	FreeDir(dir);
-	return control->checkPoint;
+	if (!seal)
+		fsync_fname(dst_dir, true);
+	return head;
+}
+
+/*
+ * A cleanly stopped timeline that never runs again (a backup): its whole
+ * history into its archive.  Not for one that may run again: its archiver
+ * would later find the partial segment there and fail on it.
+ */
+static XLogRecPtr
+LocalSealStopped(int64 timeline_id)
+{
+	return CopyWalTail(timeline_id, LocalArchive(timeline_id), true);
 }
 
 static const BpStorageDriver local_storage = {
@@ -864,6 +940,7 @@ static const BpStorageDriver local_storage = {
 	.prune_archive = LocalPruneArchive,
 	.history_due = LocalHistoryDue,
 	.seal_stopped = LocalSealStopped,
+	.stopped_head = LocalStoppedHead,
 };
 
 const BpStorageDriver *

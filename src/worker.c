@@ -541,11 +541,24 @@ DoIdle(void *arg)
 	}
 	if (idle_s < timeout_s)
 		return;
-	ereport(LOG,
-			(errmsg("branchpromote reconciler: suspending compute %s/%s: no client for " INT64_FORMAT " s",
-					row.project, row.env, CatalogComputeIdleSeconds(id))));
-	BpCompute()->stop(&row.spec);
-	CatalogSetComputeState(id, "suspended", 0, NULL);
+	if (!BpProxyBeginSuspend(id, row.project, row.env))
+	{
+		CatalogTouchCompute(id);	/* a proxied client arrived just now */
+		return;
+	}
+	PG_TRY();
+	{
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: suspending compute %s/%s: no client for " INT64_FORMAT " s",
+						row.project, row.env, CatalogComputeIdleSeconds(id))));
+		BpCompute()->stop(&row.spec);
+		CatalogSetComputeState(id, "suspended", 0, NULL);
+	}
+	PG_FINALLY();
+	{
+		BpProxyEndSuspend();
+	}
+	PG_END_TRY();
 }
 
 /*

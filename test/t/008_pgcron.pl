@@ -6,7 +6,8 @@
 # on the project, schedules an anchor of it: the run fails with permission
 # denied and leaves no anchor.  pg_cron 1.4 (Debian 12) schedules by the
 # minute, in UTC: the four jobs are due at the same next minute, so the test
-# waits for one minute boundary (0 to 60 s).
+# waits for one minute boundary (0 to 60 s).  They run against an app whose
+# computes are all at zero, and it is back at zero after them.
 use strict;
 use warnings FATAL => 'all';
 
@@ -48,6 +49,17 @@ as('alice', "SELECT branchpromote.fork_branch('shop', '$_')") for qw(pr-1 pr-2);
 as('alice', "SELECT branchpromote.fork_branch('shop', 'pr-3', ttl => '1 day')");
 my %pr_tl = map { $_ => $bp->sql("SELECT timeline FROM branchpromote.timelines WHERE project = 'shop' AND branch = '$_'") }
   qw(pr-1 pr-2 pr-3);
+
+# The app sits at zero when its jobs run: every compute suspended, and
+# suspended again by the idle rule after what a job woke.
+as('alice', "SELECT branchpromote.set_suspend_timeout('shop', '1 second')");
+sub computes_at_zero
+{
+	return $bp->sql("SELECT count(*) FROM branchpromote.computes WHERE project = 'shop' AND actual_state <> 'suspended'") eq '0'
+	  && !grep { port_accepts($_) } split /,/, $bp->sql("SELECT string_agg(port::text, ',') FROM branchpromote.computes WHERE project = 'shop'");
+}
+as('alice', "SELECT branchpromote.suspend_compute('shop', env) FROM branchpromote.computes WHERE project = 'shop'");
+ok(computes_at_zero(), 'every compute of the app is at zero before its jobs run');
 
 # The next minute (UTC) at least 5 s away: pg_cron's scheduler reads new jobs
 # at least once a second, so it knows them when the minute starts.
@@ -92,6 +104,12 @@ ok(wait_until(sub {
   or diag($bp->sql('SELECT jobid, status, return_message FROM cron.job_run_details'));
 is($bp->sql("SELECT string_agg(DISTINCT to_char(start_time AT TIME ZONE 'UTC', 'HH24:MI'), ',') FROM cron.job_run_details"),
 	sprintf('%02d:%02d', $hour, $min), 'at the minute of their schedule (UTC)');
+
+ok(wait_until(\&computes_at_zero), 'after the jobs the app is back at zero');
+is($bp->sql("SELECT count(*) FROM branchpromote.operations WHERE project = 'shop' AND kind = 'create_anchor' AND steps::text LIKE '%wake%'"),
+	'0', 'the anchor of the suspended prod woke nothing');
+as('alice', "SELECT branchpromote.set_suspend_timeout('shop', NULL)");
+as('alice', "SELECT branchpromote.wake_compute('shop', 'prod')");
 
 # the nightly anchor
 like(finished($nightly), qr/^succeeded/, 'the anchor job succeeded');

@@ -96,6 +96,8 @@ sub converged
 {
 	my ($want) = @_;
 	my $ok = eval {
+		# a compute suspended before the call stays so (committed): wake it to look
+		$bp->sql("SELECT branchpromote.wake_compute(project, env) FROM branchpromote.computes WHERE actual_state = 'suspended'");
 		return 'state' unless state() eq $want;
 		return 'timeline dirs' unless join(',', $bp->timeline_dirs) eq live_ids();
 		return 'snapshot dirs' unless snapshot_dirs() eq snapshot_rows();
@@ -131,14 +133,26 @@ sub restart_control
 	die 'control server did not start again';
 }
 
+# a case may begin with a setup run before each of its steps
+sub suspend
+{
+	my @envs = @_;
+	return sub { $bp->sql("SELECT branchpromote.suspend_compute('acme', '$_')") for @envs };
+}
+
 my @cases = (
-	[ "create_project('third')", 'create timeline', 'start compute', 'bootstrap application role and database' ],
-	[ "promote_branch('second')", 'plan', 'fork running dev (backup mode)', 'start compute' ],
+	[ "create_project('third')", 'create timeline', 'start compute', 'bootstrap application role and database', 'base snapshot' ],
+	[ "promote_branch('second')", 'plan', 'fork running dev (backup mode)', 'start compute', 'base snapshot' ],
+	[ suspend('dev'), "promote_branch('acme', 'v3')", 'wake dev' ],
+	[ suspend('prod'), "promote_branch('acme', 'v3')", 'wake prod' ],
+	[ suspend('dev'), "apply_migrations('acme', 'dev', '" . mig('0004', 'ALTER TABLE items ADD COLUMN c int') . "')", 'wake dev' ],
+	[ suspend('prod'), "rollback_to_lsn('acme', '$lsn')", 'plan', 'fork from a snapshot', 'replay on the new timeline', 'base snapshot' ],
+	[ suspend('prod'), "create_anchor('acme', 'prod', 'a2')", 'snapshot' ],
 	[ "promote_branch('acme', 'v3')", 'plan', 'snapshot prod', 'rehearse on a fork of prod', 'apply pending migrations to prod' ],
 	[ "rollback_to_lsn('acme', '$lsn')", 'plan', 'fork from a snapshot', "stop prod's compute", 'start prod on the new timeline' ],
 	[ "rollback_deploy('acme')", 'plan', 'fork from a snapshot', "stop prod's compute", 'start prod on the new timeline' ],
 	[ "reset_prod('acme', 'acme')", 'anchor prod', 'fork running dev (backup mode)', "stop prod's compute", 'start prod on the new timeline' ],
-	[ "fork_branch('acme', 'crash')", 'plan', 'fork running source (backup mode)', 'start compute' ],
+	[ "fork_branch('acme', 'crash')", 'plan', 'fork running source (backup mode)', 'start compute', 'base snapshot' ],
 	[ "discard_branch('acme', 'keep')", 'discard' ],
 	[ "create_anchor('acme', 'prod', 'a1')", 'snapshot' ],
 	[ "apply_migrations('acme', 'dev', '" . mig('0004', 'ALTER TABLE items ADD COLUMN c int') . "')", 'apply migrations' ],
@@ -152,9 +166,10 @@ my @cases = (
 
 for my $case (@cases)
 {
-	my ($call, @steps) = @$case;
+	my ($setup, $call, @steps) = ref $case->[0] eq 'CODE' ? @$case : (sub { }, @$case);
 	for my $step (@steps)
 	{
+		$setup->();
 		my $want = state();
 		my $gucval = $step =~ s/'/''/gr;
 		my ($ret, $out, $err) = $node->psql('postgres',

@@ -44,7 +44,7 @@ ok(proxy_running(), 'and keeps running');
 ($ret, $out, $err) = $node->psql('postgres',
 	"SET statement_timeout = '30s'; CREATE EXTENSION branchpromote VERSION '0.1.0'; ALTER EXTENSION branchpromote UPDATE");
 is($ret, 0, 'CREATE EXTENSION at 0.1.0 and ALTER EXTENSION UPDATE complete') or diag($err);
-is($bp->sql("SELECT extversion FROM pg_extension WHERE extname = 'branchpromote'"), '0.4.0', 'at 0.4.0');
+is($bp->sql("SELECT extversion FROM pg_extension WHERE extname = 'branchpromote'"), '0.5.0', 'at 0.5.0');
 ok(BranchPromoteTest::wait_until(sub { scalar($bp->timeline_dirs) == 0 }),
 	'the reconciler removes what the dropped catalog left on disk');
 $bp->json("SELECT branchpromote.create_project('acme')");

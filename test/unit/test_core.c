@@ -139,15 +139,18 @@ test_ledger(void)
 static void
 test_history(void)
 {
-	BpSnapshotInfo s3[] = {{30, 0x5000100, 0x5000200, 1000}, {31, 0x7000000, 0x7000100, 2000}};
-	BpSnapshotInfo s2[] = {{20, 0x3000100, 0x3000200, 500}, {21, 0x4000000, 0x4000100, 600}};
+	BpSnapshotInfo s3[] = {{30, 0x5000100, 0x5000200, 0x5000200, 1000}, {31, 0x7000000, 0x7000100, 0x7000100, 2000}};
+	BpSnapshotInfo s2[] = {{20, 0x3000100, 0x3000200, 0x3000200, 500}, {21, 0x4000000, 0x4000100, 0x4000100, 600}};
+	/* the same prod whose first snapshot is its base: it stands for 0/5000000 on */
+	BpSnapshotInfo b3[] = {{30, 0x5000100, 0x5000200, 0x5000000, 1000}, {31, 0x7000000, 0x7000100, 0x7000100, 2000}};
+	BpLineageStep lb[] = {{3, 0x5000000, 2, b3}, {2, 0x3000000, 2, s2}};
 	BpLineageStep l[] = {{3, 0x5000000, 2, s3}, {2, 0x3000000, 2, s2}, {1, InvalidXLogRecPtr, 0, NULL}};
 	XLogRecPtr	head = 0x9000000;
 	BpPitChoice c;
 	char	   *ranges;
 	bool		keep[4];
-	BpSnapshotInfo r[] = {{1, 0x100, 0x200, 0}, {2, 0x1000, 0x1100, 100}, {3, 0x2000, 0x2100, 200},
-	{4, 0x3000, 0x3100, 300}};
+	BpSnapshotInfo r[] = {{1, 0x100, 0x200, 0x200, 0}, {2, 0x1000, 0x1100, 0x1100, 100},
+	{3, 0x2000, 0x2100, 0x2100, 200}, {4, 0x3000, 0x3100, 0x3100, 300}};
 
 	c = BpPlanPointInTime(l, 3, head, 0x9000001);
 	CHECK(c.verdict == BP_PIT_FUTURE);
@@ -169,6 +172,15 @@ test_history(void)
 	CHECK(c.verdict == BP_PIT_OUTSIDE);
 	c = BpPlanPointInTime(l, 1, head, 0x4800000);	/* without the parent: nothing */
 	CHECK(c.verdict == BP_PIT_OUTSIDE);
+	c = BpPlanPointInTime(lb, 2, head, 0x5000100);	/* after the fork, before the base's LSN */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 0 && c.snap == 0);
+	c = BpPlanPointInTime(lb, 2, head, 0x5000000);	/* the fork point: the base too */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 0 && c.snap == 0);
+	c = BpPlanPointInTime(lb, 2, head, 0x4FFFFFF);	/* just before it: the parent */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 1 && c.snap == 1);
+	c = BpPlanPointInTime(lb, 2, head, 0x7000000);	/* below the second snapshot: the base */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 0 && c.snap == 0);
+	CHECK(strcmp(BpPitRanges(lb, 1, head), "0/5000000 to 0/9000000 on timeline 3") == 0);
 	ranges = BpPitRanges(l, 3, head);
 	CHECK(strcmp(ranges, "0/5000200 to 0/9000000 on timeline 3; 0/3000200 to 0/5000000 on timeline 2") == 0);
 	CHECK(strcmp(BpPitRanges(&l[2], 1, head), "none") == 0);
