@@ -64,12 +64,12 @@ my $a_sock = $bp->socket_dir_for_port($aborted->{prod_port});
 ok(defined $a_sock, 'the open promotion\'s compute has a private socket directory');
 is($bp->sql("SELECT kind || ' ' || status || ' ' || (steps->-1->>'step') FROM branchpromote.operations "
 		. "WHERE project = 'p' AND operation IS NULL"),
-	'promote_branch running start compute', 'the journal shows the open promotion running, with its last step');
+	'promote_branch running base snapshot', 'the journal shows the open promotion running, with its last step');
 $bg->query_safe('ROLLBACK');
 $bg->quit;
 ok( wait_until(sub {
 			$bp->sql("SELECT count(*) FROM branchpromote.operations WHERE project = 'p' AND kind = 'promote_branch' "
-				  . "AND status = 'failed' AND error = 'its transaction aborted after step \"start compute\"'") eq '1';
+				  . "AND status = 'failed' AND error = 'its transaction aborted after step \"base snapshot\"'") eq '1';
 		}),
 	'after ROLLBACK the journal records it as failed, with the step it reached');
 is($bp->sql("SELECT count(*) FROM branchpromote.operations WHERE project = 'p' AND status = 'running'"), '0',

@@ -63,7 +63,7 @@ insert_prod(2);
 my $a2 = $bp->json("SELECT branchpromote.create_anchor('acme', 'prod', 'two')");
 my $l3 = insert_prod(3);
 my @all = split /,/, snapshot_ids();
-is(scalar(@all), 3, 'three snapshots: the periodic one and two anchors');
+is(scalar(@all), 3, 'three snapshots: the base one and two anchors');
 is(snapshot_dirs(), snapshot_ids(), 'each with its directory');
 ok((archived_segments())[0] < segment($a2->{lsn}), 'WAL from before the newest snapshot is archived');
 
