@@ -8,6 +8,7 @@ OBJS = \
 	src/planner.o \
 	src/ledgerplan.o \
 	src/ledger.o \
+	src/migcheck.o \
 	src/twophase.o \
 	src/catalog.o \
 	src/clone.o \

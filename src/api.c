@@ -30,6 +30,7 @@
 #include "guc.h"
 #include "ledger.h"
 #include "manifest.h"
+#include "migcheck.h"
 #include "names.h"
 #include "pgconn.h"
 #include "planner.h"
@@ -286,8 +287,9 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	(void) AskWorker(BP_REQ_STOP, &spec, false, bp_compute_start_timeout_ms);
 	Step(r, "rehearse on a fork of prod");
 	return psprintf("{\"passed\": true, \"ms\": %.3f, \"timeline\": " INT64_FORMAT
-					", \"clone_method\": \"%s\", \"migrations\": %d}",
-					MsSince(start), spec.timeline_id, BpCloneMethodName(fork.method), applied.n);
+					", \"clone_method\": \"%s\", \"migrations\": %d, \"attempts\": %s}",
+					MsSince(start), spec.timeline_id, BpCloneMethodName(fork.method), applied.n,
+					applied.attempts);
 }
 
 /*
@@ -311,6 +313,8 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	BpSnapshotResult snap;
 
 	LedgerRefuse(&lg->plan, lg->dev_ledger.m, &lg->prod_ledger, "prod", true);
+	for (int i = 0; i < lg->plan.npending; i++)	/* before anything runs */
+		(void) BpCheckMigration(&lg->dev_ledger.m[lg->plan.pending[i]]);
 	Step(r, "plan");
 	/* the pre-deploy anchor's snapshot (the rehearsal forks from it too) */
 	snapshot_id = CatalogNextSnapshotId();
@@ -362,6 +366,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	d.migrations_json = versions.data;
 	d.rehearsal_json = rehearse ? rehearsal : NULL;
 	d.previous_release = prod_release;
+	d.attempts_json = applied.attempts;
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(p->name, "promote_branch", GetUserNameFromId(CatalogCaller(), false),
 						   r->started_at, StepsJson(r));
@@ -376,6 +381,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	PutLsn(r, "anchor_lsn", applied.lsn_before);
 	PutRaw(r, "migrations_applied", versions.data);
 	PutRaw(r, "migration_ms", timings.data);
+	PutRaw(r, "attempts", applied.attempts);
 	PutRaw(r, "rehearsal", rehearsal);
 	PG_RETURN_DATUM(ResultJsonb(r));
 }
@@ -735,7 +741,10 @@ branchpromote_compute_manifests(PG_FUNCTION_ARGS)
 	LoadCompute(&p, env, &c);
 	memset(&in, 0, sizeof(in));
 	if (!CatalogComputeManifestInput(c.id, &in))
-		elog(ERROR, "compute " INT64_FORMAT " vanished", c.id);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the %s compute of project \"%s\" was removed meanwhile", env, name),
+				 errhint("The project or the environment was dropped by a concurrent call; SELECT env FROM branchpromote.environments WHERE project = '%s' lists what is left.", name)));
 	CatalogEnd();
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(BpRenderManifest(&in))));
 }
@@ -786,20 +795,36 @@ branchpromote_stored_timeline_max(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(max);
 }
 
-/* A string member of a migration object, or NULL if absent or JSON null. */
+/* A string member of a migration object, or NULL if absent. */
 static char *
 MemberText(JsonbContainer *obj, const char *key, int index)
 {
 	JsonbValue	v;
 
-	if (getKeyJsonValueFromContainer(obj, key, strlen(key), &v) == NULL || v.type == jbvNull)
+	if (getKeyJsonValueFromContainer(obj, key, strlen(key), &v) == NULL)
 		return NULL;
 	if (v.type != jbvString)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("migration %d: \"%s\" must be a string", index, key),
-				 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text}.")));
+				 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text, \"transaction\": boolean (optional)}.")));
 	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/* A boolean member of a migration object; dflt if absent or JSON null. */
+static bool
+MemberBool(JsonbContainer *obj, const char *key, int index, bool dflt)
+{
+	JsonbValue	v;
+
+	if (getKeyJsonValueFromContainer(obj, key, strlen(key), &v) == NULL || v.type == jbvNull)
+		return dflt;
+	if (v.type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration %d: \"%s\" must be true or false", index, key),
+				 errhint("\"transaction\": false runs the migration's statements one at a time, outside a transaction block; the default is true.")));
+	return v.val.boolean;
 }
 
 /* Parse and check the migrations array (it changes nothing if refused). */
@@ -824,11 +849,12 @@ ParseMigrations(Jsonb *j, int *n)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("migration %d is not a JSON object", i),
-					 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text}.")));
+					 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text, \"transaction\": boolean (optional)}.")));
 		m[i].version = MemberText(e->val.binary.data, "version", i);
 		m[i].name = MemberText(e->val.binary.data, "name", i);
 		m[i].sql = MemberText(e->val.binary.data, "sql", i);
-		for (const char *const *k = (const char *const[]) {"version", "name", "sql", NULL}; *k; k++)
+		m[i].nontransactional = !MemberBool(e->val.binary.data, "transaction", i, true);
+		for (const char *const *k = (const char *const[]) {"version", "name", "sql", "transaction", NULL}; *k; k++)
 		{
 			JsonbValue	v;
 
@@ -845,13 +871,13 @@ ParseMigrations(Jsonb *j, int *n)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("migration \"%s\" has no \"sql\"", m[i].version),
-					 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text}.")));
+					 errhint("Each migration is {\"version\": text, \"name\": text (optional), \"sql\": text, \"transaction\": boolean (optional)}.")));
 		if (JsonContainerSize(e->val.binary.data) > known)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("migration \"%s\" has keys other than version, name and sql", m[i].version),
+					 errmsg("migration \"%s\" has keys other than version, name, sql and transaction", m[i].version),
 					 errhint("Check the key names for typos.")));
-		m[i].checksum = BpSha256Hex(m[i].sql);
+		m[i].checksum = BpMigrationChecksum(&m[i]);
 	}
 	return m;
 }
@@ -921,5 +947,6 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	PutInt(&r, "timeline", c.spec.timeline_id);
 	PutRaw(&r, "applied", list.data);
 	PutRaw(&r, "skipped", skipped.data);
+	PutRaw(&r, "attempts", applied.attempts);
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }

@@ -520,19 +520,31 @@ ReadLedger(const BpProject *p, const BpComputeRow *c, BpLedger *out)
 
 /*
  * An interval argument in milliseconds.  Months count 30 days, as
- * interval arithmetic does; beyond 100 years either way is refused (the
- * sum could overflow), with hint.
+ * interval arithmetic does; beyond 100 years either way, as a whole, is
+ * refused, and so is a positive one below a millisecond (it would round to
+ * 0, which means "never" where a timeout takes it).
  */
 int64
 IntervalMs(const Interval *iv, const char *what, const char *hint)
 {
+	const int64 limit_us = INT64CONST(100) * 366 * USECS_PER_DAY;
+	int64		us;
+
+	/* each field bounded first, so the sum cannot overflow; then the whole */
 	if (iv->month > 12 * 100 || iv->month < -12 * 100 || iv->day > 36600 || iv->day < -36600 ||
-		iv->time > 100 * 366 * USECS_PER_DAY || iv->time < -100 * 366 * USECS_PER_DAY)
+		iv->time > limit_us || iv->time < -limit_us ||
+		(us = iv->time + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY) > limit_us ||
+		us < -limit_us)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be at most 100 years", what),
 				 errhint("%s", hint)));
-	return iv->time / 1000 + ((int64) iv->day + (int64) iv->month * DAYS_PER_MONTH) * (USECS_PER_DAY / 1000);
+	if (us > 0 && us < 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at least 1 millisecond, or 0", what),
+				 errhint("%s", hint)));
+	return us / 1000;
 }
 
 /* An optional release argument: NULL, or 1 to 200 bytes without control characters. */

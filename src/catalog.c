@@ -512,9 +512,9 @@ CatalogComputeBriefs(const char *renderer, int *n)
 int64
 CatalogInsertDeploy(const BpDeployRow *d)
 {
-	Oid			types[12] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
-		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[12] = {Int64GetDatum(d->project_id),
+	Oid			types[13] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
+		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[13] = {Int64GetDatum(d->project_id),
 		d->release ? CStringGetTextDatum(d->release) : (Datum) 0,
 		CStringGetTextDatum(d->action), Int64GetDatum(d->from_timeline),
 		Int64GetDatum(d->to_timeline), LSNGetDatum(d->fork_lsn),
@@ -522,8 +522,9 @@ CatalogInsertDeploy(const BpDeployRow *d)
 		TimestampTzGetDatum(d->started_at), LSNGetDatum(d->anchor_lsn),
 		CStringGetTextDatum(d->migrations_json ? d->migrations_json : "[]"),
 		d->rehearsal_json ? CStringGetTextDatum(d->rehearsal_json) : (Datum) 0,
-	d->previous_release ? CStringGetTextDatum(d->previous_release) : (Datum) 0};
-	char		nulls[13] = "            ";
+		d->previous_release ? CStringGetTextDatum(d->previous_release) : (Datum) 0,
+	d->attempts_json ? CStringGetTextDatum(d->attempts_json) : (Datum) 0};
+	char		nulls[14] = "             ";
 	char	   *sql;
 
 	if (d->release == NULL)
@@ -538,14 +539,17 @@ CatalogInsertDeploy(const BpDeployRow *d)
 		nulls[10] = 'n';
 	if (d->previous_release == NULL)
 		nulls[11] = 'n';
+	if (d->attempts_json == NULL)
+		nulls[12] = 'n';
 	sql = psprintf("INSERT INTO branchpromote.deploy (project_id, release, action, "
 				   "from_timeline, to_timeline, fork_lsn, clone_method, status, started_at, "
-				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied, rehearsal, previous_release) "
+				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied, rehearsal, previous_release, "
+				   "attempts) "
 				   "VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', $8, "
 				   "pg_catalog.clock_timestamp(), %.3f, $9, $10::pg_catalog.jsonb, "
-				   "$11::pg_catalog.jsonb, $12) RETURNING id",
+				   "$11::pg_catalog.jsonb, $12, $13::pg_catalog.jsonb) RETURNING id",
 				   d->elapsed_ms);
-	Run(sql, 12, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	Run(sql, 13, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	return ColInt64(0, 1);
 }
 

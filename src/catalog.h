@@ -77,6 +77,7 @@ typedef struct BpDeployRow
 	const char *migrations_json;	/* JSON array of versions applied */
 	const char *rehearsal_json;	/* JSON object, or NULL */
 	const char *previous_release;	/* prod's release before, or NULL */
+	const char *attempts_json;	/* JSON array of the migration run's attempts, or NULL */
 } BpDeployRow;
 
 /* A deploy as rollback_deploy needs it. */

@@ -21,7 +21,8 @@ int			bp_compute_port_count = 1000;
 int			bp_compute_start_timeout_ms = 60000;
 int			bp_operation_timeout_ms = 300000;
 int			bp_reconcile_interval_ms = 10000;
-int			bp_migration_lock_timeout_ms = 5000;
+int			bp_migration_lock_timeout_ms = 500;
+int			bp_migration_retry_for_ms = 2 * 60 * 1000;
 int			bp_migration_statement_timeout_ms = 15 * 60 * 1000;
 int			bp_history_retention_s = 7 * 24 * 3600;
 int			bp_snapshot_interval_s = 3600;
@@ -100,7 +101,12 @@ BpGucInit(void)
 	DefineCustomIntVariable("branchpromote.migration_lock_timeout",
 							"lock_timeout for migrations: how long one waits for a lock before giving up.",
 							"Short, so a migration queued behind a long transaction does not block every query behind it.",
-							&bp_migration_lock_timeout_ms, 5000, 1, INT_MAX,
+							&bp_migration_lock_timeout_ms, 500, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.migration_retry_for",
+							"How long a migration run retries lock timeouts and deadlocks (0: never).",
+							"Each retry rolls back what the wait failed, then waits a jittered exponential backoff (100 ms doubling up to 5 s).",
+							&bp_migration_retry_for_ms, 2 * 60 * 1000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.migration_statement_timeout",
 							"statement_timeout for each migration.",

@@ -14,6 +14,7 @@ extern int	bp_compute_start_timeout_ms;
 extern int	bp_operation_timeout_ms;
 extern int	bp_reconcile_interval_ms;
 extern int	bp_migration_lock_timeout_ms;
+extern int	bp_migration_retry_for_ms;
 extern int	bp_migration_statement_timeout_ms;
 extern int	bp_history_retention_s;
 extern int	bp_snapshot_interval_s;

@@ -20,13 +20,29 @@
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
 
+#include "common/pg_prng.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+
 #include "guc.h"
 #include "ledger.h"
+#include "migcheck.h"
 #include "pgconn.h"
 #include "process.h"
 #include "twophase.h"
 
 #define LEDGER_LOCK_KEY "2042179386"	/* arbitrary: our advisory lock */
+
+/*
+ * A migration's checksum: sha256 of its SQL; for a non-transactional one,
+ * of a marker line and its SQL, so changing how it runs is an edit.
+ */
+char *
+BpMigrationChecksum(const BpMigration *m)
+{
+	return BpSha256Hex(m->nontransactional ?
+					   psprintf("-- branchpromote: transaction false\n%s", m->sql) : m->sql);
+}
 
 /* Lowercase hex sha256 of a string. */
 char *
@@ -91,7 +107,10 @@ EnsureLedger(PGconn *conn)
 	Cmd(conn, "CREATE TABLE IF NOT EXISTS branchpromote_ledger.migrations ("
 		"version text PRIMARY KEY, name text, checksum text NOT NULL, "
 		"sql text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
-		"applied_lsn pg_lsn)");
+		"applied_lsn pg_lsn, transactional boolean NOT NULL DEFAULT true)");
+	/* a ledger made before 0.5.0 (a fork inherits it as it was) */
+	Cmd(conn, "ALTER TABLE branchpromote_ledger.migrations "
+		"ADD COLUMN IF NOT EXISTS transactional boolean NOT NULL DEFAULT true");
 }
 
 /*
@@ -132,8 +151,10 @@ LedgerRead(PGconn *conn, BpLedger *out)
 				 errhint("Put the original table back under its name (see doc/migrations.md), or reset the environment from a healthy timeline.")));
 	}
 	PQclear(res);
-	res = BpExec(conn, "SELECT version, name, checksum, sql, applied_at::pg_catalog.text "
-				 "FROM branchpromote_ledger.migrations ORDER BY version COLLATE \"C\"",
+	/* a ledger made before 0.5.0 has no column transactional: all were */
+	res = BpExec(conn, "SELECT version, name, checksum, sql, applied_at::pg_catalog.text, "
+				 "pg_catalog.to_jsonb(m) OPERATOR(pg_catalog.->>) 'transactional' "
+				 "FROM branchpromote_ledger.migrations m ORDER BY version COLLATE \"C\"",
 				 0, NULL, bp_operation_timeout_ms);
 	out->n = PQntuples(res);
 	out->m = palloc0(sizeof(BpMigration) * Max(1, out->n));
@@ -145,6 +166,7 @@ LedgerRead(PGconn *conn, BpLedger *out)
 		out->m[i].checksum = pstrdup(PQgetvalue(res, i, 2));
 		out->m[i].sql = pstrdup(PQgetvalue(res, i, 3));
 		out->applied_at[i] = pstrdup(PQgetvalue(res, i, 4));
+		out->m[i].nontransactional = !PQgetisnull(res, i, 5) && strcmp(PQgetvalue(res, i, 5), "false") == 0;
 	}
 	PQclear(res);
 }
@@ -267,11 +289,374 @@ RequirePreparedSlot(PGconn *conn)
 			 errhint("Finish the project's own prepared transactions on the compute (SELECT gid FROM pg_prepared_xacts; then COMMIT PREPARED or ROLLBACK PREPARED), then retry.")));
 }
 
+/* ------------------------------------------------------------ applying */
+
+/* A retry budget shared by every wait of one apply, and the attempts made. */
+typedef struct Retry
+{
+	TimestampTz give_up;
+	int			failures;		/* retried so far */
+	StringInfoData log;			/* JSON objects, one per attempt */
+} Retry;
+
+/*
+ * Could waiting cure it: a lock wait on the compute that timed out, a
+ * deadlock there?  Only the compute's own ("compute refused: ..."): our
+ * ledger lock held by someone else is no passing lock, and fails at once.
+ */
+static bool
+Retryable(const ErrorData *ed)
+{
+	return (ed->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+			ed->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED) &&
+		ed->message != NULL && strncmp(ed->message, "compute refused: ", 17) == 0;
+}
+
+/*
+ * Log an attempt (ed NULL: it succeeded).  After a retryable failure within
+ * the budget, sleep a jittered exponential backoff (100 ms doubling up to
+ * 5 s, each drawn from its upper half) and return true: try again.
+ */
+static bool
+Attempt(Retry *rt, const char *what, const ErrorData *ed, instr_time start)
+{
+	instr_time	now;
+	int			backoff;
+	double		cap;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	appendStringInfo(&rt->log, "%s{\"what\": ", rt->log.len > 1 ? ", " : "");
+	escape_json(&rt->log, what);
+	appendStringInfo(&rt->log, ", \"result\": \"%s\", \"ms\": %.3f}",
+					 ed ? unpack_sql_state(ed->sqlerrcode) : "ok", INSTR_TIME_GET_MILLISEC(now));
+	if (ed == NULL || !Retryable(ed) || BpPast(rt->give_up))
+		return false;
+	rt->failures++;
+	cap = Min(5000.0, 100.0 * (double) (1 << Min(rt->failures - 1, 6)));
+	backoff = (int) (cap / 2 + pg_prng_double(&pg_global_prng_state) * cap / 2);
+	ereport(LOG,
+			(errmsg("branchpromote: %s: %s; retrying in %d ms (attempt %d)", what, ed->message,
+					backoff, rt->failures + 1)));
+	BpNap(backoff);
+	return true;
+}
+
+typedef void (*TryFn) (void *arg);
+
+/*
+ * Run fn; on an error, return it (copied) instead of raising it, else NULL.
+ * Only for work that talks to a compute over libpq and allocates memory:
+ * it takes no lock, pin or other resource here that only an abort would
+ * release, so no subtransaction is needed (and a subtransaction's abort
+ * would close the compute connections, requests.c).  The caller raises
+ * anything it does not retry.
+ */
+static ErrorData *
+Try(TryFn fn, void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ErrorData  *volatile ed = NULL;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return ed;
+}
+
+/* One apply: what LedgerApply was asked and what it has done so far. */
+typedef struct Apply
+{
+	PGconn	   *conn;
+	const char *env;
+	const BpMigration *wanted;
+	int			nwanted;
+	bool		from_dev;
+	BpApplied  *out;
+	BpLedger   *after;
+	Retry		rt;
+	int			next_nontx;		/* a batch stopped before wanted[next_nontx]; -1: ran to the end */
+	bool		checked;		/* every pending migration parsed and checked */
+	const BpMigration *m;		/* the non-transactional one being run */
+	BpStatement *st;			/* its statement being run */
+} Apply;
+
+static void
+Applied(Apply *a, const BpMigration *m, instr_time start)
+{
+	instr_time	end;
+
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_SUBTRACT(end, start);
+	a->out->versions[a->out->n] = m->version;
+	a->out->ms[a->out->n] = INSTR_TIME_GET_MILLISEC(end);
+	a->out->n++;
+}
+
+/* How long one migration's SQL may take, seen from here. */
+static int
+ScriptTimeout(void)
+{
+	return bp_migration_statement_timeout_ms > INT_MAX - 1000 ? INT_MAX :
+		bp_migration_statement_timeout_ms + 1000;
+}
+
+static void
+InsertLedgerRow(PGconn *conn, const BpMigration *m)
+{
+	const char *params[5] = {m->version, m->name, m->checksum, m->sql,
+	m->nontransactional ? "false" : "true"};
+
+	PQclear(BpExec(conn, "INSERT INTO branchpromote_ledger.migrations "
+				   "(version, name, checksum, sql, applied_lsn, transactional) "
+				   "VALUES ($1, $2, $3, $4, pg_catalog.pg_current_wal_insert_lsn(), $5)",
+				   5, params, bp_operation_timeout_ms));
+}
+
+/*
+ * One transaction on the compute: lock and read the ledger, plan, then run
+ * the pending transactional migrations in order with their ledger rows, up
+ * to the first non-transactional one (a->next_nontx) or the end.  The
+ * first batch checks every pending migration with the parser before it
+ * runs any.  The transaction is left open for the caller to end.
+ */
+static void
+Batch(void *arg)
+{
+	Apply	   *a = arg;
+	BpLedger	have;
+	BpLedgerPlan plan;
+	int		   *pending = palloc(sizeof(int) * Max(1, a->nwanted));
+	PGresult   *res;
+
+	Cmd(a->conn, "BEGIN");
+	Cmd(a->conn, psprintf("SET LOCAL lock_timeout = %d", bp_migration_lock_timeout_ms));
+	Cmd(a->conn, psprintf("SET LOCAL statement_timeout = %d", bp_migration_statement_timeout_ms));
+	/* a statement does not outlive this backend: the compute checks we are there */
+	Cmd(a->conn, "SET LOCAL client_connection_check_interval = 1000");
+	LockLedger(a->conn);
+	EnsureLedger(a->conn);
+	LedgerRead(a->conn, &have);
+	plan = BpPlanLedger(have.m, have.n, a->wanted, a->nwanted, a->from_dev, pending);
+	LedgerRefuse(&plan, a->wanted, &have, a->env, a->from_dev);
+	if (!a->checked)
+	{
+		for (int i = 0; i < plan.npending; i++)
+			(void) BpCheckMigration(&a->wanted[plan.pending[i]]);
+		a->checked = true;
+	}
+	if (XLogRecPtrIsInvalid(a->out->lsn_before))
+	{
+		res = BpExec(a->conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text", 0, NULL,
+					 bp_operation_timeout_ms);
+		a->out->lsn_before = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
+		PQclear(res);
+	}
+	a->next_nontx = -1;
+	for (int i = 0; i < plan.npending; i++)
+	{
+		const BpMigration *m = &a->wanted[plan.pending[i]];
+		instr_time	start;
+		ErrorContextCallback cb;
+
+		if (m->nontransactional)
+		{
+			a->next_nontx = plan.pending[i];
+			return;
+		}
+		INSTR_TIME_SET_CURRENT(start);
+		cb.callback = MigrationContext;
+		cb.arg = unconstify(char *, m->version);
+		cb.previous = error_context_stack;
+		error_context_stack = &cb;
+		/*
+		 * The compute bounds each statement (statement_timeout, lock_timeout),
+		 * but the script may switch those off: the whole script gets
+		 * migration_statement_timeout + 1 s here, then it is cancelled there.
+		 */
+		PQclear(BpExecScript(a->conn, m->sql, ScriptTimeout()));
+		error_context_stack = cb.previous;
+		InsertLedgerRow(a->conn, m);
+		Applied(a, m, start);
+	}
+	LedgerRead(a->conn, a->after);	/* as it will be once this commits */
+}
+
+/* What a batch is, for the attempts' log. */
+static char *
+BatchName(const Apply *a)
+{
+	return a->out->n == 0 ? pstrdup("the transactional migrations") :
+		psprintf("the transactional migrations after \"%s\"", a->out->versions[a->out->n - 1]);
+}
+
+/* errcontext: which statement of a non-transactional migration failed. */
+typedef struct StatementWhere
+{
+	const char *version;
+	int			k;
+	int			n;
+} StatementWhere;
+
+static void
+StatementContext(void *arg)
+{
+	StatementWhere *w = arg;
+
+	errcontext("statement %d of %d of non-transactional migration \"%s\"%s", w->k, w->n, w->version,
+			   w->k > 1 ? " (the statements before it took effect; the migration is not recorded as applied)" : "");
+}
+
+/* The schema-qualified name of a CREATE INDEX CONCURRENTLY's index, or NULL if its table is unknown. */
+static char *
+CicIndexName(PGconn *conn, const BpStatement *st)
+{
+	const char *params[2] = {st->cic_table, st->cic_index};
+	PGresult   *res = BpExec(conn, "SELECT pg_catalog.format('%I.%I', n.nspname, $2::pg_catalog.text) "
+							 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+							 "WHERE c.oid = pg_catalog.to_regclass($1)", 2, params, bp_operation_timeout_ms);
+	char	   *name = PQntuples(res) == 1 ? pstrdup(PQgetvalue(res, 0, 0)) : NULL;
+
+	PQclear(res);
+	return name;
+}
+
+/* Does that index exist, and is it INVALID? */
+static bool
+IndexExists(PGconn *conn, const char *qualified, bool *invalid)
+{
+	const char *params[1] = {qualified};
+	PGresult   *res = BpExec(conn, "SELECT NOT i.indisvalid FROM pg_catalog.pg_index i "
+							 "WHERE i.indexrelid = pg_catalog.to_regclass($1)", 1, params,
+							 bp_operation_timeout_ms);
+	bool		exists = PQntuples(res) == 1;
+
+	*invalid = exists && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return exists;
+}
+
+static void
+RunStatement(void *arg)
+{
+	Apply	   *a = arg;
+
+	PQclear(BpExecScript(a->conn, a->st->sql, ScriptTimeout()));
+}
+
+static void
+DropInvalidIndex(void *arg)
+{
+	Apply	   *a = arg;
+
+	Cmd(a->conn, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", a->st->cic_index));
+}
+
+/*
+ * A non-transactional migration: each statement on its own, outside a
+ * transaction block, with the same lock timeout and retries as a batch; a
+ * statement that fails for good fails the call, the ones before it staying
+ * in effect.  A CREATE INDEX CONCURRENTLY that fails leaves no INVALID
+ * index behind: the one it made is dropped (concurrently).  The ledger row
+ * goes in after the last statement.  The session stays under our advisory
+ * lock, and a compute notices within a second if this backend is gone
+ * (client_connection_check_interval), so a crash does not leave a
+ * statement running.
+ */
+static void
+NonTransactional(Apply *a, const BpMigration *m)
+{
+	List	   *stmts = BpCheckMigration(m);
+	instr_time	start;
+	ListCell   *lc;
+	StatementWhere where = {m->version, 0, list_length(stmts)};
+	ErrorContextCallback cb;
+	PGresult   *res;
+
+	INSTR_TIME_SET_CURRENT(start);
+	Cmd(a->conn, psprintf("SET lock_timeout = %d", bp_migration_lock_timeout_ms));
+	Cmd(a->conn, psprintf("SET statement_timeout = %d", bp_migration_statement_timeout_ms));
+	Cmd(a->conn, "SET client_connection_check_interval = 1000");
+	res = BpExec(a->conn, "SELECT pg_catalog.pg_try_advisory_lock(" LEDGER_LOCK_KEY ")", 0, NULL,
+				 bp_operation_timeout_ms);
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("the migration ledger is locked by another session on the compute"),
+				 errhint("End the session that holds advisory lock " LEDGER_LOCK_KEY " on the compute, then retry.")));
+	PQclear(res);
+	cb.callback = StatementContext;
+	cb.arg = &where;
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+	foreach(lc, stmts)
+	{
+		BpStatement *st = lfirst(lc);
+		char	   *index = NULL;
+		bool		existed = false;
+		bool		invalid;
+
+		where.k++;
+		a->m = m;
+		a->st = st;
+		if (st->cic_index)
+		{
+			index = CicIndexName(a->conn, st);
+			existed = index == NULL || IndexExists(a->conn, index, &invalid);
+		}
+		for (;;)
+		{
+			instr_time	t0;
+			ErrorData  *ed;
+
+			INSTR_TIME_SET_CURRENT(t0);
+			ed = Try(RunStatement, a);
+			if (ed && index && !existed && IndexExists(a->conn, index, &invalid) && invalid)
+			{
+				/* the failed build's INVALID index: ours to drop, so a retry starts clean */
+				BpStatement drop = *st;
+
+				drop.cic_index = index;
+				a->st = &drop;
+				while (Try(DropInvalidIndex, a) != NULL && !BpPast(a->rt.give_up))
+					BpNap(200);
+				a->st = st;
+			}
+			if (!Attempt(&a->rt, psprintf("statement %d of \"%s\"", where.k, m->version), ed, t0))
+			{
+				if (ed)
+					ReThrowError(ed);
+				break;
+			}
+		}
+	}
+	error_context_stack = cb.previous;
+	InsertLedgerRow(a->conn, m);
+	Cmd(a->conn, "SELECT pg_catalog.pg_advisory_unlock(" LEDGER_LOCK_KEY ")");
+	Cmd(a->conn, "RESET ALL");
+	Applied(a, m, start);
+}
+
 /*
  * Apply to the connected timeline every wanted migration its ledger lacks,
- * in one transaction with their ledger rows, and end that transaction as
- * asked: rolled back (a rehearsal), or prepared so that it commits or
- * aborts with the caller's (conn then belongs to twophase.c).  from_dev:
+ * in order, and end as asked: rolled back (a rehearsal), or prepared so
+ * that it commits or aborts with the caller's (conn then belongs to
+ * twophase.c).  Transactional migrations run in one transaction with their
+ * ledger rows; a non-transactional one is a commit point: what comes
+ * before it commits on the compute first (in a rehearsal too: the fork is
+ * thrown away), it runs statement by statement, and what comes after runs
+ * in a new transaction — the last one ends as asked.  A lock wait that
+ * times out (migration_lock_timeout) or a deadlock rolls back the batch
+ * (or the statement) and retries it after a backoff, for up to
+ * migration_retry_for; out->attempts lists every attempt.  from_dev:
  * wanted is dev's ledger (a re-deploy), so a version prod has and dev
  * lacks is drift.  *after is the ledger as it is once this commits.
  */
@@ -280,57 +665,56 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 			const BpMigration *wanted, int nwanted, bool from_dev,
 			BpApplyEnd end, BpApplied *out, BpLedger *after)
 {
-	BpLedger	have;
-	BpLedgerPlan plan;
-	int		   *pending = palloc(sizeof(int) * Max(1, nwanted));
-	PGresult   *res;
+	Apply		a;
 
+	memset(&a, 0, sizeof(a));
+	a.conn = conn;
+	a.env = env;
+	a.wanted = wanted;
+	a.nwanted = nwanted;
+	a.from_dev = from_dev;
+	a.out = out;
+	a.after = after;
+	a.rt.give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), bp_migration_retry_for_ms);
+	initStringInfo(&a.rt.log);
+	appendStringInfoChar(&a.rt.log, '[');
+	memset(out, 0, sizeof(BpApplied));
+	out->versions = palloc0(sizeof(char *) * Max(1, nwanted));
+	out->ms = palloc0(sizeof(double) * Max(1, nwanted));
 	if (end == BP_APPLY_PREPARE)
 		RequirePreparedSlot(conn);
-	Cmd(conn, "BEGIN");
-	Cmd(conn, psprintf("SET LOCAL lock_timeout = %d", bp_migration_lock_timeout_ms));
-	Cmd(conn, psprintf("SET LOCAL statement_timeout = %d", bp_migration_statement_timeout_ms));
-	LockLedger(conn);
-	EnsureLedger(conn);
-	LedgerRead(conn, &have);
-	plan = BpPlanLedger(have.m, have.n, wanted, nwanted, from_dev, pending);
-	LedgerRefuse(&plan, wanted, &have, env, from_dev);
-
-	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text", 0, NULL, bp_operation_timeout_ms);
-	out->lsn_before = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
-	PQclear(res);
-	out->n = plan.npending;
-	out->gid = NULL;
-	out->versions = palloc0(sizeof(char *) * Max(1, plan.npending));
-	out->ms = palloc0(sizeof(double) * Max(1, plan.npending));
-	for (int i = 0; i < plan.npending; i++)
+	for (;;)
 	{
-		const BpMigration *m = &wanted[plan.pending[i]];
-		const char *params[4] = {m->version, m->name, m->checksum, m->sql};
-		instr_time	start;
-		instr_time	end;
-		ErrorContextCallback cb;
+		for (;;)
+		{
+			int			done = out->n;
+			char	   *what = BatchName(&a);
+			instr_time	t0;
+			ErrorData  *ed;
 
-		INSTR_TIME_SET_CURRENT(start);
-		cb.callback = MigrationContext;
-		cb.arg = unconstify(char *, m->version);
-		cb.previous = error_context_stack;
-		error_context_stack = &cb;
-		/* the compute bounds each statement (statement_timeout, lock_timeout);
-		 * a script may hold many, so the wait for all of them is not bounded
-		 * here beyond what a cancel of this call does */
-		PQclear(BpExecScript(conn, m->sql, INT_MAX));
-		error_context_stack = cb.previous;
-		PQclear(BpExec(conn, "INSERT INTO branchpromote_ledger.migrations "
-					   "(version, name, checksum, sql, applied_lsn) "
-					   "VALUES ($1, $2, $3, $4, pg_catalog.pg_current_wal_insert_lsn())",
-					   4, params, bp_operation_timeout_ms));
-		INSTR_TIME_SET_CURRENT(end);
-		INSTR_TIME_SUBTRACT(end, start);
-		out->versions[i] = m->version;
-		out->ms[i] = INSTR_TIME_GET_MILLISEC(end);
+			INSTR_TIME_SET_CURRENT(t0);
+			ed = Try(Batch, &a);
+			if (ed)
+			{
+				out->n = done;	/* rolled back with the batch */
+				if (PQtransactionStatus(conn) == PQTRANS_INTRANS ||
+					PQtransactionStatus(conn) == PQTRANS_INERROR)
+					Cmd(conn, "ROLLBACK");
+			}
+			if (!Attempt(&a.rt, what, ed, t0))
+			{
+				if (ed)
+					ReThrowError(ed);
+				break;
+			}
+		}
+		if (a.next_nontx < 0)
+			break;
+		Cmd(conn, "COMMIT");	/* in place before the non-transactional one runs */
+		NonTransactional(&a, &wanted[a.next_nontx]);
 	}
-	LedgerRead(conn, after);	/* as it will be once this commits */
+	appendStringInfoChar(&a.rt.log, ']');
+	out->attempts = a.rt.log.data;
 	if (end == BP_APPLY_ROLLBACK)
 		Cmd(conn, "ROLLBACK");
 	else

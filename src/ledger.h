@@ -24,9 +24,11 @@ typedef struct BpApplied
 	double	   *ms;				/* time each took */
 	XLogRecPtr	lsn_before;		/* prod's insert LSN just before applying */
 	char	   *gid;			/* BP_APPLY_PREPARE: the prepared transaction */
+	char	   *attempts;		/* JSON array: every attempt, retried or not */
 } BpApplied;
 
 extern char *BpSha256Hex(const char *data);
+extern char *BpMigrationChecksum(const BpMigration *m);
 extern PGconn *LedgerConnectReader(const BpComputeSpec *spec, const char *project,
 								   const char *password);
 extern PGconn *LedgerConnect(const BpComputeSpec *spec, const char *project,

@@ -9,8 +9,9 @@ typedef struct BpMigration
 {
 	const char *version;
 	const char *name;			/* may be NULL */
-	const char *checksum;		/* sha256 of sql, lowercase hex */
+	const char *checksum;		/* sha256 of sql (non-transactional: of a marker line and sql) */
 	const char *sql;
+	bool		nontransactional;	/* "transaction": false: statements one at a time */
 } BpMigration;
 
 typedef enum BpLedgerVerdict

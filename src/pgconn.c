@@ -27,6 +27,8 @@
 static PGconn *open_conns[MAX_OPEN_CONNS];
 
 static PGresult *Collect(PGconn *conn, const char *sql, int timeout_ms);
+static PGresult *CollectResults(PGconn *conn, const char *sql, int timeout_ms,
+								volatile bool *answered);
 
 /* A compute's notices are not ours to print (libpq would write them to stderr). */
 static void
@@ -272,29 +274,127 @@ BpExecScript(PGconn *conn, const char *sql, int timeout_ms)
 	return Collect(conn, sql, timeout_ms);
 }
 
-/* Wait for a sent query's results; return the last, or raise its error. */
+static void
+LostConnection(PGconn *conn)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("lost the connection to a compute"),
+			 errhint("Check SELECT * FROM branchpromote.computes for its state, and its log."),
+			 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+}
+
+/* Wait until libpq has a whole result (or the deadline, or an interrupt). */
+static void
+AwaitResult(PGconn *conn, instr_time deadline)
+{
+	while (PQisBusy(conn))
+	{
+		WaitSocket(conn, false, deadline, "waiting for a compute to answer");
+		if (!PQconsumeInput(conn))
+			LostConnection(conn);
+	}
+}
+
+/*
+ * A statement went into COPY: we have no data to give or take.  COPY FROM
+ * is ended with an error (the compute rolls the statement back); COPY TO's
+ * rows are read and dropped.  Returns true if it was a COPY.
+ */
+static bool
+EndCopy(PGconn *conn, PGresult *res, instr_time deadline)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_COPY_IN)
+	{
+		if (PQputCopyEnd(conn, "branchpromote sends no COPY data: COPY from the client is not supported") != 1)
+			LostConnection(conn);
+		return true;
+	}
+	if (st == PGRES_COPY_OUT)
+	{
+		for (;;)
+		{
+			char	   *buf = NULL;
+			int			n = PQgetCopyData(conn, &buf, true);
+
+			if (buf)
+				PQfreemem(buf);
+			if (n == -1)
+				return true;	/* done: the COPY's own result follows */
+			if (n == -2)
+				LostConnection(conn);
+			if (n == 0)
+			{
+				WaitSocket(conn, false, deadline, "waiting for a compute to answer");
+				if (!PQconsumeInput(conn))
+					LostConnection(conn);
+			}
+		}
+	}
+	if (st == PGRES_COPY_BOTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a statement sent to a compute started replication (COPY BOTH)"),
+				 errhint("branchpromote runs no replication commands; this is a bug, report it.")));
+	return false;
+}
+
+/*
+ * Wait for a sent query's results; return the last, or raise its error.
+ * If this backend is interrupted (pg_cancel_backend, statement_timeout) or
+ * the wait times out, the compute is asked to cancel the statement too.
+ */
 static PGresult *
 Collect(PGconn *conn, const char *sql, int timeout_ms)
+{
+	PGresult   *volatile last = NULL;
+	volatile bool answered = false;
+
+	PG_TRY();
+	{
+		last = CollectResults(conn, sql, timeout_ms, &answered);
+	}
+	PG_CATCH();
+	{
+		PGcancel   *cancel = answered ? NULL : PQgetCancel(conn);
+		char		errbuf[256];
+
+		if (cancel)				/* still running there */
+		{
+			(void) PQcancel(cancel, errbuf, sizeof(errbuf));	/* local socket: quick */
+			PQfreeCancel(cancel);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return last;
+}
+
+static PGresult *
+CollectResults(PGconn *conn, const char *sql, int timeout_ms, volatile bool *answered)
 {
 	instr_time	deadline = Deadline(timeout_ms);
 	PGresult   *last = NULL;
 	PGresult   *res;
+	bool		copied = false;
 
 	for (;;)
 	{
-		while (PQisBusy(conn))
-		{
-			WaitSocket(conn, false, deadline, "waiting for a compute to answer");
-			if (!PQconsumeInput(conn))
-				ereport(ERROR,
-						(errcode(ERRCODE_CONNECTION_FAILURE),
-						 errmsg("lost the connection to a compute"),
-				 errhint("Check SELECT * FROM branchpromote.computes for its state, and its log."),
-						 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
-		}
+		AwaitResult(conn, deadline);
 		res = PQgetResult(conn);
 		if (res == NULL)
+		{
+			*answered = true;	/* the compute is done with it */
 			break;
+		}
+		if (EndCopy(conn, res, deadline))
+		{
+			copied = true;
+			PQclear(res);
+			continue;
+		}
 		/* keep the first error: later results of a script don't hide it */
 		if (last && PQresultStatus(last) == PGRES_FATAL_ERROR)
 		{
@@ -304,6 +404,16 @@ Collect(PGconn *conn, const char *sql, int timeout_ms)
 		if (last)
 			PQclear(last);
 		last = res;
+	}
+	if (copied && last && PQresultStatus(last) != PGRES_FATAL_ERROR)
+	{
+		PQclear(last);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a statement sent to a compute used COPY to the client, which branchpromote does not support"),
+				 errhint("Read data with SELECT instead."),
+				 errcontext("statement sent to a compute: %.*s%s", (int) strcspn(sql, "'$"),
+							sql, sql[strcspn(sql, "'$")] ? "..." : "")));
 	}
 	if (last == NULL || (PQresultStatus(last) != PGRES_TUPLES_OK &&
 						 PQresultStatus(last) != PGRES_COMMAND_OK))

@@ -56,7 +56,8 @@ file.  data_root defaults to the extension's own default (beside the control
 node's data directory).  With cron => 1, pg_cron is preloaded too (jobs in
 database postgres, run by background workers, so no password is needed) and
 CREATE EXTENSION pg_cron follows branchpromote's.  With proxy_port, the proxy
-listens there (on localhost) and connection_uri returns its URIs.
+listens there (on localhost; new_node returns once it does) and
+connection_uri returns its URIs.
 
 =cut
 
@@ -119,6 +120,9 @@ sub new_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION branchpromote');
 	$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron') if $opt{cron};
+	# the proxy is a background worker: listening a moment after the start
+	croak "the proxy does not listen on port $opt{proxy_port}"
+	  if $opt{proxy_port} && !wait_until(sub { port_accepts($opt{proxy_port}) }, 30);
 	return $self;
 }
 
