@@ -26,6 +26,7 @@ OBJS = \
 	src/gate.o \
 	src/api.o \
 	src/api_history.o \
+	src/api_stray.o \
 	src/journal.o \
 	src/pgwire.o \
 	src/proxystats.o \
@@ -82,6 +83,12 @@ test/unit/test_core: $(UNIT_SRCS) test/unit/check.h src/names.h src/planner.h sr
 test/unit/test_pgwire: test/unit/test_pgwire.c test/unit/check.h src/pgwire.c src/pgwire.h
 	$(CC) -Wall -Wextra -Werror -Isrc -o $@ test/unit/test_pgwire.c src/pgwire.c
 
+# A libpq client for the proxy's TAP test (test/t/014_proxy.pl).
+test/tools/pidcheck: test/tools/pidcheck.c
+	$(CC) -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) -o $@ $< \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
+installcheck: test/tools/pidcheck
+
 unitcheck: test/unit/test_core test/unit/test_pgwire
 	test/unit/test_core
 	test/unit/test_pgwire
@@ -124,4 +131,4 @@ cppcheck:
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
 
 .PHONY: unitcheck fuzzcheck installcheck-nopreload cppcheck
-EXTRA_CLEAN = src/helper/branchpromote_helper test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload
+EXTRA_CLEAN = src/helper/branchpromote_helper test/tools/pidcheck test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload

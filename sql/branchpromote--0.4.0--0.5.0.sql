@@ -19,3 +19,37 @@ SELECT p.name AS project, d.id AS deploy_id, d.release, d.action, d.status,
        d.previous_release, d.rolled_back_by, d.attempts
   FROM branchpromote.deploy d JOIN branchpromote.project p ON p.id = d.project_id
  WHERE branchpromote._can_see(p.owner);
+
+-- The catalog's incarnation.  Every timeline and snapshot directory's
+-- owner file records it with the control server's WAL timeline; the
+-- reconciler collects only directories of this incarnation on this WAL
+-- timeline.  A re-created catalog (DROP and CREATE EXTENSION: a new row
+-- here) or a restored one (a new WAL timeline after a restore or PITR)
+-- leaves the others alone: they are listed in stray_timelines and purged
+-- or adopted only by an admin.
+CREATE TABLE branchpromote.incarnation (
+    id          uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    one_row     boolean NOT NULL DEFAULT true UNIQUE CHECK (one_row)
+);
+INSERT INTO branchpromote.incarnation DEFAULT VALUES;
+REVOKE ALL ON branchpromote.incarnation FROM PUBLIC;
+GRANT SELECT ON branchpromote.incarnation TO branchpromote_admin;
+
+CREATE FUNCTION branchpromote._stray_timelines(OUT timeline bigint, OUT stamp text,
+                                               OUT running boolean, OUT reason text)
+    RETURNS SETOF record LANGUAGE c
+    AS 'MODULE_PATHNAME', 'branchpromote_stray_timelines';
+CREATE VIEW branchpromote.stray_timelines AS SELECT * FROM branchpromote._stray_timelines();
+CREATE FUNCTION branchpromote.purge_stray_timeline(timeline bigint) RETURNS jsonb
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'branchpromote_purge_stray_timeline';
+CREATE FUNCTION branchpromote.adopt_stray_timeline(timeline bigint, project text) RETURNS jsonb
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'branchpromote_adopt_stray_timeline';
+REVOKE ALL ON FUNCTION branchpromote._stray_timelines() FROM PUBLIC;
+REVOKE ALL ON FUNCTION branchpromote.purge_stray_timeline(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION branchpromote.adopt_stray_timeline(bigint, text) FROM PUBLIC;
+REVOKE ALL ON branchpromote.stray_timelines FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION branchpromote._stray_timelines() TO branchpromote_admin;
+GRANT EXECUTE ON FUNCTION branchpromote.purge_stray_timeline(bigint) TO branchpromote_admin;
+GRANT EXECUTE ON FUNCTION branchpromote.adopt_stray_timeline(bigint, text) TO branchpromote_admin;
+GRANT SELECT ON branchpromote.stray_timelines TO branchpromote_admin;

@@ -242,6 +242,27 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
+/*
+ * The plan step's note: what the promotion is, so a promotion whose backend
+ * exits (FATAL, pg_terminate_backend) is still recorded as a failed deploy
+ * (the reconciler reads it from the journal).
+ */
+static char *
+PlanNote(const char *action, const char *release)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "\"action\": ");
+	escape_json(&s, action);
+	appendStringInfoString(&s, ", \"release\": ");
+	if (release)
+		escape_json(&s, release);
+	else
+		appendStringInfoString(&s, "null");
+	return s.data;
+}
+
 /* errcontext: the failure happened on the rehearsal fork. */
 static void
 RehearsalContext(void *arg)
@@ -315,7 +336,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	LedgerRefuse(&lg->plan, lg->dev_ledger.m, &lg->prod_ledger, "prod", true);
 	for (int i = 0; i < lg->plan.npending; i++)	/* before anything runs */
 		(void) BpCheckMigration(&lg->dev_ledger.m[lg->plan.pending[i]]);
-	Step(r, "plan");
+	StepWith(r, "plan", PlanNote("redeploy", release));
 	/* the pre-deploy anchor's snapshot (the rehearsal forks from it too) */
 	snapshot_id = CatalogNextSnapshotId();
 	BpWakeWorkerAtCommit();
@@ -329,6 +350,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true,
 				BP_APPLY_PREPARE, &applied, &after);
 	CatalogRecordPrepared(applied.gid, lg->prod.id);
+	NotePrepared(lg->prod.id);
 	Step(r, "apply pending migrations to prod");
 
 	snprintf(anchor_name, sizeof(anchor_name), "pre-deploy %s", timestamptz_to_str(r->started_at));
@@ -448,13 +470,16 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 		PG_RETURN_DATUM(ResultJsonb(&r));
 	}
 	if (plan.action == BP_ACTION_REDEPLOY)
+	{
+		RefuseSecondRun(&p, &lg.prod, "prod");
 		return Redeploy(fcinfo, &r, &p, release, prod_tl, prod_release, &lg, rehearse);
+	}
 
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
 	LoadCompute(&p, "dev", &dev);
 	(void) UseCompute(&r, &p, &dev, "dev", false);	/* a stopped dev: from its files */
-	Step(&r, "plan");
+	StepWith(&r, "plan", PlanNote(BpActionName(plan.action), release));
 
 	prod_tl = CatalogNextTimelineId();
 	BpWakeWorkerAtCommit();
@@ -910,10 +935,12 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes with promotions of the project */
 	LoadCompute(&p, env, &c);
+	RefuseSecondRun(&p, &c, env);
 	(void) UseCompute(&r, &p, &c, env, true);
 	conn = LedgerConnect(&c.spec, p.name, p.password);
 	LedgerApply(conn, p.name, env, m, n, false, BP_APPLY_PREPARE, &applied, &after);
 	CatalogRecordPrepared(applied.gid, c.id);
+	NotePrepared(c.id);
 	Step(&r, "apply migrations");
 	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
 	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));

@@ -15,6 +15,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
@@ -27,6 +28,7 @@
 #include "pgconn.h"
 #include "process.h"
 #include "twophase.h"
+#include "xactend.h"
 
 
 
@@ -108,18 +110,28 @@ CrashPoint(const char *step)
 	kill(MyProcPid, SIGKILL);
 }
 
-/* Journal a finished step with its duration. */
+/*
+ * Journal a finished step with its duration; extra: more JSON members of
+ * its object ("key": value, ...), or NULL.
+ */
 void
-Step(ApiResult *r, const char *name)
+StepWith(ApiResult *r, const char *name, const char *extra)
 {
 	double		ms = MsSince(r->last);
 
-	JournalStep(name, ms);		/* durable before the next effect */
+	JournalStep(name, ms, extra);	/* durable before the next effect */
 	CrashPoint(name);
 	if (r->steps.len > 1)
 		appendStringInfoString(&r->steps, ", ");
-	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f}", name, ms);
+	appendStringInfo(&r->steps, "{\"step\": \"%s\", \"ms\": %.3f%s%s}", name, ms,
+					 extra ? ", " : "", extra ? extra : "");
 	INSTR_TIME_SET_CURRENT(r->last);
+}
+
+void
+Step(ApiResult *r, const char *name)
+{
+	StepWith(r, name, NULL);
 }
 
 void
@@ -338,7 +350,7 @@ FreePort(void)
 	ListCell   *lc;
 
 	foreach(lc, CatalogFreePorts(256))
-		if (BpCompute()->port_available(lfirst_int(lc)))
+		if (BpCompute()->port_available(lfirst_int(lc)) && CatalogClaimPort(lfirst_int(lc)))
 			return lfirst_int(lc);
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -475,6 +487,50 @@ UseCompute(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env, b
 	r->woken = lappend(r->woken, id);
 	Step(r, psprintf("wake %s", env));
 	return true;
+}
+
+/* Computes this transaction has migrations prepared on (int64 ids, TopMemoryContext). */
+static List *prepared_on = NIL;
+
+static void
+ForgetPrepared(void *arg, bool commit)
+{
+	list_free_deep(prepared_on);
+	prepared_on = NIL;
+}
+
+/* A migration run prepared a transaction on this compute; it ends with ours. */
+void
+NotePrepared(int64 compute_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	int64	   *id = palloc(sizeof(int64));
+
+	*id = compute_id;
+	if (prepared_on == NIL)
+		BpAtXactEnd(ForgetPrepared, NULL);
+	prepared_on = lappend(prepared_on, id);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A second migration run on a compute in one caller transaction would wait
+ * on the first's prepared transaction (its ledger lock and its locks hold
+ * until this transaction ends): refuse it at once.
+ */
+void
+RefuseSecondRun(const BpProject *p, const BpComputeRow *c, const char *env)
+{
+	ListCell   *lc;
+
+	foreach(lc, prepared_on)
+		if (*(int64 *) lfirst(lc) == c->id)
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("this transaction already ran migrations on the %s compute of project \"%s\"",
+							env, p->name),
+					 errdetail("They are prepared on the compute and commit with this transaction; a second run would wait on their locks."),
+					 errhint("Commit first, then call again in a new transaction.")));
 }
 
 /*

@@ -30,6 +30,7 @@ extern void ResultInit(ApiResult *r);
 extern void OperationBegin(ApiResult *r, const char *kind, const char *project);
 extern double MsSince(instr_time t);
 extern void Step(ApiResult *r, const char *name);
+extern void StepWith(ApiResult *r, const char *name, const char *extra);
 extern void Key(ApiResult *r, const char *key);
 extern void PutStr(ApiResult *r, const char *key, const char *value);
 extern void PutInt(ApiResult *r, const char *key, int64 value);
@@ -54,6 +55,8 @@ extern char *CallerName(void);
 extern bool UseCompute(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env,
 					   bool need_server);
 extern void PutWoke(ApiResult *r);
+extern void NotePrepared(int64 compute_id);
+extern void RefuseSecondRun(const BpProject *p, const BpComputeRow *c, const char *env);
 extern void BaseSnapshot(ApiResult *r, const BpComputeSpec *spec);
 extern void ReadLedger(const BpProject *p, const BpComputeRow *c, BpLedger *out);
 extern char *OptText(FunctionCallInfo fcinfo, int n);

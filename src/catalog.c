@@ -14,7 +14,9 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -35,6 +37,10 @@ CatalogExtensionInstalled(void)
 	return OidIsValid(get_extension_oid("branchpromote", true));
 }
 
+char		bp_incarnation[40] = "";
+static LocalTransactionId incarnation_lxid = InvalidLocalTransactionId;
+static void ReadIncarnation(void);
+
 /* Connect SPI and act as the extension's owner. */
 void
 CatalogBegin(void)
@@ -51,6 +57,20 @@ CatalogBegin(void)
 	SetUserIdAndSecContext(owner, saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	ReadIncarnation();
+}
+
+/*
+ * What an owner file says besides its creating transaction: the catalog's
+ * incarnation and the control server's WAL timeline.  NULL if no catalog
+ * session has read the incarnation yet.
+ */
+char *
+BpOwnerStamp(void)
+{
+	if (bp_incarnation[0] == '\0')
+		return NULL;
+	return psprintf("%s %u", bp_incarnation, (unsigned int) GetWALInsertionTimeLine());
 }
 
 /* Who called: the user in effect before CatalogBegin switched to the owner. */
@@ -127,6 +147,27 @@ Col(int row, int col, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
+
+/* The catalog's incarnation, read once per transaction (SPI connected). */
+static void
+ReadIncarnation(void)
+{
+	bool		isnull;
+
+	if (incarnation_lxid == MyProc->lxid && bp_incarnation[0] != '\0')
+		return;
+	Run("SELECT pg_catalog.to_regclass('branchpromote.incarnation') IS NOT NULL",
+		0, NULL, NULL, NULL, SPI_OK_SELECT);
+	/* a catalog not yet updated to 0.5.0 has none: one stamp for all of it */
+	if (DatumGetBool(Col(0, 1, &isnull)) &&
+		Run("SELECT id::pg_catalog.text FROM branchpromote.incarnation", 0, NULL, NULL, NULL,
+			SPI_OK_SELECT) > 0)
+		strlcpy(bp_incarnation, TextDatumGetCString(Col(0, 1, &isnull)), sizeof(bp_incarnation));
+	else
+		strlcpy(bp_incarnation, "pre-0.5.0", sizeof(bp_incarnation));
+	incarnation_lxid = MyProc->lxid;
+}
+
 
 static int64
 ColInt64(int row, int col)
@@ -349,7 +390,7 @@ CatalogGetEnvironment(int64 project_id, const char *env, int64 *timeline_id,
 
 /*
  * Ports in the configured range that no compute row uses, lowest first (at
- * most max).  Concurrent callers are kept apart by a transaction lock.
+ * most max): candidates; CatalogClaimPort takes one.
  */
 List *
 CatalogFreePorts(int max)
@@ -361,15 +402,31 @@ CatalogFreePorts(int max)
 	List	   *out = NIL;
 	int			n;
 
-	Run("SELECT pg_catalog.pg_advisory_xact_lock("
-		"'branchpromote.compute'::pg_catalog.regclass::pg_catalog.int4, 0)",
-		0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = Run("SELECT p FROM pg_catalog.generate_series($1, $2) AS p "
 			"WHERE NOT EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.port = p) "
 			"ORDER BY p LIMIT $3", 3, types, values, NULL, SPI_OK_SELECT);
 	for (int i = 0; i < n; i++)
 		out = lappend_int(out, ColInt32(i, 1));
 	return out;
+}
+
+/*
+ * Claim a port for this transaction: its own transaction lock (so callers
+ * in other projects never wait for each other: each skips a port another
+ * holds), and, with the lock held, no committed row using it.
+ */
+bool
+CatalogClaimPort(int port)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(port)};
+	bool		isnull;
+
+	Run("SELECT pg_catalog.pg_try_advisory_xact_lock("
+		"'branchpromote.compute'::pg_catalog.regclass::pg_catalog.int4, $1) "
+		"AND NOT EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.port = $1)",
+		1, types, values, NULL, SPI_OK_SELECT);
+	return DatumGetBool(Col(0, 1, &isnull));
 }
 
 int64
@@ -748,6 +805,33 @@ CatalogRecordFailedOperation(const char *header, const char *steps_json, const c
 		"($1->>'started_at')::pg_catalog.timestamptz, pg_catalog.clock_timestamp(), "
 		"$3 || CASE WHEN pg_catalog.jsonb_array_length($2) = 0 THEN ' before its first step' "
 		"ELSE ' after step \"' || ($2->-1->>'step') || '\"' END)",
+		3, types, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * A promotion whose backend ended without recording its failed deploy (it
+ * exited, or died): from its journal, once its plan step said what it was;
+ * not if a deploy row of that start already exists.
+ */
+void
+CatalogRecordJournaledDeploy(const char *header, const char *steps_json, const char *why)
+{
+	Oid			types[3] = {JSONBOID, JSONBOID, TEXTOID};
+	Datum		values[3] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(header)),
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(steps_json)),
+	CStringGetTextDatum(why)};
+
+	Run("INSERT INTO branchpromote.deploy (project_id, release, action, status, started_at, "
+		"finished_at, elapsed_ms, error) "
+		"SELECT p.id, s->>'release', s->>'action', 'failed', ($1->>'started_at')::pg_catalog.timestamptz, "
+		"pg_catalog.clock_timestamp(), "
+		"(SELECT pg_catalog.sum((x->>'ms')::pg_catalog.float8) FROM pg_catalog.jsonb_array_elements($2) x), "
+		"$3 || ' after step \"' || ($2->-1->>'step') || '\"' "
+		"FROM branchpromote.project p, pg_catalog.jsonb_array_elements($2) s "
+		"WHERE $1->>'kind' = 'promote_branch' AND p.name = $1->>'project' "
+		"AND s->>'step' = 'plan' AND s ? 'action' "
+		"AND NOT EXISTS (SELECT 1 FROM branchpromote.deploy d WHERE d.project_id = p.id "
+		"AND d.started_at = ($1->>'started_at')::pg_catalog.timestamptz)",
 		3, types, values, NULL, SPI_OK_INSERT);
 }
 

@@ -126,6 +126,7 @@ extern bool CatalogGetEnvironment(int64 project_id, const char *env, int64 *time
 								  char **release);
 
 extern List *CatalogFreePorts(int max);
+extern bool CatalogClaimPort(int port);
 extern int64 CatalogInsertCompute(int64 project_id, const char *env, int64 timeline_id,
 								  int port, int pid);
 extern bool CatalogGetCompute(int64 project_id, const char *env, BpComputeRow *out);
@@ -156,6 +157,8 @@ extern void CatalogRecordOperation(const char *project, const char *kind,
 
 extern bool CatalogOperationRecorded(const char *header);
 extern void CatalogRecordFailedOperation(const char *header, const char *steps_json,
+										 const char *why);
+extern void CatalogRecordJournaledDeploy(const char *header, const char *steps_json,
 										 const char *why);
 extern int64 CatalogNextSnapshotId(void);
 extern void CatalogInsertSnapshot(int64 id, int64 timeline_id, XLogRecPtr start_lsn,

@@ -42,8 +42,10 @@ LocalSocketDir(int64 compute_id)
 }
 
 /*
- * The pid in pgdata/postmaster.pid if that process is alive and the file
- * names this directory; 0 otherwise.
+ * The pid in pgdata/postmaster.pid if that process is alive, the file
+ * names this directory, and the process started when the file says its
+ * postmaster did (after a crash the pid may be another process's, even
+ * one of ours); 0 otherwise.
  */
 int
 LocalPostmasterPid(const char *pgdata)
@@ -51,15 +53,18 @@ LocalPostmasterPid(const char *pgdata)
 	FILE	   *f = AllocateFile(psprintf("%s/postmaster.pid", pgdata), "r");
 	char		line1[64];
 	char		line2[MAXPGPATH];
+	char		line3[64];
 	int			pid = 0;
 
 	if (f == NULL)
 		return 0;
-	if (fgets(line1, sizeof(line1), f) && fgets(line2, sizeof(line2), f))
+	if (fgets(line1, sizeof(line1), f) && fgets(line2, sizeof(line2), f) &&
+		fgets(line3, sizeof(line3), f))
 	{
 		line2[strcspn(line2, "\n")] = '\0';
 		pid = atoi(line1);
-		if (strcmp(line2, pgdata) != 0 || !BpPidAlive(pid))
+		if (strcmp(line2, pgdata) != 0 || !BpPidAlive(pid) ||
+			!BpProcessStartedNear(pid, (time_t) atoll(line3), 10))
 			pid = 0;
 	}
 	FreeFile(f);
@@ -154,6 +159,17 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 	LocalShare(BpSocketRoot(), 0750);
 	LocalShare(sockdir, 0770);
 	(void) SyncHba(spec->timeline_id, !LocalClientAccessClosed(spec));
+	/*
+	 * A postmaster.pid that names a live process which is not this data
+	 * directory's postmaster (a pid reused after a crash) would make the new
+	 * postmaster refuse to start: remove it (the helper does, for a data
+	 * directory of the compute user's).
+	 */
+	if (!LocalSeparateUser() && LocalPostmasterPid(pgdata) == 0 &&
+		unlink(psprintf("%s/postmaster.pid", pgdata)) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove the stale \"%s/postmaster.pid\": %m", pgdata)));
 	if (LocalSeparateUser())
 	{
 		/* a new data directory (a fork's clone) becomes the compute user's */

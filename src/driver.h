@@ -56,7 +56,22 @@ typedef struct BpStoredTimeline
 	int64		timeline_id;
 	FullTransactionId creator;	/* invalid if its owner file is missing */
 	bool		young;			/* made less than a minute ago */
+	bool		current;		/* made by this catalog incarnation on this WAL timeline */
+	bool		empty;			/* nothing but its (missing) owner file in it */
+	char		stamp[64];		/* the owner file's incarnation and WAL timeline, or "" */
 } BpStoredTimeline;
+
+/*
+ * The catalog's incarnation (branchpromote.incarnation, a uuid made by
+ * CREATE EXTENSION), read at every CatalogBegin.  Every owner file records
+ * it with the control server's WAL timeline: a directory the reconciler
+ * may collect is one of this incarnation on this WAL timeline.  A restored
+ * catalog (a new WAL timeline after a restore or PITR) or a re-created
+ * one (a new incarnation) leaves others alone: they are strays, reported
+ * and purged or adopted only by an explicit call.
+ */
+extern char bp_incarnation[40];
+extern char *BpOwnerStamp(void);
 
 typedef struct BpStorageDriver
 {
@@ -72,8 +87,12 @@ typedef struct BpStorageDriver
 								 int64 new_timeline, BpForkResult *result);
 	/* Reconciler only: every timeline in storage (List of BpStoredTimeline *). */
 	List	   *(*list) (void);
-	/* Reconciler only: remove a timeline and its history. */
+	/* Reconciler only: move a timeline and its history to the trash. */
 	void		(*remove) (int64 timeline_id);
+	/* Reconciler only: empty the trash of what went there before older_than; returns how many. */
+	int			(*purge_trash) (TimestampTz older_than);
+	/* Stamp a timeline as this catalog's (an adopted stray), made by creator. */
+	void		(*restamp) (int64 timeline_id, FullTransactionId creator, const char *stamp);
 	/* Bytes on disk, and how many of them are shared with other files (reflink). */
 	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
 	/*

@@ -25,6 +25,7 @@ int			bp_migration_lock_timeout_ms = 500;
 int			bp_migration_retry_for_ms = 2 * 60 * 1000;
 int			bp_migration_statement_timeout_ms = 15 * 60 * 1000;
 int			bp_history_retention_s = 7 * 24 * 3600;
+int			bp_trash_retention_s = 24 * 3600;
 int			bp_snapshot_interval_s = 3600;
 int			bp_suspend_timeout_s = 300;
 char	   *bp_crash_at = NULL;
@@ -117,6 +118,11 @@ BpGucInit(void)
 							"How long WAL and snapshots are kept for point-in-time forks.",
 							"Older ones are pruned by the reconciler, except the newest snapshot before the window (so its start stays reachable).",
 							&bp_history_retention_s, 7 * 24 * 3600, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.trash_retention",
+							"How long removed timelines and snapshots stay in the trash before the reconciler deletes them.",
+							"<data_root>/trash/<epoch seconds>/...: move a timeline back from there by hand within this time to undo a removal.",
+							&bp_trash_retention_s, 24 * 3600, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.snapshot_interval",
 							"How often the reconciler takes a snapshot of each running prod (0: never; anchors still take theirs).",

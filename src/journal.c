@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "common/file_perm.h"
 #include "storage/fd.h"
+#include "storage/ipc.h"
 #include "storage/procarray.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -49,6 +50,7 @@
 #include "xactend.h"
 
 #define ENDED_SUFFIX ".ended"
+#define EXITED_SUFFIX ".exited"	/* ended as its backend exited (FATAL, pg_terminate_backend) */
 
 typedef struct OpenJournal
 {
@@ -107,7 +109,9 @@ AtEnd(void *arg, bool commit)
 					(errcode_for_file_access(),
 					 errmsg("could not remove operation journal \"%s\": %m", j->path)));
 	}
-	else if (rename(j->path, psprintf("%s" ENDED_SUFFIX, j->path)) != 0 && errno != ENOENT)
+	else if (rename(j->path, psprintf("%s%s", j->path,
+									  proc_exit_inprogress ? EXITED_SUFFIX : ENDED_SUFFIX)) != 0 &&
+			 errno != ENOENT)
 		ereport(WARNING,
 				(errcode_for_file_access(),
 				 errmsg("could not close operation journal \"%s\": %m", j->path)));
@@ -149,7 +153,7 @@ JournalBegin(const char *kind, const char *project, const char *actor, Timestamp
 
 /* A step of the current call finished: on disk before the next effect. */
 void
-JournalStep(const char *name, double ms)
+JournalStep(const char *name, double ms, const char *extra)
 {
 	StringInfoData line;
 
@@ -158,7 +162,7 @@ JournalStep(const char *name, double ms)
 	initStringInfo(&line);
 	appendStringInfoString(&line, "{\"step\": ");
 	escape_json(&line, name);
-	appendStringInfo(&line, ", \"ms\": %.3f}", ms);
+	appendStringInfo(&line, ", \"ms\": %.3f%s%s}", ms, extra ? ", " : "", extra ? extra : "");
 	AppendLine(current->path, line.data);
 	current->steps++;
 }
@@ -262,7 +266,8 @@ JournalList(bool ended_only)
 
 		if (sscanf(de->d_name, "%d-" INT64_FORMAT "-%*d%n", &pid, &started, &n) != 2)
 			continue;
-		ended = strcmp(de->d_name + n, ENDED_SUFFIX) == 0;
+		ended = strcmp(de->d_name + n, ENDED_SUFFIX) == 0 ||
+			strcmp(de->d_name + n, EXITED_SUFFIX) == 0;
 		if (!ended && de->d_name[n] != '\0')
 			continue;			/* not ours */
 		if (ended_only != (ended || !WriterAlive(pid, (TimestampTz) started)))
@@ -270,6 +275,7 @@ JournalList(bool ended_only)
 		e = palloc0(sizeof(BpJournalEntry));
 		e->path = psprintf("%s/%s", dir, de->d_name);
 		e->ended = ended;
+		e->exited = strcmp(de->d_name + n, EXITED_SUFFIX) == 0;
 		rd = ReadJournal(e->path, e);
 		if (rd == JOURNAL_EMPTY && ended_only)
 			(void) unlink(e->path); /* it died before its first line */

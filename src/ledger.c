@@ -103,14 +103,28 @@ Cmd(PGconn *conn, const char *sql)
 void
 EnsureLedger(PGconn *conn)
 {
+	PGresult   *res;
+	bool		missing;
+
 	Cmd(conn, "CREATE SCHEMA IF NOT EXISTS branchpromote_ledger");
 	Cmd(conn, "CREATE TABLE IF NOT EXISTS branchpromote_ledger.migrations ("
 		"version text PRIMARY KEY, name text, checksum text NOT NULL, "
 		"sql text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
 		"applied_lsn pg_lsn, transactional boolean NOT NULL DEFAULT true)");
-	/* a ledger made before 0.5.0 (a fork inherits it as it was) */
-	Cmd(conn, "ALTER TABLE branchpromote_ledger.migrations "
-		"ADD COLUMN IF NOT EXISTS transactional boolean NOT NULL DEFAULT true");
+	/*
+	 * A ledger made before 0.5.0 (a fork inherits it as it was).  Only if the
+	 * column is missing: ALTER TABLE would hold an ACCESS EXCLUSIVE lock on
+	 * the ledger until the run's prepared transaction commits, and every
+	 * read of the ledger would wait for it.
+	 */
+	res = BpExec(conn, "SELECT 1 FROM pg_catalog.pg_attribute "
+				 "WHERE attrelid = pg_catalog.to_regclass('branchpromote_ledger.migrations') "
+				 "AND attname = 'transactional' AND NOT attisdropped", 0, NULL, bp_operation_timeout_ms);
+	missing = PQntuples(res) == 0;
+	PQclear(res);
+	if (missing)
+		Cmd(conn, "ALTER TABLE branchpromote_ledger.migrations "
+			"ADD COLUMN IF NOT EXISTS transactional boolean NOT NULL DEFAULT true");
 }
 
 /*

@@ -89,6 +89,49 @@ BpPidAlive(pid_t pid)
 }
 
 /*
+ * Did process pid start within slack_s seconds of when (epoch seconds)?
+ * From /proc/<pid>/stat's start time (clock ticks after boot) and the boot
+ * time in /proc/stat; true when either cannot be read (no /proc: trust the
+ * pid).  Tells a postmaster from an unrelated process that got its pid
+ * after a crash.
+ */
+bool
+BpProcessStartedNear(pid_t pid, time_t when, int slack_s)
+{
+	char		path[64];
+	char		buf[1024];
+	FILE	   *f;
+	char	   *p;
+	size_t		n;
+	unsigned long long ticks = 0;
+	long long	btime = -1;
+	long		hz = sysconf(_SC_CLK_TCK);
+	double		started;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "pid (comm) ": field 3 is the state; the start time is field 22 */
+	if ((p = strrchr(buf, ')')) == NULL ||
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			   &ticks) != 1)
+		return true;
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return true;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	if (btime < 0 || hz <= 0)
+		return true;
+	started = (double) btime + (double) ticks / (double) hz;
+	return started >= (double) when - slack_s && started <= (double) when + slack_s;
+}
+
+/*
  * In a freshly forked child: point stdio at /dev/null and the log, close
  * everything else, reset signals, exec.  Only async-signal-safe calls.
  */
@@ -137,9 +180,15 @@ BpSpawnDetached(char *const argv[], const char *logpath)
 	int			status;
 
 	if (pipe2(fds, O_CLOEXEC) != 0)
+	{
+		int			save = errno;
+
+		close(logfd);
+		errno = save;
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not create a pipe: %m")));
+	}
 	fflush(NULL);
 	child = fork();
 	if (child < 0)

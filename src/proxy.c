@@ -18,8 +18,9 @@
  *   CONNECTING a non-blocking connect to the compute;
  *   AUTH       bytes pass both ways, and the compute's messages are read one
  *              by one until its first ReadyForQuery, so that its
- *              BackendKeyData can be swapped for the proxy's own random key
- *              (cancels come to the proxy, which maps them back);
+ *              BackendKeyData's secret can be swapped for the proxy's own
+ *              random one (the pid stays the compute's: cancels come to
+ *              the proxy, which maps the pair back);
  *   RELAY      bytes pass both ways untouched;
  *   CLOSING    a last message (an error) drains to the client, then close.
  *
@@ -377,19 +378,24 @@ PollWakes(void)
 
 /* ------------------------------------------------------------ routing */
 
-/* Give the client its own random cancel key, unique among the open ones. */
+/*
+ * The client's cancel key: the compute's real backend pid (the client's
+ * pg_backend_pid(), NOTIFY's sender pid and pg_stat_activity must agree
+ * with what it was told) with a random secret of the proxy's own, unique
+ * among the open connections as a (pid, secret) pair: computes' pids may
+ * repeat, and a cancel names the pair.
+ */
 static void
-NewKey(Conn *c)
+NewKey(Conn *c, uint32 server_pid)
 {
+	c->key_pid = server_pid;
 	do
 	{
-		if (!pg_strong_random(&c->key_pid, sizeof(c->key_pid)) ||
-			!pg_strong_random(&c->key_secret, sizeof(c->key_secret)))
+		if (!pg_strong_random(&c->key_secret, sizeof(c->key_secret)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not generate a random cancel key")));
-		c->key_pid &= 0x7fffffff;	/* a plausible pid: positive */
-	} while (c->key_pid == 0 || FindByKey(c->key_pid, c->key_secret) != NULL);
+	} while (FindByKey(c->key_pid, c->key_secret) != NULL);
 }
 
 /* A StartupMessage: route it, rewrite its database, connect or wake. */
@@ -435,7 +441,6 @@ RouteStartup(Conn *c, const PgwStartup *st)
 	c->c2s.end = n + (c->c2s.end - c->c2s.start);
 	c->c2s.start = 0;
 	memcpy(c->c2s.data, pkt, n);
-	NewKey(c);
 	/* counted in above; a compute being suspended is woken again after it */
 	if (!r.running || BpProxySuspending(c->spec.compute_id) || !StartConnect(c))
 		NeedWake(c);
@@ -582,6 +587,7 @@ VetServerBytes(Conn *c)
 		if (type == 'K' && PgwParseKeyData(c->s2c.data + c->s2c_ok, total,
 										   &c->server_pid, &c->server_secret))
 		{
+			NewKey(c, c->server_pid);
 			PgwBuildKeyData(c->key_pid, c->key_secret, c->s2c.data + c->s2c_ok);
 			c->have_key = true;
 		}

@@ -90,7 +90,7 @@ ProxyLookUp(const char *project, const char *env, ProxyRoute *r)
 			else
 			{
 				r->message = psprintf("project \"%s\" has no environment \"%s\"", project, env);
-				r->hint = psprintf("Database \"%s\" is prod, \"%s.dev\" is dev, \"%s.<branch>\" a preview or backup branch.",
+				r->hint = psprintf("Database \"%s\" is prod, \"%s.dev\" is dev, \"%s.<branch>\" a preview; a backup branch has no compute: fork a preview of it with branchpromote.fork_branch.",
 								   project, project, project);
 			}
 			break;

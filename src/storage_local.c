@@ -121,15 +121,18 @@ static void
 MakeOwnedDir(const char *root, const char *dir, const char *what, const char *sub)
 {
 	FullTransactionId xid = GetTopFullTransactionId();
+	char	   *stamp = BpOwnerStamp();
 
+	if (stamp == NULL)
+		elog(ERROR, "branchpromote: the catalog's incarnation is not known yet");
 	EnsureDir(root);
 	if (MakePGDirectory(dir) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create %s directory \"%s\": %m", what, dir),
-				 errhint("A directory left by a crash is removed by the reconciler; try again shortly.")));
+				 errhint("A directory left by a crash is removed by the reconciler; one left by another catalog is listed in branchpromote.stray_timelines.")));
 	LocalWriteFile(psprintf("%s/owner", dir),
-				   psprintf(UINT64_FORMAT "\n", U64FromFullTransactionId(xid)));
+				   psprintf(UINT64_FORMAT " %s\n", U64FromFullTransactionId(xid), stamp));
 	if (sub)
 		EnsureDir(psprintf("%s/%s", dir, sub));
 	fsync_fname(dir, true);
@@ -497,23 +500,59 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 		BpSyncTree(LocalPgdata(new_tl));
 }
 
-/* Fill in who created dir (its owner file) and whether it is under a minute old. */
+/* An adopted stray becomes this catalog's: its owner file names creator (committed). */
+static void
+LocalRestamp(int64 timeline_id, FullTransactionId creator, const char *stamp)
+{
+	LocalWriteFile(psprintf("%s/owner", LocalTimelineDir(timeline_id)),
+				   psprintf(UINT64_FORMAT " %s\n", U64FromFullTransactionId(creator), stamp));
+}
+
+/*
+ * Fill in who created dir (its owner file: "<xid> <incarnation> <WAL
+ * timeline>"), whether that is this catalog on this WAL timeline, whether
+ * it is under a minute old, and whether it is empty but for an owner file
+ * being written.
+ */
 static void
 ReadOwner(const char *dir, BpStoredTimeline *t)
 {
 	FILE	   *f;
 	unsigned long long xid = 0;
+	char		inc[40] = "";
+	unsigned int tli = 0;
 	struct stat sb;
+	DIR		   *d;
+	struct dirent *de;
 
 	t->creator = InvalidFullTransactionId;
+	t->current = false;
+	t->stamp[0] = '\0';
 	t->young = stat(dir, &sb) == 0 && sb.st_mtime > time(NULL) - 60;
 	f = AllocateFile(psprintf("%s/owner", dir), "r");
 	if (f != NULL)
 	{
-		if (fscanf(f, "%llu", &xid) == 1)
+		int			got = fscanf(f, "%llu %39s %u", &xid, inc, &tli);
+
+		if (got >= 1)
 			t->creator = FullTransactionIdFromU64(xid);
+		if (got == 3)
+		{
+			char	   *now = BpOwnerStamp();
+
+			snprintf(t->stamp, sizeof(t->stamp), "%s %u", inc, tli);
+			t->current = now != NULL && strcmp(t->stamp, now) == 0;
+		}
 		FreeFile(f);
 	}
+	t->empty = true;
+	d = AllocateDir(dir);
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+			strncmp(de->d_name, "owner", 5) != 0)
+			t->empty = false;
+	if (d != NULL)
+		FreeDir(d);
 }
 
 /* The id a directory entry named by a positive number stands for; 0 if none. */
@@ -565,17 +604,98 @@ LocalList(void)
 	return ListOwned(psprintf("%s/timelines", BpDataRoot()));
 }
 
-/* Remove a timeline: data, archive, log. */
+/*
+ * The trash: <data_root>/trash/<epoch seconds>/timelines/<id> (a removed
+ * timeline: the same shape, so the helper still knows its data directory)
+ * and .../snapshots/<timeline>-<id>.  Removal is final only when the
+ * reconciler empties what has been there for branchpromote.trash_retention.
+ */
+static char *
+TrashDir(void)
+{
+	return psprintf("%s/trash", BpDataRoot());
+}
+
+/* This pass's trash directory, made if new (a rename target on the same filesystem). */
+static char *
+TrashNow(const char *sub)
+{
+	char	   *dir = psprintf("%s/" INT64_FORMAT, TrashDir(), (int64) time(NULL));
+
+	EnsureDir(TrashDir());
+	EnsureDir(dir);
+	dir = psprintf("%s/%s", dir, sub);
+	EnsureDir(dir);
+	return dir;
+}
+
+/* Move path into the trash as trash/<now>/<sub>/<name>, durably. */
+static void
+MoveToTrash(const char *path, const char *sub, const char *name)
+{
+	char	   *into = TrashNow(sub);
+	char	   *to = psprintf("%s/%s", into, name);
+
+	if (rename(path, to) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not move \"%s\" to the trash \"%s\": %m", path, to),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
+	fsync_fname(into, true);
+	fsync_fname(psprintf("%s/timelines", BpDataRoot()), true);
+}
+
+/* Remove a timeline (data, archive, log, snapshots): into the trash. */
 static void
 LocalRemove(int64 timeline_id)
 {
-	char	   *pgdata = LocalPgdata(timeline_id);
-	struct stat sb;
+	MoveToTrash(LocalTimelineDir(timeline_id), "timelines", psprintf(INT64_FORMAT, timeline_id));
+}
 
-	/* a data directory the compute user owns only it (the helper) can empty */
-	if (LocalSeparateUser() && lstat(pgdata, &sb) == 0 && sb.st_uid == LocalComputeUid())
-		LocalHelper("remove", pgdata, NULL);
-	BpRemoveTree(LocalTimelineDir(timeline_id));
+/* Remove a directory tree of the trash for good (a compute user's data directories through the helper). */
+static void
+PurgeTree(const char *path)
+{
+	char	   *timelines = psprintf("%s/timelines", path);
+	DIR		   *d = AllocateDir(timelines);
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+	{
+		char	   *pgdata = psprintf("%s/%s/pgdata", timelines, de->d_name);
+		struct stat sb;
+
+		if (OwnedDirId(de->d_name) != 0 && LocalSeparateUser() && lstat(pgdata, &sb) == 0 &&
+			sb.st_uid == LocalComputeUid())
+			LocalHelper("remove", pgdata, NULL);
+	}
+	if (d != NULL)
+		FreeDir(d);
+	BpRemoveTree(path);
+}
+
+/* Empty the trash of what went there before older_than. */
+static int
+LocalPurgeTrash(TimestampTz older_than)
+{
+	char	   *root = TrashDir();
+	DIR		   *d = AllocateDir(root);
+	struct dirent *de;
+	List	   *old = NIL;
+	ListCell   *lc;
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+	{
+		int64		when = OwnedDirId(de->d_name);
+
+		if (when != 0 && time_t_to_timestamptz((pg_time_t) when) <= older_than)
+			old = lappend(old, psprintf("%s/%s", root, de->d_name));
+	}
+	if (d != NULL)
+		FreeDir(d);
+	foreach(lc, old)
+		PurgeTree(lfirst(lc));
+	return list_length(old);
 }
 
 /* ------------------------------------------------------------ history */
@@ -718,7 +838,8 @@ LocalListSnapshots(int64 timeline_id)
 static void
 LocalRemoveSnapshot(int64 timeline_id, int64 snapshot_id)
 {
-	BpRemoveTree(LocalSnapshotDir(timeline_id, snapshot_id));
+	MoveToTrash(LocalSnapshotDir(timeline_id, snapshot_id), "snapshots",
+				psprintf(INT64_FORMAT "-" INT64_FORMAT, timeline_id, snapshot_id));
 }
 
 /* A timeline's WAL segment size from its pg_control; 0 if unknown.  Never throws. */
@@ -756,7 +877,7 @@ static int
 ScanArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than, bool remove)
 {
 	char	   *root = LocalArchive(timeline_id);
-	DIR		   *dir = opendir(root);
+	DIR		   *dir = AllocateDir(root);	/* released by an ERROR, too */
 	struct dirent *de;
 	int			segsize = 0;
 	XLogSegNo	keep_seg = 0;
@@ -803,7 +924,7 @@ ScanArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than, boo
 		pfree(path);
 	}
 	save = errno;
-	closedir(dir);
+	FreeDir(dir);
 	errno = save;
 	return save != 0 && de == NULL ? -1 : found;
 }
@@ -826,7 +947,7 @@ static bool
 LocalHistoryDue(int64 timeline_id, const int64 *ids, int n, XLogRecPtr keep_from,
 				TimestampTz older_than)
 {
-	DIR		   *dir = opendir(LocalSnapshotRoot(timeline_id));
+	DIR		   *dir = AllocateDir(LocalSnapshotRoot(timeline_id));	/* released by an ERROR, too */
 	struct dirent *de;
 	bool		due = false;
 
@@ -849,7 +970,7 @@ LocalHistoryDue(int64 timeline_id, const int64 *ids, int n, XLogRecPtr keep_from
 			due = ids[i] != id;
 	}
 	if (dir != NULL)
-		closedir(dir);
+		FreeDir(dir);
 	return due || ScanArchive(timeline_id, keep_from, older_than, false) != 0;
 }
 
@@ -931,6 +1052,8 @@ static const BpStorageDriver local_storage = {
 	.fork_at_head = LocalForkAtHead,
 	.list = LocalList,
 	.remove = LocalRemove,
+	.purge_trash = LocalPurgeTrash,
+	.restamp = LocalRestamp,
 	.usage = LocalUsage,
 	.snapshot = LocalSnapshot,
 	.fork_at_snapshot = LocalForkAtSnapshot,

@@ -570,11 +570,27 @@ CreatorFinished(FullTransactionId creator)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
 
-	if (!FullTransactionIdIsValid(creator) || !FullTransactionIdPrecedes(creator, next))
+	if (!FullTransactionIdIsValid(creator))
 		return true;
+	if (!FullTransactionIdPrecedes(creator, next))
+		return false;			/* from a future this catalog never saw: not ours to judge */
 	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(creator) > (UINT64CONST(1) << 31))
 		return true;
 	return !TransactionIdIsInProgress(XidFromFullTransactionId(creator));
+}
+
+/*
+ * May the reconciler collect this directory once no committed row names
+ * it?  Only one this catalog incarnation made on this WAL timeline (a
+ * restored or re-created catalog does not know what another made), or one
+ * with nothing in it (a crash between mkdir and its owner file).
+ */
+static bool
+Collectable(const BpStoredTimeline *t)
+{
+	if (t->current)
+		return true;
+	return !FullTransactionIdIsValid(t->creator) && t->empty && !t->young;
 }
 
 /* Remove a timeline nothing committed references; stop stray servers. */
@@ -585,18 +601,20 @@ DoReconcileTimeline(void *arg)
 
 	/* SPI takes a fresh snapshot per statement: after this check, so a
 	 * creator that committed has its rows visible. */
-	if (!CreatorFinished(t->creator))
+	if (t->current && !CreatorFinished(t->creator))
 		return;
 	/* no owner file yet: its creator may be between mkdir and writing it */
 	if (!FullTransactionIdIsValid(t->creator) && t->young)
 		return;
 	if (!CatalogTimelineExists(t->timeline_id))
 	{
+		if (!Collectable(t))
+			return;				/* a stray: branchpromote.stray_timelines lists it */
 		BpCompute()->stop_timeline(t->timeline_id, true);
 		BpStorage()->remove(t->timeline_id);
 		ereport(LOG,
-				(errmsg("branchpromote reconciler: removed timeline " INT64_FORMAT
-						", which no committed row references", t->timeline_id)));
+				(errmsg("branchpromote reconciler: moved timeline " INT64_FORMAT
+						", which no committed row references, to the trash", t->timeline_id)));
 	}
 	else if (!CatalogTimelineHasCompute(t->timeline_id))
 		BpCompute()->stop_timeline(t->timeline_id, false);
@@ -817,8 +835,9 @@ DoReconcileHistory(void *arg)
 	{
 		BpStoredTimeline *s = lfirst(lc);
 
-		if (!CreatorFinished(s->creator) || (!FullTransactionIdIsValid(s->creator) && s->young))
-			continue;
+		if ((s->current && !CreatorFinished(s->creator)) ||
+			(!FullTransactionIdIsValid(s->creator) && s->young) || !Collectable(s))
+			continue;			/* in progress, or another catalog's (kept) */
 		if (!CatalogSnapshotExists(s->timeline_id))
 		{
 			BpStorage()->remove_snapshot(tl, s->timeline_id);
@@ -842,6 +861,18 @@ DoReconcileHistory(void *arg)
 						pruned, tl, LSN_FORMAT_ARGS(cutoff))));
 }
 
+/* Empty the trash of what has been there for branchpromote.trash_retention. */
+static void
+DoPurgeTrash(void *arg)
+{
+	int			n = BpStorage()->purge_trash(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																	   -(int64) bp_trash_retention_s * 1000));
+
+	if (n > 0)
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: emptied %d trash director%s", n, n == 1 ? "y" : "ies")));
+}
+
 static void
 DoListJournals(void *arg)
 {
@@ -862,14 +893,18 @@ DoJournal(void *arg)
 {
 	BpJournalEntry *e = arg;
 
+	const char *why = e->exited ? "its backend was ended (FATAL or pg_terminate_backend)" :
+		e->ended ? "its transaction aborted" : "its backend ended (a crash?) without finishing";
+
 	if (!CatalogOperationRecorded(e->header))
 	{
-		CatalogRecordFailedOperation(e->header, e->steps_json,
-									 e->ended ? "its transaction aborted" :
-									 "its backend ended (a crash?) without finishing");
+		CatalogRecordFailedOperation(e->header, e->steps_json, why);
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: recorded a failed operation: %s", e->header)));
 	}
+	/* a promotion whose backend could not record its failed deploy itself */
+	if (e->exited || !e->ended)
+		CatalogRecordJournaledDeploy(e->header, e->steps_json, why);
 }
 
 /*
@@ -1051,6 +1086,9 @@ ReconcilePass(bool full)
 		foreach(lc, endpoints)
 			(void) RunItem("checking a compute endpoint", true, DoReconcileEndpoint,
 						   lfirst(lc), NULL, 0);
+	/* last: with trash_retention 0, what this pass moved there goes too */
+	if (full)
+		(void) RunItem("emptying the trash", false, DoPurgeTrash, NULL, NULL, 0);
 	return deferred;
 }
 

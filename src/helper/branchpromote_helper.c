@@ -15,7 +15,8 @@
  *   branchpromote_helper USER signal PGDATA SIG    signal PGDATA's postmaster (INT, QUIT,
  *                                                  KILL, HUP) if it runs as USER there
  *   branchpromote_helper USER exec   PGDATA ARG... become USER and exec this installation's
- *                                                  postgres -D PGDATA ARG...
+ *                                                  postgres -D PGDATA ARG... (first removing a
+ *                                                  postmaster.pid no postmaster of PGDATA owns)
  *
  * The sudoers rule pins USER.  Every PGDATA must be absolute, canonical (no
  * symbolic link, no "..") and end in /timelines/<digits>/pgdata; only files
@@ -169,6 +170,25 @@ SignalNumber(const char *name)
 	return 0;
 }
 
+/*
+ * A postmaster.pid that no postmaster of pgdata owns any more (its pid was
+ * reused after a crash): the postmaster would refuse to start while that
+ * pid lives, so it goes.  Only a regular file of the compute user's.
+ */
+static void
+ClearStaleLock(const char *pgdata)
+{
+	char		path[PATH_MAX];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata);
+	if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != user_uid ||
+		Postmaster(pgdata) != 0)
+		return;
+	if (unlink(path) != 0 && errno != ENOENT)
+		Die("could not remove the stale \"%s\": %s", path, strerror(errno));
+}
+
 /* Become the compute user for good, then exec postgres beside this program. */
 static void
 ExecPostgres(const char *user, const char *pgdata, int argc, char **argv)
@@ -180,6 +200,7 @@ ExecPostgres(const char *user, const char *pgdata, int argc, char **argv)
 
 	if (args == NULL || realpath("/proc/self/exe", self) == NULL || (slash = strrchr(self, '/')) == NULL)
 		Die("could not find this program's directory");
+	ClearStaleLock(pgdata);
 	strcpy(slash + 1, "postgres");
 	if (initgroups(user, user_gid) != 0 || setgid(user_gid) != 0 || setuid(user_uid) != 0)
 		Die("could not become %s: %s", user, strerror(errno));

@@ -78,6 +78,8 @@ sub new_node
 		"branchpromote.compute_port_base = $opt{port_base}",
 		"branchpromote.compute_port_count = 50",
 		"branchpromote.reconcile_interval = '500ms'",
+		# the trash is emptied at the next full pass: teardown waits for it
+		"branchpromote.trash_retention = 0",
 		# scale to zero only where a test asks for it (set_suspend_timeout)
 		"branchpromote.suspend_timeout = 0");
 	$conf .= "\nbranchpromote.data_root = '$opt{data_root}'" if $opt{data_root};
@@ -352,11 +354,13 @@ sub reconciler_pass
 
 =pod
 
-=item $bp->plant_orphan(owner => XID, age => SECONDS)
+=item $bp->plant_orphan(owner => XID, age => SECONDS, stamp => TEXT, content => 1)
 
 Make a timeline directory no catalog row references, as an aborted or
 crashed operation leaves it: with an owner file naming XID (none if XID is
-undef), its modification time SECONDS in the past (default 0).  It is made
+undef) and STAMP (default: this catalog's incarnation and WAL timeline, so
+the reconciler may collect it), its modification time SECONDS in the past
+(default 0), with an (empty) pgdata directory if content.  It is made
 under another name and renamed into place, so the reconciler never sees it
 half made.  Returns its path.
 
@@ -373,9 +377,16 @@ sub plant_orphan
 	mkdir($tmp) or croak "could not create $tmp: $!";
 	if (defined $opt{owner})
 	{
+		# this catalog's incarnation on this WAL timeline, unless stamp says otherwise
+		my $stamp = $opt{stamp} // $self->sql(
+			"SELECT (SELECT id FROM branchpromote.incarnation) || ' ' || timeline_id FROM pg_control_checkpoint()");
 		open(my $fh, '>', "$tmp/owner") or croak "could not write $tmp/owner: $!";
-		print $fh "$opt{owner}\n";
+		print $fh "$opt{owner} $stamp\n";
 		close($fh) or croak "could not write $tmp/owner: $!";
+	}
+	if ($opt{content})
+	{
+		mkdir("$tmp/pgdata") or croak "could not create $tmp/pgdata: $!";
 	}
 	my $t = time() - ($opt{age} // 0);
 	utime($t, $t, $tmp) or croak "could not set the times of $tmp: $!";
@@ -426,7 +437,7 @@ sub _drop_all
 	my @projects = grep { $_ ne '' }
 	  split /\n/, $self->sql('SELECT project FROM branchpromote.projects ORDER BY 1');
 	$self->sql("SELECT branchpromote.drop_project('$_', '$_')") for @projects;
-	my $dirs_gone = wait_until(sub { !$self->timeline_dirs }, $seconds);
+	my $dirs_gone = wait_until(sub { !$self->timeline_dirs && !glob("$self->{root}/trash/*") }, $seconds);
 	my $procs_gone = wait_until(sub { !$self->processes_under_root }, $seconds);
 	return ($dirs_gone, $procs_gone);
 }

@@ -44,6 +44,44 @@ utime(time() - 120, time() - 120, $young_ownerless);
 ok(wait_until(sub { !-e $young_ownerless }),
 	'once it is old, the reconciler removes it');
 
+# Strays: directories another catalog made (another incarnation, or this one
+# before a restore, on another WAL timeline of the control server), and one
+# with data but no owner file.  The reconciler must not delete them: it
+# cannot know what they hold.
+my $incarnation = $bp->sql('SELECT id FROM branchpromote.incarnation');
+my $other_incarnation = $bp->plant_orphan(owner => 3, stamp => '00000000-0000-0000-0000-000000000000 1', content => 1, age => 120);
+my $other_wal_timeline = $bp->plant_orphan(owner => 3, stamp => "$incarnation 7", content => 1, age => 120);
+my $no_owner_with_data = $bp->plant_orphan(content => 1, age => 120);
+my $future = $bp->plant_orphan(owner => 4000000000, content => 1, age => 120);
+ok($bp->reconciler_pass && $bp->reconciler_pass, 'the reconciler passes twice');
+ok(-d $other_incarnation, "it keeps another catalog incarnation's directory");
+ok(-d $other_wal_timeline, 'and one made on another WAL timeline (a restored catalog)');
+ok(-d $no_owner_with_data, 'and one with data but no owner file');
+ok(-d $future, 'and one whose creating transaction is in the future of this catalog');
+my %stray = map { split /=/ } split /,/, $bp->sql(
+	"SELECT string_agg(timeline || '=' || reason, ',') FROM branchpromote.stray_timelines");
+my ($oi) = $other_incarnation =~ /(\d+)$/;
+my ($ow) = $other_wal_timeline =~ /(\d+)$/;
+my ($no) = $no_owner_with_data =~ /(\d+)$/;
+like($stray{$oi}, qr/another catalog incarnation/, 'stray_timelines lists the first');
+like($stray{$ow}, qr/another WAL timeline/, 'and the second');
+is($stray{$no}, 'no owner file', 'and the third');
+my ($st) = $bp->sqlstate("SELECT branchpromote.purge_stray_timeline((SELECT id FROM branchpromote.timeline LIMIT 1))");
+is($st, '42704', 'a timeline the catalog names is not a stray to purge');
+$bp->json("SELECT branchpromote.purge_stray_timeline($oi)");
+ok(!-e $other_incarnation, 'purge_stray_timeline removes a stray');
+ok(-d $bp->data_root . "/trash", 'into the trash');
+$bp->json("SELECT branchpromote.create_project('keeper')");
+my $adopted = $bp->json("SELECT branchpromote.adopt_stray_timeline($ow, 'keeper')");
+is($adopted->{branch}, "stray-$ow", 'adopt_stray_timeline makes it a backup branch');
+is($bp->sql("SELECT kind || ' ' || branch FROM branchpromote.timelines WHERE timeline = $ow"), "backup stray-$ow", 'of the project');
+like(slurp_file("$other_wal_timeline/owner"), qr/ \Q$incarnation\E 1$/m, "its owner file is this catalog's now");
+$bp->json("SELECT branchpromote.discard_branch('keeper', 'stray-$ow')");
+ok(wait_until(sub { !-e $other_wal_timeline }), 'so discarding it lets the reconciler remove it');
+$bp->sql("SELECT branchpromote.purge_stray_timeline(timeline) FROM branchpromote.stray_timelines");
+ok(!-e $no_owner_with_data && !-e $future, 'the other strays are purged too');
+$bp->json("SELECT branchpromote.drop_project('keeper', 'keeper')");
+
 # ------------------------------------------- aborted promote_branch
 
 # While the promoting transaction is open, its directory is work in progress.

@@ -1,6 +1,8 @@
 # Computes outlive a restart (and a crash) of the control server and are
 # adopted; work of a transaction cut short by the crash is cleaned up; a
-# compute that dies is restarted by the reconciler with its committed data.
+# compute that dies is restarted by the reconciler with its committed data;
+# a stale postmaster.pid whose pid now belongs to another process is told
+# apart by the process's start time.
 use strict;
 use warnings FATAL => 'all';
 
@@ -97,6 +99,30 @@ is(compute_safe_psql($prod_uri, ROWS_DIGEST), $prod_digest,
 	'every committed prod row survived the crash, the one written in prod included');
 ok(!defined $bp->compute_row('r', 'prod')->{last_error}, 'the recovered compute shows no last_error');
 ok(pid_alive($dev_pid), 'the dev compute was not touched');
+
+# ------------------------------------------- a stale postmaster.pid, its pid reused
+
+# After a crash the pid in a postmaster.pid may belong to another process,
+# even one of the same OS user: it is neither signalled nor waited for, and
+# the compute starts.
+$bp->json("SELECT branchpromote.suspend_compute('r', 'dev')");
+my $pgdata = $bp->pgdata($dev_tl);
+ok(!-e "$pgdata/postmaster.pid", 'a suspended compute has no postmaster.pid');
+my $squatter = fork();
+if ($squatter == 0) { exec('sleep', '600') or die "exec: $!" }
+open(my $fh, '>', "$pgdata/postmaster.pid") or die "could not write $pgdata/postmaster.pid: $!";
+print $fh join("\n", $squatter, $pgdata, time() - 3600, $bp->compute_row('r', 'dev')->{port}, '/tmp', 'localhost',
+	'  5432001         1', 'ready'), "\n";
+close($fh);
+$bp->json("SELECT branchpromote.suspend_compute('r', 'dev')");
+ok(pid_alive($squatter), 'suspending it does not signal the process that has the old pid');
+my $w = $bp->json("SELECT branchpromote.wake_compute('r', 'dev')");
+is($w->{state}, 'running', 'waking it starts it');
+is(compute_safe_psql($dev_uri, 'SELECT count(*) FROM items'), '400', 'and it serves its rows');
+isnt($bp->pidfile_pid($dev_tl), $squatter, 'with a postmaster.pid of its own');
+ok(pid_alive($squatter), 'the other process was left alone');
+kill 'KILL', $squatter;
+waitpid($squatter, 0);
 
 $bp->teardown;
 done_testing();

@@ -1,8 +1,9 @@
 # The reconciler never holds up DDL on its catalog: DROP EXTENSION, CREATE
 # EXTENSION at the old version and ALTER EXTENSION UPDATE, and DROP DATABASE
 # of the catalog's database (WITH (FORCE)) all complete while it runs; it
-# idles without the extension, and once the extension is back it removes
-# what the old catalog left on disk.  The proxy does not hold them up
+# idles without the extension, and once the extension is back it leaves
+# what the old catalog left on disk alone (strays, another incarnation's)
+# until an admin purges it.  The proxy does not hold them up
 # either: without the catalog it answers clients with an error, and it comes
 # back with the database.
 use strict;
@@ -45,8 +46,18 @@ ok(proxy_running(), 'and keeps running');
 	"SET statement_timeout = '30s'; CREATE EXTENSION branchpromote VERSION '0.1.0'; ALTER EXTENSION branchpromote UPDATE");
 is($ret, 0, 'CREATE EXTENSION at 0.1.0 and ALTER EXTENSION UPDATE complete') or diag($err);
 is($bp->sql("SELECT extversion FROM pg_extension WHERE extname = 'branchpromote'"), '0.5.0', 'at 0.5.0');
-ok(BranchPromoteTest::wait_until(sub { scalar($bp->timeline_dirs) == 0 }),
-	'the reconciler removes what the dropped catalog left on disk');
+# what the dropped catalog left is not the new one's to delete: strays, kept
+my @left = $bp->timeline_dirs;
+ok($bp->reconciler_pass && $bp->reconciler_pass, 'the reconciler passes');
+is(join(',', $bp->timeline_dirs), join(',', @left), 'it removes nothing the dropped catalog left on disk');
+is($bp->sql("SELECT string_agg(timeline::text, ',' ORDER BY timeline) FROM branchpromote.stray_timelines"),
+	join(',', @left), 'branchpromote.stray_timelines lists it');
+like($bp->sql("SELECT string_agg(DISTINCT reason, ',') FROM branchpromote.stray_timelines"), qr/another catalog incarnation/,
+	'saying why');
+$bp->sql("SELECT branchpromote.purge_stray_timeline(timeline) FROM branchpromote.stray_timelines");
+is(scalar($bp->timeline_dirs), 0, 'an explicit purge removes it');
+ok(BranchPromoteTest::wait_until(sub { scalar($bp->processes_under_root) == 0 }), 'and stops its server');
+ok(-d $bp->data_root . '/trash', 'into the trash');
 $bp->json("SELECT branchpromote.create_project('acme')");
 is($bp->sql("SELECT count(*) FROM branchpromote.computes WHERE actual_state = 'running'"), '1',
 	'the updated extension works');
@@ -59,8 +70,10 @@ $node->safe_psql('template1', 'CREATE DATABASE postgres');
 $node->safe_psql('postgres', 'CREATE EXTENSION branchpromote');
 ok(BranchPromoteTest::wait_until(\&reconciler_running), 'the reconciler is back once the database is');
 ok(BranchPromoteTest::wait_until(\&proxy_running), 'so is the proxy');
-ok(BranchPromoteTest::wait_until(sub { scalar($bp->timeline_dirs) == 0 }),
-	'and removes the data of the dropped catalog');
+ok($bp->reconciler_pass, 'the reconciler passes');
+ok(scalar($bp->timeline_dirs) > 0, "and keeps the dropped catalog's data");
+$bp->sql("SELECT branchpromote.purge_stray_timeline(timeline) FROM branchpromote.stray_timelines");
+is(scalar($bp->timeline_dirs), 0, 'until an admin purges it');
 
 $bp->teardown;
 done_testing();

@@ -115,6 +115,8 @@ is($e->{C}, '3D000', 'an unknown project: SQLSTATE 3D000');
 is($e->{S}, 'FATAL', '... a FATAL error');
 like($e->{H} // '', qr/connection_uri/, '... with a hint');
 is(startup_error('acme.nope')->{C}, '3D000', 'an unknown environment: SQLSTATE 3D000');
+like(startup_error('acme.prod-backup-1')->{H}, qr/a backup branch has no compute: fork a preview of it/,
+	'a backup branch is no route: the hint says how to reach its data');
 
 for my $req ([ 'SSLRequest', 80877103 ], [ 'GSSENCRequest', 80877104 ])
 {
@@ -178,6 +180,16 @@ is( compute_safe_psql(
 	$h->finish;
 	like($cerr, qr/canceling statement due to user request/, "psql's cancel reaches the compute");
 	ok(time - $start < 30, 'long before the query would have ended');
+}
+# the client is told its server process's real pid: PQbackendPID() is
+# pg_backend_pid(), and a NOTIFY it sent itself comes from that pid
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ "$FindBin::Bin/../tools/pidcheck", $prod ], '>', \$out, '2>', \$err)
+	  or die "pidcheck: $err";
+	my ($told, $real, $notify) = split ' ', $out;
+	is($told, $real, 'through the proxy, PQbackendPID() is the compute backend\'s pid');
+	is($notify, $real, "and a NOTIFY of the client's own comes from it");
 }
 {
 	# a CancelRequest with a key nobody holds: closed, nothing happens

@@ -220,6 +220,20 @@ is(join(',', sort map { join('+', keys %{ $_->{woke} }) } @results), ',dev', 'ex
 is(join(',', sort map { scalar @{ $_->{applied} } } @results), '0,1', 'the migration was applied once');
 ok(wait_until(\&at_zero), 'back at zero');
 
+# One project's open call holds up no other project's (no global lock on ports).
+my ($oin, $oout, $oerr) = ('', '', '');
+my $open = IPC::Run::start([ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
+	'<', \$oin, '>', \$oout, '2>', \$oerr);
+$oin .= "BEGIN;\nSELECT branchpromote.fork_branch('acme', 'held', 'dev') IS NOT NULL;\n";
+ok(wait_until(sub { $open->pump_nb; $oout =~ /^t$/m }), 'a fork of acme in a transaction left open') or diag($oerr);
+my $t_other = time();
+my ($rc_other) = $node->psql('postgres', "SET statement_timeout = '30s'; SELECT branchpromote.create_project('other')");
+is($rc_other, 0, 'another project is created meanwhile');
+ok(time() - $t_other < 30, 'without waiting for the open transaction');
+$oin .= "ROLLBACK;\n\\q\n";
+$open->finish;
+$bp->json("SELECT branchpromote.drop_project('other', 'other')");
+
 # A crashed compute: the call that needs it has it recovered.
 compute_safe_psql($bp->uri('acme', 'prod'), "INSERT INTO items VALUES (60, 'before the crash')");
 my $prod = $bp->compute_row('acme', 'prod');

@@ -175,6 +175,29 @@ $r = $bp->json(apply('dev', @history, $crash));
 is(join(',', map { $_->{version} } @{ $r->{applied} }), '0007', 'the retry applies it');
 push @history, $crash;
 
+# ------------------------------ a migration that switches its timeouts off
+my ($kin, $kout, $kerr) = ('', '', '');
+my $locker = IPC::Run::start([ 'psql', '-XAtq', '-d', $dev ], '<', \$kin, '>', \$kout, '2>', \$kerr);
+$kin .= "BEGIN;\nSELECT 'holding', count(*) FROM items;\n";
+ok(wait_until(sub { $locker->pump_nb; $kout =~ /holding/ }), 'a transaction on dev holds a lock on items');
+$t0 = time();
+($st, $err) = $bp->sqlstate("SET branchpromote.migration_statement_timeout = '2s'; "
+	  . apply('dev', @history, { version => '0008', sql => 'SET lock_timeout = 0; SET statement_timeout = 0; ALTER TABLE items ADD COLUMN x8 int' }));
+my $took = time() - $t0;
+is($st, '57014', 'a migration that switches its own timeouts off is still stopped');
+ok($took >= 2 && $took < 10, sprintf('after migration_statement_timeout + 1 s (%.1f s)', $took));
+ok(wait_until(sub { compute_safe_psql($dev, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%ADD COLUMN x8%' AND pid <> pg_backend_pid()") eq '0' }, 10),
+	'and its statement is cancelled on the compute');
+$kin .= "COMMIT;\n\\q\n";
+$locker->finish;
+
+# ------------------------------ two migration runs in one caller transaction
+($st, $err) = $bp->sqlstate("BEGIN; " . apply('dev', @history, { version => '0008', sql => 'CREATE TABLE t8 (x int)' }) . "; "
+	  . apply('dev', @history, { version => '0008', sql => 'CREATE TABLE t8 (x int)' }, { version => '0009', sql => 'CREATE TABLE t9 (x int)' }) . "; COMMIT");
+is($st, '25001', 'a second migration run on a compute in one transaction is refused at once');
+like($err, qr/already ran migrations on the dev compute/, 'saying why');
+is(compute_safe_psql($dev, "SELECT count(*) FROM branchpromote_ledger.migrations WHERE version >= '0008'"), '0', 'and nothing of either stays');
+
 # ---------------------------------------- short lock waits, retried, on a busy prod
 push @history, { version => '0008', sql => 'ALTER TABLE items ADD COLUMN tag text' };
 $bp->json(apply('dev', @history));
@@ -223,6 +246,25 @@ for my $f (glob("$logdir/lat*"))
 }
 ok($n > 100, "prod's clients ran $n transactions meanwhile");
 cmp_ok($max_us / 1000, '<=', $lock_ms + 250, sprintf("their worst wait was %.0f ms: within one lock timeout (%d ms) and a margin", $max_us / 1000, $lock_ms));
+
+# ------------------------------------------- a promotion ended by pg_terminate_backend
+push @history, { version => '0009', sql => 'SELECT pg_sleep(600)' };
+$bp->json(apply('dev', @history[0 .. $#history - 1]));
+compute_safe_psql($dev, "INSERT INTO branchpromote_ledger.migrations (version, checksum, sql) VALUES ('0009', 'x', 'SELECT pg_sleep(600)')");
+($in, $out, $cerr) = ('', '', '');
+$h = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres') ], '<', \$in, '>', \$out, '2>', \$cerr);
+$in .= "SELECT pg_backend_pid();\nSELECT branchpromote.promote_branch('shop', 'v5', rehearse => false);\n";
+ok(wait_until(sub { $h->pump_nb; $out =~ /^\d+$/m }), 'a re-deploy that runs a long migration');
+($caller) = $out =~ /^(\d+)$/m;
+ok(wait_until(sub { compute_safe_psql($prod, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()") eq '1' }),
+	'its migration runs on prod');
+$bp->sql("SELECT pg_terminate_backend($caller)");
+eval { $h->finish };    # psql ends with its connection
+ok(wait_until(sub { $bp->sql("SELECT count(*) FROM branchpromote.deploys WHERE release = 'v5' AND status = 'failed' AND action = 'redeploy'") eq '1' }),
+	'a re-deploy ended by pg_terminate_backend is recorded in deploys');
+like($bp->sql("SELECT error FROM branchpromote.deploys WHERE release = 'v5'"), qr/^its backend was ended/, 'saying how it ended');
+ok(wait_until(sub { compute_safe_psql($prod, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()") eq '0' }, 15),
+	'and its migration does not keep running on prod');
 
 $bp->teardown;
 done_testing();
