@@ -34,6 +34,11 @@ CREATE TABLE branchpromote.incarnation (
 );
 INSERT INTO branchpromote.incarnation DEFAULT VALUES;
 REVOKE ALL ON branchpromote.incarnation FROM PUBLIC;
+-- what the catalog names before this update is its own: stamp it
+CREATE FUNCTION branchpromote._stamp_named_directories() RETURNS integer
+    LANGUAGE c AS 'MODULE_PATHNAME', 'branchpromote_stamp_named_directories';
+REVOKE ALL ON FUNCTION branchpromote._stamp_named_directories() FROM PUBLIC;
+SELECT branchpromote._stamp_named_directories();
 GRANT SELECT ON branchpromote.incarnation TO branchpromote_admin;
 
 CREATE FUNCTION branchpromote._stray_timelines(OUT timeline bigint, OUT stamp text,

@@ -26,6 +26,7 @@
 PG_FUNCTION_INFO_V1(branchpromote_stray_timelines);
 PG_FUNCTION_INFO_V1(branchpromote_purge_stray_timeline);
 PG_FUNCTION_INFO_V1(branchpromote_adopt_stray_timeline);
+PG_FUNCTION_INFO_V1(branchpromote_stamp_named_directories);
 
 /* A superuser or an admin. */
 static void
@@ -158,7 +159,7 @@ RestampAtEnd(void *arg, bool commit)
 	{
 		PG_TRY();
 		{
-			BpStorage()->restamp(rs->timeline_id, rs->creator, rs->stamp);
+			BpStorage()->restamp(rs->timeline_id, 0, rs->creator, rs->stamp);
 		}
 		PG_CATCH();
 		{
@@ -209,4 +210,49 @@ branchpromote_adopt_stray_timeline(PG_FUNCTION_ARGS)
 	PutInt(&r, "timeline", tl);
 	PutStr(&r, "branch", branch);
 	PG_RETURN_DATUM(ResultJsonb(&r));
+}
+
+/*
+ * _stamp_named_directories() → integer: every timeline and snapshot
+ * directory a catalog row names gets this catalog's stamp (the 0.5.0
+ * update: owner files made before had none, and without one they would
+ * become strays once their rows go).  Returns how many were stamped.
+ */
+Datum
+branchpromote_stamp_named_directories(PG_FUNCTION_ARGS)
+{
+	ListCell   *lc;
+	int			n = 0;
+	char	   *stamp;
+	FullTransactionId old = FullTransactionIdFromEpochAndXid(0, FirstNormalTransactionId);
+
+	RequireAdmin("stamp timeline directories");
+	CatalogBegin();
+	stamp = BpOwnerStamp();
+	foreach(lc, BpStorage()->list())
+	{
+		BpStoredTimeline *t = lfirst(lc);
+		ListCell   *sc;
+
+		if (!CatalogTimelineExists(t->timeline_id))
+			continue;
+		if (!t->current)
+		{
+			BpStorage()->restamp(t->timeline_id, 0,
+								 FullTransactionIdIsValid(t->creator) ? t->creator : old, stamp);
+			n++;
+		}
+		foreach(sc, BpStorage()->list_snapshots(t->timeline_id))
+		{
+			BpStoredTimeline *sn = lfirst(sc);
+
+			if (sn->current || !CatalogSnapshotExists(sn->timeline_id))
+				continue;
+			BpStorage()->restamp(t->timeline_id, sn->timeline_id,
+								 FullTransactionIdIsValid(sn->creator) ? sn->creator : old, stamp);
+			n++;
+		}
+	}
+	CatalogEnd();
+	PG_RETURN_INT32(n);
 }

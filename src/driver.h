@@ -91,8 +91,12 @@ typedef struct BpStorageDriver
 	void		(*remove) (int64 timeline_id);
 	/* Reconciler only: empty the trash of what went there before older_than; returns how many. */
 	int			(*purge_trash) (TimestampTz older_than);
-	/* Stamp a timeline as this catalog's (an adopted stray), made by creator. */
-	void		(*restamp) (int64 timeline_id, FullTransactionId creator, const char *stamp);
+	/*
+	 * Stamp a timeline (snapshot_id 0) or one of its snapshots as this
+	 * catalog's, made by creator: an adopted stray, or one a row names.
+	 */
+	void		(*restamp) (int64 timeline_id, int64 snapshot_id, FullTransactionId creator,
+							const char *stamp);
 	/* Bytes on disk, and how many of them are shared with other files (reflink). */
 	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
 	/*

@@ -54,6 +54,20 @@ Bad(PgwStartup *out, const char *reason)
 	out->length = 0;
 	out->nparams = 0;
 	out->error = reason;
+	out->silent = false;
+	return PGW_BAD;
+}
+
+/*
+ * Malformed where PostgreSQL logs it and closes without answering (its
+ * COMMERROR): a length it cannot trust.  A client that connects and hangs
+ * up at once (a Terminate as its first bytes) must see just the close.
+ */
+static PgwKind
+BadSilent(PgwStartup *out, const char *reason)
+{
+	(void) Bad(out, reason);
+	out->silent = true;
 	return PGW_BAD;
 }
 
@@ -72,7 +86,7 @@ PgwParseStartup(const char *buf, size_t len, PgwStartup *out)
 		return PGW_INCOMPLETE;
 	length = GetU32(buf);
 	if (length < 8 || length > PGW_MAX_STARTUP)
-		return Bad(out, "invalid length of startup packet");
+		return BadSilent(out, "invalid length of startup packet");
 	if (len < length)
 		return PGW_INCOMPLETE;
 	code = GetU32(buf + 4);
@@ -90,16 +104,16 @@ PgwParseStartup(const char *buf, size_t len, PgwStartup *out)
 	if (code == PGW_CODE_CANCEL)
 	{
 		if (length != 16)
-			return Bad(out, "invalid length of cancel request");
+			return BadSilent(out, "invalid length of cancel request");
 		out->kind = PGW_CANCEL;
 		out->length = length;
 		out->cancel_pid = GetU32(buf + 8);
 		out->cancel_key = GetU32(buf + 12);
 		return PGW_CANCEL;
 	}
+	out->protocol = code;
 	if ((code >> 16) != 3)
 		return Bad(out, "unsupported frontend protocol");
-	out->protocol = code;
 
 	/* name NUL value NUL ... NUL, all within buf[8 .. length - 1] */
 	pos = 8;
@@ -154,6 +168,13 @@ PgwParam(const PgwStartup *s, const char *name)
 int
 PgwBuildStartup(const PgwStartup *s, const char *database, char *out, size_t outlen)
 {
+	return PgwBuildStartupWith(s, database, NULL, out, outlen);
+}
+
+int
+PgwBuildStartupWith(const PgwStartup *s, const char *database, const char *options,
+					char *out, size_t outlen)
+{
 	size_t		need = 8 + 1;
 	size_t		dblen;
 	size_t		pos = 8;
@@ -165,8 +186,12 @@ PgwBuildStartup(const PgwStartup *s, const char *database, char *out, size_t out
 	for (int i = 0; i < s->nparams; i++)
 	{
 		bool		is_db = strcmp(s->names[i], "database") == 0;
+		bool		is_opts = options != NULL && strcmp(s->names[i], "options") == 0;
 
-		need += strlen(s->names[i]) + 1 + (is_db ? dblen : strlen(s->values[i])) + 1;
+		if (is_opts && options[0] == '\0')
+			continue;			/* dropped */
+		need += strlen(s->names[i]) + 1 +
+			(is_db ? dblen : is_opts ? strlen(options) : strlen(s->values[i])) + 1;
 		have_db = have_db || is_db;
 	}
 	if (!have_db)
@@ -179,10 +204,13 @@ PgwBuildStartup(const PgwStartup *s, const char *database, char *out, size_t out
 	for (int i = 0; i < s->nparams; i++)
 	{
 		bool		is_db = strcmp(s->names[i], "database") == 0;
-		const char *value = is_db ? database : s->values[i];
+		bool		is_opts = options != NULL && strcmp(s->names[i], "options") == 0;
+		const char *value = is_db ? database : is_opts ? options : s->values[i];
 		size_t		nlen = strlen(s->names[i]) + 1;
 		size_t		vlen = strlen(value) + 1;
 
+		if (is_opts && options[0] == '\0')
+			continue;
 		memcpy(out + pos, s->names[i], nlen);
 		pos += nlen;
 		memcpy(out + pos, value, vlen);
@@ -197,6 +225,56 @@ PgwBuildStartup(const PgwStartup *s, const char *database, char *out, size_t out
 	}
 	out[pos++] = '\0';
 	return (int) pos;
+}
+
+bool
+PgwEndpoint(const char *options, char *endpoint, size_t endpoint_size, char *rest, size_t rest_size)
+{
+	const char *p = options;
+	size_t		rlen = 0;
+	bool		found = false;
+
+	if (rest_size == 0 || endpoint_size == 0)
+		return false;
+	rest[0] = '\0';
+	endpoint[0] = '\0';
+	while (*p)
+	{
+		const char *start;
+		size_t		len;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		/* a token ends at unescaped white space (libpq's options syntax) */
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+		{
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			p++;
+		}
+		len = (size_t) (p - start);
+		if (!found && len > 9 && strncmp(start, "endpoint=", 9) == 0 &&
+			memchr(start, '\\', len) == NULL)
+		{
+			if (len - 9 >= endpoint_size)
+				return false;
+			memcpy(endpoint, start + 9, len - 9);
+			endpoint[len - 9] = '\0';
+			found = true;
+			continue;
+		}
+		if (rlen + (rlen > 0) + len >= rest_size)
+			return false;
+		if (rlen > 0)
+			rest[rlen++] = ' ';
+		memcpy(rest + rlen, start, len);
+		rlen += len;
+		rest[rlen] = '\0';
+	}
+	return found;
 }
 
 /* At most max bytes of s, cut back to the start of a UTF-8 character. */

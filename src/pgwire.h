@@ -44,6 +44,7 @@ typedef struct PgwStartup
 	uint32_t	cancel_pid;		/* PGW_CANCEL */
 	uint32_t	cancel_key;
 	const char *error;			/* PGW_BAD: what is wrong (a constant string) */
+	bool		silent;			/* PGW_BAD: the server closes without a word (a length it cannot trust) */
 } PgwStartup;
 
 /*
@@ -65,6 +66,19 @@ extern const char *PgwParam(const PgwStartup *s, const char *name);
  * does not fit in outlen or in PGW_MAX_STARTUP (the server would refuse it).
  */
 extern int	PgwBuildStartup(const PgwStartup *s, const char *database, char *out, size_t outlen);
+/* The same, and "options" replaced by options (NULL: kept; "": dropped). */
+extern int	PgwBuildStartupWith(const PgwStartup *s, const char *database, const char *options,
+								char *out, size_t outlen);
+
+/*
+ * Routing that keeps the database name true (as Neon's): a token
+ * "endpoint=<project>.<env>" in the options parameter (libpq's
+ * options=endpoint%3D...).  true if there is one: *endpoint is its value,
+ * *rest the options without it (tokens joined by one space).  false if
+ * none, or if either does not fit its buffer.
+ */
+extern bool PgwEndpoint(const char *options, char *endpoint, size_t endpoint_size,
+						char *rest, size_t rest_size);
 
 /*
  * An ErrorResponse ('E') with severity (FATAL, ERROR), SQLSTATE, message and

@@ -211,6 +211,31 @@ Fail(Conn *c, const char *sqlstate, const char *message, const char *hint)
 	c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 }
 
+/*
+ * An unsupported protocol version, refused as the server refuses it: its
+ * message, and for a client older than protocol 3 in the format that
+ * client reads ('E', the text, a NUL).
+ */
+static void
+FailProtocol(Conn *c, uint32 protocol)
+{
+	char	   *msg = psprintf("unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
+							   protocol >> 16, protocol & 0xFFFF);
+
+	if ((protocol >> 16) >= 3)
+	{
+		Fail(c, "0A000", msg, NULL);
+		return;
+	}
+	Fail(c, "0A000", msg, NULL);	/* counts the error, closes the server side */
+	c->s2c.start = c->s2c.end = 0;
+	BufAppend(&c->s2c, "E", 1);
+	BufAppend(&c->s2c, "FATAL:  ", 8);
+	BufAppend(&c->s2c, msg, strlen(msg));
+	BufAppend(&c->s2c, "\n", 2);	/* the newline and the terminating NUL */
+	c->s2c_ok = c->s2c.end;
+}
+
 /* The client whose (pid, key) a CancelRequest names, if any. */
 static Conn *
 FindByKey(uint32 pid, uint32 secret)
@@ -403,16 +428,27 @@ static void
 RouteStartup(Conn *c, const PgwStartup *st)
 {
 	const char *db = PgwParam(st, "database");
+	const char *opts = PgwParam(st, "options");
+	char		endpoint[160];
+	char		rest[PGW_MAX_STARTUP];
+	bool		by_endpoint;
 	char		pkt[PGW_MAX_STARTUP + 128];
 	int			n;
 	ProxyRoute	r;
 
 	if (db == NULL || db[0] == '\0')
 		db = PgwParam(st, "user");
-	if (!PgwSplitRoute(db, c->project, sizeof(c->project), c->env, sizeof(c->env)))
+	/* options=endpoint=<project>.<env>: routed by it, the database name kept as given */
+	by_endpoint = opts != NULL && PgwEndpoint(opts, endpoint, sizeof(endpoint), rest, sizeof(rest));
+	if (!PgwSplitRoute(by_endpoint ? endpoint : db, c->project, sizeof(c->project), c->env,
+					   sizeof(c->env)))
 	{
-		Fail(c, "3D000", psprintf("database \"%s\" does not exist", db),
-			 "Connect to database \"<project>\" for prod, \"<project>.dev\" for dev, \"<project>.<branch>\" for a branch.");
+		if (by_endpoint)
+			Fail(c, "3D000", psprintf("endpoint \"%s\" does not exist", endpoint),
+				 "Use options=endpoint=<project> for prod, <project>.dev for dev, <project>.<branch> for a branch.");
+		else
+			Fail(c, "3D000", psprintf("database \"%s\" does not exist", db),
+				 "Connect to database \"<project>\" for prod, \"<project>.dev\" for dev, \"<project>.<branch>\" for a branch.");
 		return;
 	}
 	memset(&r, 0, sizeof(r));
@@ -428,8 +464,13 @@ RouteStartup(Conn *c, const PgwStartup *st)
 	BpProxyStatAdd(&c->stat->total, 1);
 	pg_atomic_write_u64(&c->stat->last_active, (uint64) GetCurrentTimestamp());
 
-	/* The compute's database has the project's name. */
-	n = PgwBuildStartup(st, c->project, pkt, sizeof(pkt));
+	/*
+	 * The compute's database has the project's name: by database name, the
+	 * name is rewritten to it; by endpoint, the client names it itself (and
+	 * current_database() is what it used), and the endpoint token goes.
+	 */
+	n = by_endpoint ? PgwBuildStartupWith(st, db, rest, pkt, sizeof(pkt)) :
+		PgwBuildStartup(st, c->project, pkt, sizeof(pkt));
 	c->c2s.start += st->length;
 	if (n < 0 || c->c2s.end - c->c2s.start + n > BUF_SIZE)
 	{
@@ -525,7 +566,18 @@ OnStartupBytes(Conn *c)
 				Fail(c, "08P01", "invalid startup packet", NULL);
 			break;
 		case PGW_BAD:
-			Fail(c, "08P01", psprintf("invalid startup packet: %s", st.error), NULL);
+			if (st.silent)
+			{
+				/* as the server does: log it, close without a word */
+				ereport(COMMERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("branchpromote proxy: %s", st.error)));
+				CloseConn(c);
+			}
+			else if (st.protocol != 0 && (st.protocol >> 16) != 3)
+				FailProtocol(c, st.protocol);
+			else
+				Fail(c, "08P01", psprintf("invalid startup packet: %s", st.error), NULL);
 			break;
 		case PGW_SSL_REQUEST:
 			if (c->tls == NULL && ProxyTlsConfigured())

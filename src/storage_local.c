@@ -500,11 +500,16 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 		BpSyncTree(LocalPgdata(new_tl));
 }
 
-/* An adopted stray becomes this catalog's: its owner file names creator (committed). */
+static char *LocalSnapshotDir(int64 timeline_id, int64 snapshot_id);
+
+/* A directory becomes this catalog's: its owner file names creator (committed). */
 static void
-LocalRestamp(int64 timeline_id, FullTransactionId creator, const char *stamp)
+LocalRestamp(int64 timeline_id, int64 snapshot_id, FullTransactionId creator, const char *stamp)
 {
-	LocalWriteFile(psprintf("%s/owner", LocalTimelineDir(timeline_id)),
+	char	   *dir = snapshot_id != 0 ? LocalSnapshotDir(timeline_id, snapshot_id) :
+		LocalTimelineDir(timeline_id);
+
+	LocalWriteFile(psprintf("%s/owner", dir),
 				   psprintf(UINT64_FORMAT " %s\n", U64FromFullTransactionId(creator), stamp));
 }
 

@@ -80,7 +80,18 @@ $bp->json("SELECT branchpromote.discard_branch('keeper', 'stray-$ow')");
 ok(wait_until(sub { !-e $other_wal_timeline }), 'so discarding it lets the reconciler remove it');
 $bp->sql("SELECT branchpromote.purge_stray_timeline(timeline) FROM branchpromote.stray_timelines");
 ok(!-e $no_owner_with_data && !-e $future, 'the other strays are purged too');
+# a directory made before 0.5.0 (an owner file without a stamp) that a row
+# names is stamped by the update, so it is collected like any other later
+my $keeper_dev = $bp->sql("SELECT timeline FROM branchpromote.environments WHERE project = 'keeper' AND env = 'dev'");
+my $owner_file = $bp->timeline_dir($keeper_dev) . '/owner';
+my ($old_xid) = slurp_file($owner_file) =~ /^(\d+)/;
+open(my $ofh, '>', $owner_file) or die "could not write $owner_file: $!";
+print $ofh "$old_xid\n";
+close($ofh);
+ok($bp->sql('SELECT branchpromote._stamp_named_directories()') >= 1, 'the 0.5.0 update stamps what the catalog names');
+like(slurp_file($owner_file), qr/^$old_xid \Q$incarnation\E 1$/, 'with its creator kept');
 $bp->json("SELECT branchpromote.drop_project('keeper', 'keeper')");
+ok(wait_until(sub { !-e $bp->timeline_dir($keeper_dev) }), 'so dropping it removes it');
 
 # ------------------------------------------- aborted promote_branch
 

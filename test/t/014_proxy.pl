@@ -118,6 +118,22 @@ is(startup_error('acme.nope')->{C}, '3D000', 'an unknown environment: SQLSTATE 3
 like(startup_error('acme.prod-backup-1')->{H}, qr/a backup branch has no compute: fork a preview of it/,
 	'a backup branch is no route: the hint says how to reach its data');
 
+{
+	# a client that connects and hangs up at once sends a Terminate first:
+	# like PostgreSQL, the proxy closes without answering
+	my $s = raw();
+	syswrite($s, "X\0\0\0\4");
+	is(read_some($s, 1), '', 'a Terminate as the first packet is closed without an answer');
+	close $s;
+	# a protocol-2 startup gets its error in the format a protocol-2 client reads
+	$s = raw();
+	my $body = pack('N', 2 << 16) . "user\0acme\0database\0acme\0\0";
+	syswrite($s, pack('N', 4 + length($body)) . $body);
+	is(read_some($s, 200), "EFATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.0\n\0",
+		'a protocol-2 startup is refused in the protocol-2 error format');
+	close $s;
+}
+
 for my $req ([ 'SSLRequest', 80877103 ], [ 'GSSENCRequest', 80877104 ])
 {
 	my $s = raw();
@@ -181,6 +197,18 @@ is( compute_safe_psql(
 	like($cerr, qr/canceling statement due to user request/, "psql's cancel reaches the compute");
 	ok(time - $start < 30, 'long before the query would have ended');
 }
+# routing by options=endpoint=<project>.<env> keeps the database name true
+{
+	(my $by_endpoint = $dev) =~ s{/acme\.dev$}{/acme?options=endpoint%3Dacme.dev};
+	is(compute_safe_psql($by_endpoint, "SELECT current_database() || ' ' || inet_server_port()"),
+		'acme ' . $bp->compute_row('acme', 'dev')->{port}, 'options=endpoint=acme.dev reaches dev, database "acme" as named');
+	(my $other = $by_endpoint) =~ s/\?options=/?options=-c%20application_name%3Dmine%20/;
+	is(compute_safe_psql($other, "SELECT current_setting('application_name')"), 'mine', 'the other options go through');
+	(my $nope = $by_endpoint) =~ s/endpoint%3Dacme\.dev/endpoint%3Dacme.nope/;
+	my ($rc, undef, $err) = compute_psql($nope, 'SELECT 1');
+	like($err, qr/endpoint "acme.nope" does not exist|has no environment "nope"/, 'an unknown endpoint is refused');
+}
+
 # the client is told its server process's real pid: PQbackendPID() is
 # pg_backend_pid(), and a NOTIFY it sent itself comes from that pid
 {

@@ -152,7 +152,10 @@ test_startup(void)
 		CHECK(PgwParseStartup(buf, 4, &s) == PGW_BAD);	/* known from 4 bytes */
 	}
 	put32(buf, PGW_MAX_STARTUP + 1);
-	CHECK(PgwParseStartup(buf, 4, &s) == PGW_BAD && strstr(s.error, "length") != NULL);
+	CHECK(PgwParseStartup(buf, 4, &s) == PGW_BAD && strstr(s.error, "length") != NULL && s.silent);
+	/* a Terminate as the first bytes: a length no server trusts, closed without a word */
+	memcpy(buf, "X\0\0\0\4", 5);
+	CHECK(PgwParseStartup(buf, 5, &s) == PGW_BAD && s.silent);
 	put32(buf, 0xFFFFFFFF);
 	CHECK(PgwParseStartup(buf, 8, &s) == PGW_BAD);
 	{
@@ -170,7 +173,8 @@ test_startup(void)
 
 	/* protocol versions: 2.0 and 4.0 refused, 3.2 accepted */
 	n = packet(buf, 2 << 16, "user\0alice\0", 12);
-	CHECK(PgwParseStartup(buf, n, &s) == PGW_BAD && strstr(s.error, "protocol") != NULL);
+	CHECK(PgwParseStartup(buf, n, &s) == PGW_BAD && strstr(s.error, "protocol") != NULL &&
+		  !s.silent && s.protocol == (2 << 16));
 	n = packet(buf, 4 << 16, "user\0alice\0", 12);
 	CHECK(PgwParseStartup(buf, n, &s) == PGW_BAD);
 	n = packet(buf, 0, "user\0alice\0", 12);
@@ -284,6 +288,32 @@ test_build_startup(void)
 		static const char *const want[] = {"database", "c", "user", "alice", "database", "c"};
 
 		CHECK(has_params(out, len, want, 3));
+	}
+
+	/* routing by endpoint: the token goes, the rest of options stays; "" drops options */
+	{
+		char		ep[64];
+		char		rest[128];
+
+		CHECK(PgwEndpoint("endpoint=shop.dev", ep, sizeof(ep), rest, sizeof(rest)) &&
+			  strcmp(ep, "shop.dev") == 0 && strcmp(rest, "") == 0);
+		CHECK(PgwEndpoint("-c x=1  endpoint=shop -c\\ y=2", ep, sizeof(ep), rest, sizeof(rest)) &&
+			  strcmp(ep, "shop") == 0 && strcmp(rest, "-c x=1 -c\\ y=2") == 0);
+		CHECK(!PgwEndpoint("-c x=1", ep, sizeof(ep), rest, sizeof(rest)));
+		CHECK(!PgwEndpoint("endpoint=", ep, sizeof(ep), rest, sizeof(rest)));	/* no value */
+		CHECK(!PgwEndpoint("endpoint=averyveryverylongname", ep, 8, rest, sizeof(rest)));
+		n = STARTUP(buf, "user\0alice\0database\0shop\0options\0endpoint=shop.dev\0");
+		CHECK(PgwParseStartup(buf, n, &s) == PGW_STARTUP);
+		len = PgwBuildStartupWith(&s, "shop", "", out, sizeof(out));
+		{
+			static const char *const want[] = {"user", "alice", "database", "shop"};
+
+			CHECK(has_params(out, len, want, 2));
+			CHECK(PgwParseStartup(out, (size_t) len, &r) == PGW_STARTUP && PgwParam(&r, "options") == NULL);
+		}
+		len = PgwBuildStartupWith(&s, "shop", "-c x=1", out, sizeof(out));
+		CHECK(PgwParseStartup(out, (size_t) len, &r) == PGW_STARTUP &&
+			  strcmp(PgwParam(&r, "options"), "-c x=1") == 0);
 	}
 
 	/* output buffer: exact size fits, one byte less does not */
