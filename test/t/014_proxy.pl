@@ -249,7 +249,7 @@ like($out, qr/number of transactions actually processed: 400\/400/, 'pgbench -C:
 	my $s = raw();
 	syswrite($s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
 	my $resp = read_some($s, 512);
-	like($resp, qr/^E.*08P01.*invalid startup packet/s, 'HTTP on the port: an 08P01 error');
+	is($resp, '', 'HTTP on the port: closed without an answer, as PostgreSQL does');
 	close $s;
 
 	$s = raw();
@@ -258,12 +258,12 @@ like($out, qr/number of transactions actually processed: 400\/400/, 'pgbench -C:
 
 	$s = raw();
 	syswrite($s, pack('NN', 1_000_000, 196608));            # oversized
-	like(read_some($s, 512), qr/^E.*08P01/s, 'an oversized startup packet: an error');
+	is(read_some($s, 512), '', 'an oversized startup packet: closed without an answer');
 	close $s;
 
 	$s = raw();
 	syswrite($s, pack('NN', 8, 2 << 16));                   # protocol 2.0
-	like(read_some($s, 512), qr/^E.*08P01.*unsupported/s, 'protocol 2: an error');
+	like(read_some($s, 512), qr/^EFATAL:  unsupported frontend protocol 2\.0/s, 'protocol 2: an error, in its format');
 	close $s;
 
 	srand(42);

@@ -85,7 +85,7 @@ test_planner(void)
 	CHECK(strcmp(BpActionName(BP_ACTION_NOOP), "noop") == 0);
 }
 
-#define M(v, c) {v, NULL, c, "select 1"}
+#define M(v, c) {v, NULL, c, "select 1", false}
 
 static void
 test_ledger(void)
