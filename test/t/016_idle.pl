@@ -21,6 +21,11 @@ my $bp = BranchPromoteTest->new_node('main', port_base => 59600, proxy_port => 5
 my $node = $bp->node;
 
 $bp->json("SELECT branchpromote.create_project('acme')");
+# an interval is checked whole, and one that would round to 0 ("never") is refused
+my ($ist) = $bp->sqlstate("SELECT branchpromote.set_suspend_timeout('acme', '500 microseconds')");
+is($ist, '22023', 'a suspend timeout under a millisecond is refused');
+($ist) = $bp->sqlstate("SELECT branchpromote.set_suspend_timeout('acme', '100 years 36000 days 870000 hours')");
+is($ist, '22023', 'so is one over 100 years in total, each field within it');
 $bp->json("SELECT branchpromote.set_suspend_timeout('acme', '1 second')");
 my $dev = $bp->uri('acme', 'dev');    # through the proxy: a client wakes what it needs
 

@@ -80,8 +80,16 @@ refused('an unnamed CREATE INDEX CONCURRENTLY', 'dev', $dev, '22023', qr/needs a
 	{ version => '0001', sql => "CREATE INDEX CONCURRENTLY ON items (note)", transaction => JSON::PP::false });
 refused('"transaction" not a boolean', 'dev', $dev, '22023', qr/"transaction" must be true or false/,
 	{ version => '0001', sql => "SELECT 1", transaction => 'no' });
+refused('"name": null', 'dev', $dev, '22023', qr/"name" must be a string/,
+	{ version => '0001', name => undef, sql => "SELECT 1" });
 refused('a good migration before a refused one', 'dev', $dev, '25000', undef,
 	{ version => '0001', sql => "CREATE TABLE a (x int)" }, { version => '0002', sql => "ROLLBACK" });
+
+# the test-only fault injection is a superuser's alone
+$bp->sql("CREATE ROLE plain LOGIN");
+my ($cst) = $bp->sqlstate("SET ROLE plain; SET branchpromote.crash_at = 'plan'");
+is($cst, '42501', 'branchpromote.crash_at cannot be set by a non-superuser');
+is($bp->sql("SELECT count(*) FROM pg_settings WHERE name = 'branchpromote.crash_at'"), '0', 'and SHOW ALL hides it');
 
 # ------------------------------------------- non-transactional migrations
 my @history = (
