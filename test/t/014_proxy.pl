@@ -202,8 +202,8 @@ is( compute_safe_psql(
 	(my $by_endpoint = $dev) =~ s{/acme\.dev$}{/acme?options=endpoint%3Dacme.dev};
 	is(compute_safe_psql($by_endpoint, "SELECT current_database() || ' ' || inet_server_port()"),
 		'acme ' . $bp->compute_row('acme', 'dev')->{port}, 'options=endpoint=acme.dev reaches dev, database "acme" as named');
-	(my $other = $by_endpoint) =~ s/\?options=/?options=-c%20application_name%3Dmine%20/;
-	is(compute_safe_psql($other, "SELECT current_setting('application_name')"), 'mine', 'the other options go through');
+	(my $other = $by_endpoint) =~ s/\?options=/?options=-c%20work_mem%3D5MB%20/;
+	is(compute_safe_psql($other, "SELECT current_setting('work_mem')"), '5MB', 'the other options go through');
 	(my $nope = $by_endpoint) =~ s/endpoint%3Dacme\.dev/endpoint%3Dacme.nope/;
 	my ($rc, undef, $err) = compute_psql($nope, 'SELECT 1');
 	like($err, qr/endpoint "acme.nope" does not exist|has no environment "nope"/, 'an unknown endpoint is refused');
