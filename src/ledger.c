@@ -347,7 +347,10 @@ Attempt(Retry *rt, const char *what, const ErrorData *ed, instr_time start)
 	if (ed == NULL || !Retryable(ed) || BpPast(rt->give_up))
 		return false;
 	rt->failures++;
-	cap = Min(5000.0, 100.0 * (double) (1 << Min(rt->failures - 1, 6)));
+	/* at least one lock timeout: prod's clients get at least as long as they waited */
+	cap = Min(5000.0, (double) Max(100, bp_migration_lock_timeout_ms) *
+			  (double) (1 << Min(rt->failures - 1, 6)));
+	cap = Max(cap, (double) Max(100, bp_migration_lock_timeout_ms));
 	backoff = (int) (cap / 2 + pg_prng_double(&pg_global_prng_state) * cap / 2);
 	ereport(LOG,
 			(errmsg("branchpromote: %s: %s; retrying in %d ms (attempt %d)", what, ed->message,

@@ -423,6 +423,67 @@ NewKey(Conn *c, uint32 server_pid)
 	} while (FindByKey(c->key_pid, c->key_secret) != NULL);
 }
 
+/* What the catalog said of an environment, and at which routes generation. */
+typedef struct KnownRoute
+{
+	char		project[64];
+	char		env[64];
+	uint64		generation;
+	ProxyRoute	route;
+} KnownRoute;
+
+#define MAX_KNOWN_ROUTES 4096
+
+static KnownRoute *known = NULL;	/* in proxy_cxt */
+static int	nknown = 0;
+
+/*
+ * The route of project/env: remembered if no commit changed routes since
+ * the catalog was read for it, else read again (its own transaction).
+ * Only found routes are remembered; a miss is asked every time.
+ */
+static void
+Route(const char *project, const char *env, ProxyRoute *r)
+{
+	uint64		gen = BpProxyRoutesGeneration();
+	KnownRoute *k = NULL;
+
+	for (int i = 0; i < nknown; i++)
+		if (strcmp(known[i].project, project) == 0 && strcmp(known[i].env, env) == 0)
+		{
+			k = &known[i];
+			break;
+		}
+	if (k != NULL && k->generation == gen)
+	{
+		/*
+		 * Whether it runs may have changed without a commit of a call (the
+		 * idle rule): try it; a refused connect wakes it.
+		 */
+		*r = k->route;
+		r->running = true;
+		return;
+	}
+	memset(r, 0, sizeof(*r));
+	ProxyLookUp(project, env, r);
+	if (!r->ok)
+		return;
+	if (k == NULL)
+	{
+		if (known == NULL)
+			known = MemoryContextAllocZero(proxy_cxt, sizeof(KnownRoute) * MAX_KNOWN_ROUTES);
+		if (nknown == MAX_KNOWN_ROUTES)
+			nknown = 0;			/* full: start over */
+		k = &known[nknown++];
+		strlcpy(k->project, project, sizeof(k->project));
+		strlcpy(k->env, env, sizeof(k->env));
+	}
+	k->generation = gen;		/* read before the lookup: a change meanwhile reads again */
+	k->route = *r;
+	k->route.message = NULL;
+	k->route.hint = NULL;
+}
+
 /* A StartupMessage: route it, rewrite its database, connect or wake. */
 static void
 RouteStartup(Conn *c, const PgwStartup *st)
@@ -451,8 +512,7 @@ RouteStartup(Conn *c, const PgwStartup *st)
 				 "Connect to database \"<project>\" for prod, \"<project>.dev\" for dev, \"<project>.<branch>\" for a branch.");
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	ProxyLookUp(c->project, c->env, &r);
+	Route(c->project, c->env, &r);
 	if (!r.ok)
 	{
 		Fail(c, r.sqlstate, r.message, r.hint);

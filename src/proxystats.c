@@ -24,6 +24,7 @@ typedef struct ProxyStats
 {
 	LWLock	   *lock;
 	pg_atomic_uint64 suspending;	/* the compute the idle rule is suspending, or 0 */
+	pg_atomic_uint64 routes;	/* bumped by every commit that may change a route */
 	BpProxyStat slots[BP_PROXY_STATS_SLOTS];
 } ProxyStats;
 
@@ -177,6 +178,25 @@ BpProxyEndSuspend(void)
 {
 	if (stats != NULL)
 		pg_atomic_write_u64(&stats->suspending, 0);
+}
+
+/*
+ * Routes: the proxy keeps what the catalog said per environment and asks
+ * again only after a commit that may have changed one (a call that
+ * changed the catalog, a preview expired): so a locked or slow catalog
+ * holds up only connections to an environment it has not seen since.
+ */
+void
+BpProxyRoutesChanged(void)
+{
+	if (stats != NULL)
+		pg_atomic_fetch_add_u64(&stats->routes, 1);
+}
+
+uint64
+BpProxyRoutesGeneration(void)
+{
+	return stats != NULL ? pg_atomic_read_u64(&stats->routes) : 0;
 }
 
 /* The proxy, after counting its client in (a full barrier): is this compute being suspended? */

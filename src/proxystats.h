@@ -44,4 +44,8 @@ extern bool BpProxyBeginSuspend(int64 compute_id, const char *project, const cha
 extern void BpProxyEndSuspend(void);
 extern bool BpProxySuspending(int64 compute_id);
 
+/* Routes the proxy remembers: changed by a commit (see proxystats.c). */
+extern void BpProxyRoutesChanged(void);
+extern uint64 BpProxyRoutesGeneration(void);
+
 #endif

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "pgconn.h"
+#include "proxystats.h"
 #include "requests.h"
 
 #define BP_SLOTS 32
@@ -112,7 +113,10 @@ AtXactEnd(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_at_commit)
+			{
+				BpProxyRoutesChanged();	/* what the proxy remembers may be stale */
 				WakeWorker(true);
+			}
 			wake_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:

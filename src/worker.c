@@ -691,6 +691,8 @@ DoExpirePreviews(void *arg)
 	int			n = CatalogExpirePreviews();
 
 	if (n > 0)
+		BpWakeWorkerAtCommit();	/* their routes go (the proxy asks again) */
+	if (n > 0)
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: discarded %d expired preview(s)", n)));
 }

@@ -197,6 +197,26 @@ is( compute_safe_psql(
 	like($cerr, qr/canceling statement due to user request/, "psql's cancel reaches the compute");
 	ok(time - $start < 30, 'long before the query would have ended');
 }
+# a locked catalog holds up no connection to an environment the proxy knows
+{
+	is(compute_safe_psql($dev, 'SELECT 1'), '1', 'the proxy knows the route to dev');
+	my ($rin, $rout, $rerr) = ('', '', '');
+	my $relay = IPC::Run::start([ 'psql', '-XAtq', '-d', $dev ], '<', \$rin, '>', \$rout, '2>', \$rerr);
+	$rin .= "SELECT 'relayed';\n";
+	ok(wait_until(sub { $relay->pump_nb; $rout =~ /relayed/ }), 'a client relayed through the proxy');
+	my ($lin, $lout, $lerr) = ('', '', '');
+	my $locker = IPC::Run::start([ 'psql', '-XAtq', '-d', $bp->node->connstr('postgres') ], '<', \$lin, '>', \$lout, '2>', \$lerr);
+	$lin .= "BEGIN;\nLOCK TABLE branchpromote.compute, branchpromote.environment IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n";
+	ok(wait_until(sub { $locker->pump_nb; $lout =~ /locked/ }), 'the catalog is locked');
+	is(compute_safe_psql($dev, 'SELECT 2'), '2', 'a new connection to dev still gets through');
+	$rin .= "SELECT 'still relayed';\n";
+	ok(wait_until(sub { $relay->pump_nb; $rout =~ /still relayed/ }), 'and relayed traffic keeps flowing');
+	$lin .= "COMMIT;\n\\q\n";
+	$locker->finish;
+	$rin .= "\\q\n";
+	$relay->finish;
+}
+
 # routing by options=endpoint=<project>.<env> keeps the database name true
 {
 	(my $by_endpoint = $dev) =~ s{/acme\.dev$}{/acme?options=endpoint%3Dacme.dev};
