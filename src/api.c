@@ -147,8 +147,9 @@ ProjectState(ApiResult *r, const BpProject *p, int64 *prod_tl, char **prod_relea
 		{
 			LoadCompute(p, "dev", &lg->dev);
 			LoadCompute(p, "prod", &lg->prod);
-			(void) UseCompute(r, p, &lg->dev, "dev", true);
-			(void) UseCompute(r, p, &lg->prod, "prod", true);
+			/* live: promote_branch, which holds the project; else plan_promotion, which does not */
+			(void) UseComputeLocked(r, p, &lg->dev, "dev", true, live);
+			(void) UseComputeLocked(r, p, &lg->prod, "prod", true, live);
 			ReadLedger(p, &lg->dev, &lg->dev_ledger);
 			ReadLedger(p, &lg->prod, &lg->prod_ledger);
 		}

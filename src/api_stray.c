@@ -55,6 +55,8 @@ StrayReason(const BpStoredTimeline *t)
 		return t->empty ? NULL : "no owner file";
 	if (t->stamp[0] == '\0')
 		return "an owner file from before 0.5.0";
+	if (strlen(t->stamp) > 2 && strcmp(t->stamp + strlen(t->stamp) - 2, " 0") == 0)
+		return "made by a transaction in this catalog's future";
 	return "made by another catalog incarnation or on another WAL timeline of the control server";
 }
 

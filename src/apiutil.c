@@ -454,6 +454,18 @@ CallerName(void)
 bool
 UseCompute(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env, bool need_server)
 {
+	return UseComputeLocked(r, p, c, env, need_server, true);
+}
+
+/*
+ * locked: the caller holds the project (a mutating call); else (a read
+ * such as plan_promotion) the reconciler takes it for the wake and records
+ * the state itself, so no call that holds it sees its compute start.
+ */
+bool
+UseComputeLocked(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env,
+				 bool need_server, bool locked)
+{
 	TimestampTz deadline = BpDeadline(bp_compute_start_timeout_ms);
 	BpComputeStatus st;
 	BpReply		reply;
@@ -478,9 +490,10 @@ UseCompute(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env, b
 	INSTR_TIME_SET_CURRENT(start);
 	/* if the call aborts, the reconciler adopts the server and idles it out */
 	BpWakeWorkerAtCommit();
-	reply = AskWorker(BP_REQ_START, &c->spec, false, bp_compute_start_timeout_ms);
+	reply = AskWorker(BP_REQ_START, &c->spec, !locked, bp_compute_start_timeout_ms);
 	c->pid = reply.pid;
-	CatalogSetComputeState(c->id, "running", reply.pid, NULL);
+	if (locked)
+		CatalogSetComputeState(c->id, "running", reply.pid, NULL);
 	appendStringInfo(&r->woke, "%s\"%s\": %.3f", r->woke.len > 0 ? ", " : "", env, MsSince(start));
 	id = palloc(sizeof(int64));
 	*id = c->id;
@@ -543,7 +556,7 @@ PutWoke(ApiResult *r)
 	ListCell   *lc;
 
 	foreach(lc, r->woken)
-		CatalogTouchCompute(*(int64 *) lfirst(lc));
+		CatalogTouchCompute(*(int64 *) lfirst(lc));	/* (a read call's: the reconciler's row) */
 	PutRaw(r, "woke", psprintf("{%s}", r->woke.data));
 }
 

@@ -54,6 +54,8 @@ extern char *NewPassword(void);
 extern char *CallerName(void);
 extern bool UseCompute(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env,
 					   bool need_server);
+extern bool UseComputeLocked(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *env,
+							 bool need_server, bool locked);
 extern void PutWoke(ApiResult *r);
 extern void NotePrepared(int64 compute_id);
 extern void RefuseSecondRun(const BpProject *p, const BpComputeRow *c, const char *env);

@@ -154,8 +154,9 @@ ReadIncarnation(void)
 {
 	bool		isnull;
 
-	if (incarnation_lxid == MyProc->lxid && bp_incarnation[0] != '\0')
-		return;
+	if (incarnation_lxid == MyProc->lxid && bp_incarnation[0] != '\0' &&
+		strcmp(bp_incarnation, "pre-0.5.0") != 0)
+		return;					/* (the fallback is read again: an update may come) */
 	Run("SELECT pg_catalog.to_regclass('branchpromote.incarnation') IS NOT NULL",
 		0, NULL, NULL, NULL, SPI_OK_SELECT);
 	/* a catalog not yet updated to 0.5.0 has none: one stamp for all of it */

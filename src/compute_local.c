@@ -44,8 +44,9 @@ LocalSocketDir(int64 compute_id)
 /*
  * The pid in pgdata/postmaster.pid if that process is alive, the file
  * names this directory, and the process started when the file says its
- * postmaster did (after a crash the pid may be another process's, even
- * one of ours); 0 otherwise.
+ * postmaster did, within two minutes (after a crash the pid may be another
+ * process's, even one of ours; the slack absorbs wall-clock steps, which
+ * move the boot time the process start is read against); 0 otherwise.
  */
 int
 LocalPostmasterPid(const char *pgdata)
@@ -64,7 +65,7 @@ LocalPostmasterPid(const char *pgdata)
 		line2[strcspn(line2, "\n")] = '\0';
 		pid = atoi(line1);
 		if (strcmp(line2, pgdata) != 0 || !BpPidAlive(pid) ||
-			!BpProcessStartedNear(pid, (time_t) atoll(line3), 10))
+			!BpProcessStartedNear(pid, (time_t) atoll(line3), 120))
 			pid = 0;
 	}
 	FreeFile(f);

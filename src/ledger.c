@@ -402,6 +402,7 @@ typedef struct Apply
 	Retry		rt;
 	int			next_nontx;		/* a batch stopped before wanted[next_nontx]; -1: ran to the end */
 	bool		checked;		/* every pending migration parsed and checked */
+	bool		committed_any;	/* a commit point passed: the anchor stays */
 	const BpMigration *m;		/* the non-transactional one being run */
 	BpStatement *st;			/* its statement being run */
 } Apply;
@@ -636,15 +637,21 @@ NonTransactional(Apply *a, const BpMigration *m)
 
 			INSTR_TIME_SET_CURRENT(t0);
 			ed = Try(RunStatement, a);
-			if (ed && index && !existed && IndexExists(a->conn, index, &invalid) && invalid)
+			if (ed && index && !existed && PQtransactionStatus(a->conn) == PQTRANS_IDLE &&
+				IndexExists(a->conn, index, &invalid) && invalid)
 			{
 				/* the failed build's INVALID index: ours to drop, so a retry starts clean */
 				BpStatement drop = *st;
+				ErrorData  *dropped;
 
 				drop.cic_index = index;
 				a->st = &drop;
-				while (Try(DropInvalidIndex, a) != NULL && !BpPast(a->rt.give_up))
+				while ((dropped = Try(DropInvalidIndex, a)) != NULL)
+				{
+					if (!Retryable(dropped) || BpPast(a->rt.give_up))
+						ReThrowError(dropped);	/* a cancel, a timeout: not ours to swallow */
 					BpNap(200);
+				}
 				a->st = st;
 			}
 			if (!Attempt(&a->rt, psprintf("statement %d of \"%s\"", where.k, m->version), ed, t0))
@@ -714,6 +721,8 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 			if (ed)
 			{
 				out->n = done;	/* rolled back with the batch */
+				if (!a.committed_any)
+					out->lsn_before = InvalidXLogRecPtr;	/* the anchor: taken again */
 				if (PQtransactionStatus(conn) == PQTRANS_INTRANS ||
 					PQtransactionStatus(conn) == PQTRANS_INERROR)
 					Cmd(conn, "ROLLBACK");
@@ -728,6 +737,7 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 		if (a.next_nontx < 0)
 			break;
 		Cmd(conn, "COMMIT");	/* in place before the non-transactional one runs */
+		a.committed_any = true;
 		NonTransactional(&a, &wanted[a.next_nontx]);
 	}
 	appendStringInfoChar(&a.rt.log, ']');

@@ -81,6 +81,9 @@ Deadline(int timeout_ms)
 	return d;
 }
 
+/* The last wait ended at its deadline (the compute may not answer at all). */
+static bool timed_out = false;
+
 /* Wait until conn's socket is ready for what libpq asked, or time out. */
 static void
 WaitSocket(PGconn *conn, bool for_write, instr_time deadline, const char *what)
@@ -88,6 +91,7 @@ WaitSocket(PGconn *conn, bool for_write, instr_time deadline, const char *what)
 	long		left = MsLeft(deadline);
 	int			rc;
 
+	timed_out = left <= 0;
 	if (left <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
@@ -358,10 +362,16 @@ Collect(PGconn *conn, const char *sql, int timeout_ms)
 	}
 	PG_CATCH();
 	{
-		PGcancel   *cancel = answered ? NULL : PQgetCancel(conn);
+		/*
+		 * Still running there: cancel it, unless our deadline passed (a
+		 * compute that does not answer would not answer PQcancel either,
+		 * which waits without a bound; closing the connection at the end of
+		 * this transaction ends the statement there instead).
+		 */
+		PGcancel   *cancel = answered || timed_out ? NULL : PQgetCancel(conn);
 		char		errbuf[256];
 
-		if (cancel)				/* still running there */
+		if (cancel)
 		{
 			(void) PQcancel(cancel, errbuf, sizeof(errbuf));	/* local socket: quick */
 			PQfreeCancel(cancel);

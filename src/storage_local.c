@@ -158,8 +158,9 @@ BeginTimeline(int64 timeline_id)
 
 /*
  * The timeline's own settings, included from postgresql.conf.  source is
- * the timeline whose archive recovery reads (0: none); target is the
- * recovery target setting (NULL: recover everything there is).
+ * the timeline whose archive recovery reads (0: no recovery settings; -1:
+ * recovery that reads no archive); target is the recovery target setting
+ * (NULL: recover everything there is).
  */
 static void
 WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
@@ -173,7 +174,7 @@ WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 					 "archive_library = 'basic_archive'\n"
 					 "basic_archive.archive_directory = '%s'\n",
 					 timeline_id, LocalArchive(timeline_id));
-	if (source != 0)
+	if (source > 0)
 	{
 		appendStringInfo(&s,
 						 "restore_command = 'cp \"%s/%%f\" \"%%p\"'\n"
@@ -182,6 +183,9 @@ WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 		if (target)
 			appendStringInfo(&s, "%s\n", target);
 	}
+	else if (source < 0)		/* archive recovery that reads no archive */
+		appendStringInfoString(&s, "restore_command = 'exit 1'\n"
+							   "recovery_target_action = 'promote'\n");
 	LocalWriteFile(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
 	pfree(s.data);
 }
@@ -535,6 +539,8 @@ ReadOwner(const char *dir, BpStoredTimeline *t)
 	t->stamp[0] = '\0';
 	t->young = stat(dir, &sb) == 0 && sb.st_mtime > time(NULL) - 60;
 	f = AllocateFile(psprintf("%s/owner", dir), "r");
+	if (f == NULL && errno != ENOENT)
+		t->young = true;		/* unreadable owner file: never collected as ownerless */
 	if (f != NULL)
 	{
 		int			got = fscanf(f, "%llu %39s %u", &xid, inc, &tli);
@@ -550,8 +556,8 @@ ReadOwner(const char *dir, BpStoredTimeline *t)
 		}
 		FreeFile(f);
 	}
-	t->empty = true;
 	d = AllocateDir(dir);
+	t->empty = d != NULL;		/* unreadable: not known to be empty, so kept */
 	while (d != NULL && (de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
 			strncmp(de->d_name, "owner", 5) != 0)
@@ -774,9 +780,41 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	BpCloneStats stats;
 	char		setting[96];
 
+	char	   *snapdata = psprintf("%s/pgdata", LocalSnapshotDir(source_tl, snapshot_id));
+	struct stat sb;
+	bool		stopped = stat(psprintf("%s/backup_label", snapdata), &sb) != 0;
+	XLogRecPtr	consistent = InvalidXLogRecPtr;
+
+	if (stopped)
+	{
+		/* a clone of a cleanly stopped compute: consistent at its shutdown checkpoint */
+		bool		crc_ok;
+		ControlFileData *control = get_controlfile(snapdata, &crc_ok);
+
+		if (!crc_ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("control file of snapshot " INT64_FORMAT " has a bad checksum", snapshot_id),
+					 errhint("Fork from another snapshot: pick an LSN another one reaches.")));
+		consistent = control->checkPoint;
+	}
 	BeginTimeline(new_tl);
-	BpCloneTree(psprintf("%s/pgdata", LocalSnapshotDir(source_tl, snapshot_id)),
-				LocalPgdata(new_tl), SnapshotFilter, &stats);
+	BpCloneTree(snapdata, LocalPgdata(new_tl), SnapshotFilter, &stats);
+	if (stopped && (XLogRecPtrIsInvalid(target) || target <= consistent))
+	{
+		/*
+		 * At the snapshot itself: nothing to replay, and a recovery target
+		 * would never be reached (no record follows the shutdown
+		 * checkpoint); recovery reads no archive, ends at once and promotes.
+		 */
+		WriteTimelineConf(new_tl, -1, NULL);
+		result->fork_lsn = target;
+		result->method = stats.method;
+		result->bytes = stats.bytes;
+		result->source_was_running = false;
+		LocalWriteFile(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
+		return;
+	}
 	if (XLogRecPtrIsInvalid(target))
 		strlcpy(setting, "recovery_target = 'immediate'", sizeof(setting));
 	else

@@ -593,12 +593,49 @@ Collectable(const BpStoredTimeline *t)
 	return !FullTransactionIdIsValid(t->creator) && t->empty && !t->young;
 }
 
+/*
+ * A directory of this stamp whose creator is in this catalog's future, and
+ * no row names it: restamp it with WAL timeline 0 (never current), so it
+ * stays a stray however far the xid counter goes.  True if it did.
+ */
+static bool
+MarkFuture(const BpStoredTimeline *t, int64 timeline_of_snapshot)
+{
+	char	   *stamp;
+	char	   *space;
+
+	if (!t->current || !FullTransactionIdIsValid(t->creator) ||
+		FullTransactionIdPrecedes(t->creator, ReadNextFullTransactionId()))
+		return false;
+	if (timeline_of_snapshot == 0 ? CatalogTimelineExists(t->timeline_id) :
+		CatalogSnapshotExists(t->timeline_id))
+		return false;
+	stamp = pstrdup(t->stamp);
+	if ((space = strchr(stamp, ' ')) != NULL)
+		*space = '\0';
+	if (timeline_of_snapshot == 0)
+		BpStorage()->restamp(t->timeline_id, 0, t->creator, psprintf("%s 0", stamp));
+	else
+		BpStorage()->restamp(timeline_of_snapshot, t->timeline_id, t->creator, psprintf("%s 0", stamp));
+	ereport(LOG,
+			(errmsg("branchpromote reconciler: %s " INT64_FORMAT " was made by a transaction in this catalog's future; kept as a stray",
+					timeline_of_snapshot == 0 ? "timeline" : "snapshot", t->timeline_id)));
+	return true;
+}
+
 /* Remove a timeline nothing committed references; stop stray servers. */
 static void
 DoReconcileTimeline(void *arg)
 {
 	BpStoredTimeline *t = arg;
 
+	/*
+	 * A creator in this catalog's future (it was restored to an earlier
+	 * point on the same WAL timeline): the xid counter will pass it one day
+	 * and it would look finished; mark the directory a stray for good first.
+	 */
+	if (MarkFuture(t, 0))
+		return;
 	/* SPI takes a fresh snapshot per statement: after this check, so a
 	 * creator that committed has its rows visible. */
 	if (t->current && !CreatorFinished(t->creator))
@@ -837,7 +874,7 @@ DoReconcileHistory(void *arg)
 	{
 		BpStoredTimeline *s = lfirst(lc);
 
-		if ((s->current && !CreatorFinished(s->creator)) ||
+		if (MarkFuture(s, tl) || (s->current && !CreatorFinished(s->creator)) ||
 			(!FullTransactionIdIsValid(s->creator) && s->young) || !Collectable(s))
 			continue;			/* in progress, or another catalog's (kept) */
 		if (!CatalogSnapshotExists(s->timeline_id))

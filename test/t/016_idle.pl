@@ -127,6 +127,13 @@ $r = on_zero('rollback_to_lsn', "SELECT branchpromote.rollback_to_lsn('acme', '$
 is($bp->compute_row('acme', 'prod')->{timeline}, $r->{new_timeline}, 'prod moved to the new timeline while suspended');
 is($r->{backup_timeline}, $prod_tl, 'the old one is the backup');
 is(rows('prod'), '1,2,3,10,20,30', 'rollback_to_lsn of a suspended prod: exact');
+# forks at a stopped snapshot's own LSN, no WAL after it: nothing to replay
+my $moved = $r;
+$r = on_zero('rollback_to_lsn at the new timeline\'s fork point', "SELECT branchpromote.rollback_to_lsn('acme', '$moved->{lsn}')");
+is(rows('prod'), '1,2,3,10,20,30', 'a rollback to the fork point of a suspended prod (its base snapshot, from files): exact');
+my $anchor = on_zero('create_anchor again', "SELECT branchpromote.create_anchor('acme', 'prod', 'idle-anchor')");
+$r = on_zero('rollback_to_lsn at that anchor', "SELECT branchpromote.rollback_to_lsn('acme', '$anchor->{lsn}')");
+is(rows('prod'), '1,2,3,10,20,30', 'a rollback to an anchor of a suspended prod taken from its files: exact');
 $r = on_zero('fork_branch of a backup at its head', "SELECT branchpromote.fork_branch('acme', 'old', 'prod-backup-$prod_tl')");
 is(rows('old'), '1,2,3,10,20,30,31', 'a fork of the backup has its head');
 $bp->json("SELECT branchpromote.discard_branch('acme', 'old')");
