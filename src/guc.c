@@ -106,7 +106,7 @@ BpGucInit(void)
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.migration_retry_for",
 							"How long a migration run retries lock timeouts and deadlocks (0: never).",
-							"Each retry rolls back what the wait failed, then waits a jittered exponential backoff (100 ms doubling up to 5 s).",
+							"Each retry rolls back what the wait failed, then waits a jittered exponential backoff (one lock timeout, at least 100 ms, doubling up to 5 s).",
 							&bp_migration_retry_for_ms, 2 * 60 * 1000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.migration_statement_timeout",

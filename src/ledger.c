@@ -328,8 +328,9 @@ Retryable(const ErrorData *ed)
 
 /*
  * Log an attempt (ed NULL: it succeeded).  After a retryable failure within
- * the budget, sleep a jittered exponential backoff (100 ms doubling up to
- * 5 s, each drawn from its upper half) and return true: try again.
+ * the budget, sleep a jittered exponential backoff (one lock timeout, at
+ * least 100 ms, doubling up to 5 s, each drawn from its upper half) and
+ * return true: try again.
  */
 static bool
 Attempt(Retry *rt, const char *what, const ErrorData *ed, instr_time start)
