@@ -133,6 +133,7 @@ branchpromote_purge_stray_timeline(PG_FUNCTION_ARGS)
 	RequireAdmin("purge stray timelines");
 	ResultInit(&r);
 	CatalogBegin();
+	CatalogLockStoredTimeline(tl);	/* not while an adopt of it is open; held to the end */
 	(void) FindStray(tl);
 	CatalogEnd();
 	BpCompute()->stop_timeline(tl, true);
@@ -192,6 +193,7 @@ branchpromote_adopt_stray_timeline(PG_FUNCTION_ARGS)
 	OperationBegin(&r, "adopt_stray_timeline", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);
+	CatalogLockStoredTimeline(tl);	/* not while a purge of it runs */
 	(void) FindStray(tl);
 	if (StrayRuns(tl))
 		ereport(ERROR,

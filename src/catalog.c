@@ -411,6 +411,18 @@ CatalogFreePorts(int max)
 	return out;
 }
 
+/* Serialize admin calls on one stored timeline (purge, adopt) until this transaction ends. */
+void
+CatalogLockStoredTimeline(int64 timeline_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(timeline_id)};
+
+	Run("SELECT pg_catalog.pg_advisory_xact_lock("
+		"'branchpromote.timeline'::pg_catalog.regclass::pg_catalog.int4, ($1 % 2147483647)::pg_catalog.int4)",
+		1, types, values, NULL, SPI_OK_SELECT);
+}
+
 /*
  * Claim a port for this transaction: its own transaction lock (so callers
  * in other projects never wait for each other: each skips a port another

@@ -127,6 +127,7 @@ extern bool CatalogGetEnvironment(int64 project_id, const char *env, int64 *time
 
 extern List *CatalogFreePorts(int max);
 extern bool CatalogClaimPort(int port);
+extern void CatalogLockStoredTimeline(int64 timeline_id);
 extern int64 CatalogInsertCompute(int64 project_id, const char *env, int64 timeline_id,
 								  int port, int pid);
 extern bool CatalogGetCompute(int64 project_id, const char *env, BpComputeRow *out);

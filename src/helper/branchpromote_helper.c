@@ -131,9 +131,18 @@ Postmaster(const char *pgdata)
 	ssize_t		n;
 
 	snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
+	{
+		/* no symbolic link, no FIFO to block on: a regular file only */
+		int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+
+		if (fd < 0)
+			return 0;
+		if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (f = fdopen(fd, "r")) == NULL)
+		{
+			close(fd);
+			return 0;
+		}
+	}
 	if (fgets(line, sizeof(line), f) == NULL)
 	{
 		fclose(f);
@@ -180,10 +189,20 @@ ClearStaleLock(const char *pgdata)
 {
 	char		path[PATH_MAX];
 	struct stat sb;
+	int			fd;
 
 	snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata);
-	if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != user_uid ||
-		Postmaster(pgdata) != 0)
+	/* no symbolic link, no FIFO to block on: a regular file of the compute user's */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != user_uid)
+	{
+		close(fd);
+		return;
+	}
+	close(fd);
+	if (Postmaster(pgdata) != 0)
 		return;
 	if (unlink(path) != 0 && errno != ENOENT)
 		Die("could not remove the stale \"%s\": %s", path, strerror(errno));
