@@ -32,9 +32,7 @@ PG_FUNCTION_INFO_V1(branchpromote_stamp_named_directories);
 static void
 RequireAdmin(const char *what)
 {
-	Oid			admin = get_role_oid("branchpromote_admin", true);
-
-	if (superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+	if (CallerIsSuperuserOr("branchpromote_admin"))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

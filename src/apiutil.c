@@ -225,13 +225,20 @@ RequireNewProjectName(const char *name)
 				 errhint("A project's name is also its role and database on every compute; choose a name that is not postgres, template0/1, public, none, branchpromote, the OS user's name or pg_*.")));
 }
 
+/* Is the caller a superuser, or has it the privileges of role (if it exists)? */
+bool
+CallerIsSuperuserOr(const char *role)
+{
+	Oid			r = get_role_oid(role, true);
+
+	return superuser() || (OidIsValid(r) && has_privs_of_role(GetUserId(), r));
+}
+
 /* The caller may create projects: superuser or a deployer. */
 void
 RequireDeployer(void)
 {
-	Oid			deployer = get_role_oid("branchpromote_deployer", true);
-
-	if (superuser() || (OidIsValid(deployer) && has_privs_of_role(GetUserId(), deployer)))
+	if (CallerIsSuperuserOr("branchpromote_deployer"))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -41,6 +41,7 @@ extern char *StepsJson(ApiResult *r);
 extern char *ArgText(FunctionCallInfo fcinfo, int n, const char *name);
 extern void RequireName(const char *what, const char *name);
 extern void RequireNewProjectName(const char *name);
+extern bool CallerIsSuperuserOr(const char *role);
 extern void RequireDeployer(void);
 extern void RequireProjectAccess(const BpProject *p);
 extern bool CanSeeProject(Oid owner);

@@ -803,22 +803,29 @@ CatalogOperationRecorded(const char *header)
 	return SPI_processed > 0;
 }
 
-/* Record a call that did not commit, from its journal: why, and after which step. */
-void
-CatalogRecordFailedOperation(const char *header, const char *steps_json, const char *why)
+/* Run sql with a journal's header ($1, jsonb), steps ($2, jsonb) and why ($3, text). */
+static void
+RunJournaled(const char *sql, const char *header, const char *steps_json, const char *why)
 {
 	Oid			types[3] = {JSONBOID, JSONBOID, TEXTOID};
 	Datum		values[3] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(header)),
 		DirectFunctionCall1(jsonb_in, CStringGetDatum(steps_json)),
 	CStringGetTextDatum(why)};
 
-	Run("INSERT INTO branchpromote.operation "
+	Run(sql, 3, types, values, NULL, SPI_OK_INSERT);
+}
+
+/* Record a call that did not commit, from its journal: why, and after which step. */
+void
+CatalogRecordFailedOperation(const char *header, const char *steps_json, const char *why)
+{
+	RunJournaled("INSERT INTO branchpromote.operation "
 		"(project, kind, status, steps, actor, started_at, finished_at, error) "
 		"VALUES ($1->>'project', $1->>'kind', 'failed', $2, $1->>'actor', "
 		"($1->>'started_at')::pg_catalog.timestamptz, pg_catalog.clock_timestamp(), "
 		"$3 || CASE WHEN pg_catalog.jsonb_array_length($2) = 0 THEN ' before its first step' "
 		"ELSE ' after step \"' || ($2->-1->>'step') || '\"' END)",
-		3, types, values, NULL, SPI_OK_INSERT);
+		header, steps_json, why);
 }
 
 /*
@@ -829,12 +836,7 @@ CatalogRecordFailedOperation(const char *header, const char *steps_json, const c
 void
 CatalogRecordJournaledDeploy(const char *header, const char *steps_json, const char *why)
 {
-	Oid			types[3] = {JSONBOID, JSONBOID, TEXTOID};
-	Datum		values[3] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(header)),
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(steps_json)),
-	CStringGetTextDatum(why)};
-
-	Run("INSERT INTO branchpromote.deploy (project_id, release, action, status, started_at, "
+	RunJournaled("INSERT INTO branchpromote.deploy (project_id, release, action, status, started_at, "
 		"finished_at, elapsed_ms, error) "
 		"SELECT p.id, s->>'release', s->>'action', 'failed', ($1->>'started_at')::pg_catalog.timestamptz, "
 		"pg_catalog.clock_timestamp(), "
@@ -845,7 +847,7 @@ CatalogRecordJournaledDeploy(const char *header, const char *steps_json, const c
 		"AND s->>'step' = 'plan' AND s ? 'action' "
 		"AND NOT EXISTS (SELECT 1 FROM branchpromote.deploy d WHERE d.project_id = p.id "
 		"AND d.started_at = ($1->>'started_at')::pg_catalog.timestamptz)",
-		3, types, values, NULL, SPI_OK_INSERT);
+		header, steps_json, why);
 }
 
 /* ------------------------------------------------------------ history */

@@ -324,19 +324,28 @@ ParseLsn(const char *s)
  * the shutdown checkpoint's LSN.  InvalidXLogRecPtr otherwise (running,
  * starting, stopping, or crashed: recovery has to run first).
  */
-XLogRecPtr
-LocalStoppedHead(int64 timeline_id)
+/* The control file of a timeline no server runs on that was shut down cleanly, or NULL. */
+static ControlFileData *
+StoppedControl(int64 timeline_id)
 {
 	char	   *pgdata = LocalPgdata(timeline_id);
 	ControlFileData *control;
 	bool		crc_ok;
 
 	if (LocalPostmasterPid(pgdata) != 0)
-		return InvalidXLogRecPtr;
+		return NULL;
 	control = get_controlfile(pgdata, &crc_ok);
 	if (!crc_ok || control->state != DB_SHUTDOWNED || !IsValidWalSegSize(control->xlog_seg_size))
-		return InvalidXLogRecPtr;
-	return control->checkPoint;
+		return NULL;
+	return control;
+}
+
+XLogRecPtr
+LocalStoppedHead(int64 timeline_id)
+{
+	ControlFileData *control = StoppedControl(timeline_id);
+
+	return control ? control->checkPoint : InvalidXLogRecPtr;
 }
 
 static XLogRecPtr CopyWalTail(int64 timeline_id, const char *dst_dir, bool seal);
@@ -1037,16 +1046,13 @@ CopyWalTail(int64 timeline_id, const char *dst_dir, bool seal)
 	char	   *pgdata = LocalPgdata(timeline_id);
 	char	   *wal = psprintf("%s/pg_wal", pgdata);
 	char	   *archive = LocalArchive(timeline_id);
-	XLogRecPtr	head = LocalStoppedHead(timeline_id);
-	ControlFileData *control;
-	bool		crc_ok;
+	ControlFileData *control = StoppedControl(timeline_id);
 	XLogSegNo	last;
 	DIR		   *dir;
 	struct dirent *de;
 
-	if (XLogRecPtrIsInvalid(head))
+	if (control == NULL)
 		return InvalidXLogRecPtr;
-	control = get_controlfile(pgdata, &crc_ok);
 	XLByteToSeg(control->checkPoint, last, control->xlog_seg_size);
 	dir = AllocateDir(wal);
 	while ((de = ReadDir(dir, wal)) != NULL)
@@ -1073,7 +1079,7 @@ CopyWalTail(int64 timeline_id, const char *dst_dir, bool seal)
 	FreeDir(dir);
 	if (!seal)
 		fsync_fname(dst_dir, true);
-	return head;
+	return control->checkPoint;
 }
 
 /*
