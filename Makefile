@@ -19,6 +19,7 @@ OBJS = \
 	src/process.o \
 	src/requests.o \
 	src/worker.o \
+	src/jobs.o \
 	src/apiutil.o \
 	src/history.o \
 	src/manifest.o \

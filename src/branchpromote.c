@@ -10,6 +10,7 @@
 #include "storage/ipc.h"
 
 #include "guc.h"
+#include "jobs.h"
 #include "proxy.h"
 #include "proxystats.h"
 #include "requests.h"
@@ -29,6 +30,7 @@ ShmemRequest(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	BpRequestsShmemRequest();
+	BpJobsShmemRequest();
 	BpProxyStatsShmemRequest();
 }
 
@@ -38,6 +40,7 @@ ShmemStartup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	BpRequestsShmemInit();
+	BpJobsShmemInit();
 	BpProxyStatsShmemInit();
 }
 

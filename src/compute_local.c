@@ -20,6 +20,7 @@
 #include "pgstat.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
+#include "utils/pidfile.h"
 
 #include "driver.h"
 #include "guc.h"
@@ -47,29 +48,44 @@ LocalSocketDir(int64 compute_id)
  * postmaster did, within two minutes (after a crash the pid may be another
  * process's, even one of ours; the slack absorbs wall-clock steps, which
  * move the boot time the process start is read against); 0 otherwise.
+ * ready (if not NULL): the postmaster says it accepts connections (its
+ * status line, the eighth, is "ready"); read from the file, so a hung
+ * postmaster never blocks the reader.
  */
+static int
+PidFilePid(const char *pgdata, bool *ready)
+{
+	FILE	   *f = AllocateFile(psprintf("%s/postmaster.pid", pgdata), "r");
+	char		line[LOCK_FILE_LINE_PM_STATUS][MAXPGPATH];
+	int			n = 0;
+	int			pid;
+
+	if (ready)
+		*ready = false;
+	if (f == NULL)
+		return 0;
+	while (n < LOCK_FILE_LINE_PM_STATUS && fgets(line[n], MAXPGPATH, f))
+	{
+		line[n][strcspn(line[n], "\n")] = '\0';
+		n++;
+	}
+	FreeFile(f);
+	if (n < LOCK_FILE_LINE_START_TIME)
+		return 0;
+	pid = atoi(line[LOCK_FILE_LINE_PID - 1]);
+	if (strcmp(line[LOCK_FILE_LINE_DATA_DIR - 1], pgdata) != 0 || !BpPidAlive(pid) ||
+		!BpProcessStartedNear(pid, (time_t) atoll(line[LOCK_FILE_LINE_START_TIME - 1]), 120))
+		return 0;
+	if (ready && n == LOCK_FILE_LINE_PM_STATUS)
+		*ready = strncmp(line[LOCK_FILE_LINE_PM_STATUS - 1], PM_STATUS_READY,
+						 strlen("ready")) == 0;
+	return pid;
+}
+
 int
 LocalPostmasterPid(const char *pgdata)
 {
-	FILE	   *f = AllocateFile(psprintf("%s/postmaster.pid", pgdata), "r");
-	char		line1[64];
-	char		line2[MAXPGPATH];
-	char		line3[64];
-	int			pid = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fgets(line1, sizeof(line1), f) && fgets(line2, sizeof(line2), f) &&
-		fgets(line3, sizeof(line3), f))
-	{
-		line2[strcspn(line2, "\n")] = '\0';
-		pid = atoi(line1);
-		if (strcmp(line2, pgdata) != 0 || !BpPidAlive(pid) ||
-			!BpProcessStartedNear(pid, (time_t) atoll(line3), 120))
-			pid = 0;
-	}
-	FreeFile(f);
-	return pid;
+	return PidFilePid(pgdata, NULL);
 }
 
 /*
@@ -230,13 +246,12 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 static BpComputeStatus
 LocalStatus(const BpComputeSpec *spec, int *pid)
 {
-	BpComputeAddr addr;
+	bool		ready;
 
-	*pid = LocalPostmasterPid(LocalPgdata(spec->timeline_id));
+	*pid = PidFilePid(LocalPgdata(spec->timeline_id), &ready);
 	if (*pid == 0)
 		return BP_COMPUTE_DOWN;
-	BpCompute()->admin_address(spec, &addr);
-	return BpPing(&addr) ? BP_COMPUTE_READY : BP_COMPUTE_STARTING;
+	return ready ? BP_COMPUTE_READY : BP_COMPUTE_STARTING;
 }
 
 static int

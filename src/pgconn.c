@@ -2,9 +2,7 @@
  * pgconn.c — libpq from inside the server, waited on through the latch.
  *
  * Every wait of a connection or a query goes through WaitLatchOrSocket
- * with a deadline (BpPing alone is a blocking PQping, bounded by a 2 s
- * connect_timeout on a local unix socket), so a stuck
- * compute never hangs a backend or the reconciler, interrupts are honoured
+ * with a deadline, so a stuck compute never hangs a backend or the reconciler, interrupts are honoured
  * and postmaster death ends the wait.  Connections are tracked and closed
  * at transaction end if an error left them open (BpDisconnectAll).
  */
@@ -484,20 +482,4 @@ BpDisconnectAll(void)
 			PQfinish(open_conns[i]);
 			open_conns[i] = NULL;
 		}
-}
-
-/* Does the compute accept connections (not starting, not in recovery)? */
-bool
-BpPing(const BpComputeAddr *addr)
-{
-	const char *k[8];
-	const char *v[8];
-	char		port[16];
-
-	Fill(addr, NULL, NULL, NULL, k, v, port);
-	k[5] = "connect_timeout";
-	v[5] = "2";
-	k[6] = NULL;
-	v[6] = NULL;
-	return PQpingParams(k, v, false) == PQPING_OK;
 }

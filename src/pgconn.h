@@ -23,7 +23,6 @@ extern void BpExecCommand(PGconn *conn, const char *sql, int timeout_ms);
 extern void BpDisconnect(PGconn *conn);
 extern void BpDisconnectAll(void);
 extern void BpUntrack(PGconn *conn);
-extern bool BpPing(const BpComputeAddr *addr);
 extern const char *BpOsUserName(void);
 
 #endif

@@ -28,7 +28,6 @@
 #include "proxystats.h"
 #include "requests.h"
 
-#define BP_SLOTS 32
 
 typedef enum SlotState
 {
@@ -59,7 +58,7 @@ typedef struct BpShared
 	double		last_pass_ms;
 	double		last_full_pass_ms;
 	ConditionVariable cv;
-	Slot		slots[BP_SLOTS];
+	Slot		slots[BP_REQUEST_SLOTS];
 } BpShared;
 
 static BpShared *shared = NULL;
@@ -195,7 +194,7 @@ Submit(const BpRequest *req, bool noreply, Latch *latch)
 	int			slot = -1;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < BP_SLOTS && slot < 0; i++)
+	for (int i = 0; i < BP_REQUEST_SLOTS && slot < 0; i++)
 		if (shared->slots[i].state == SLOT_FREE)
 		{
 			slot = i;
@@ -299,7 +298,7 @@ Detach(int code, Datum arg)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->worker_latch = NULL;
 	shared->worker_pid = 0;
-	for (int i = 0; i < BP_SLOTS; i++)
+	for (int i = 0; i < BP_REQUEST_SLOTS; i++)
 		if (shared->slots[i].state == SLOT_RUNNING)
 			shared->slots[i].state = SLOT_PENDING;	/* the next worker retries */
 		else if (shared->slots[i].state == SLOT_ABANDONED)
@@ -325,7 +324,7 @@ BpWorkerNextRequest(int from, int *slot, BpRequest *req)
 	bool		found = false;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = from; i < BP_SLOTS && !found; i++)
+	for (int i = from; i < BP_REQUEST_SLOTS && !found; i++)
 		if (shared->slots[i].state == SLOT_PENDING)
 		{
 			shared->slots[i].state = SLOT_RUNNING;
@@ -431,7 +430,7 @@ branchpromote_reconciler_stats(PG_FUNCTION_ARGS)
 	{
 		int			busy = 0;
 
-		for (int i = 0; i < BP_SLOTS; i++)
+		for (int i = 0; i < BP_REQUEST_SLOTS; i++)
 			busy += shared->slots[i].state != SLOT_FREE;
 		values[6] = Int32GetDatum(busy);
 	}

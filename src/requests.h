@@ -8,6 +8,9 @@
 
 #include "driver.h"
 
+/* Requests that can wait for the reconciler at once. */
+#define BP_REQUEST_SLOTS 32
+
 typedef enum BpRequestKind
 {
 	BP_REQ_TEMPLATE,			/* make the timeline template */

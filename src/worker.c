@@ -35,6 +35,7 @@
 #include "catalog.h"
 #include "driver.h"
 #include "guc.h"
+#include "jobs.h"
 #include "journal.h"
 #include "ledger.h"
 #include "pgconn.h"
@@ -98,53 +99,211 @@ RunItem(const char *what, bool with_catalog, ItemFn fn, void *arg,
 }
 
 /*
- * Start a compute unless it runs, and wait until it accepts connections
- * (catalog session open: the template gives its settings).
+ * Compute starts in progress.  A start is launched inside an item's
+ * transaction and then left to run: every round of requests (between the
+ * items of a pass, and each turn of the loop) looks at each start without
+ * waiting, and answers the requests waiting on it once it accepts
+ * connections, exits or runs out of time.  So one slow start never holds
+ * up another compute's wake, nor the pass.
  */
-static int
-StartAndWait(const BpComputeSpec *spec, int timeout_ms)
+typedef struct Waiter
 {
-	const BpComputeDriver *drv = BpCompute();
-	int			pid;
-	int			launched = 0;
-	TimestampTz deadline = BpDeadline(timeout_ms);
-	BpComputeStatus st = drv->status(spec, &pid);
+	int			slot;
+	TimestampTz since;
+} Waiter;
+
+typedef struct Start
+{
+	BpComputeSpec spec;
+	int			launched;		/* the postmaster launched (0: found starting) */
+	TimestampTz deadline;
+	int			timeout_ms;
+	bool		record;			/* a committed row: record its new state */
+	int			nwaiters;
+	Waiter		waiters[BP_REQUEST_SLOTS];
+} Start;
+
+static List *starts = NIL;		/* of Start *, in TopMemoryContext */
+static bool want_full = false;	/* a start could not be recorded: adopt it */
+
+static Start *
+FindStart(int64 compute_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, starts)
+		if (((Start *) lfirst(lc))->spec.compute_id == compute_id)
+			return lfirst(lc);
+	return NULL;
+}
+
+/* Is a start in progress on this timeline? */
+static bool
+StartingOn(int64 timeline_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, starts)
+		if (((Start *) lfirst(lc))->spec.timeline_id == timeline_id)
+			return true;
+	return false;
+}
+
+/* Launch the postmaster (catalog session open: the template gives its settings). */
+static int
+Launch(const BpComputeSpec *spec)
+{
 	BpManifestInput tmpl;
 
-	if (st == BP_COMPUTE_READY)
-		return pid;
 	memset(&tmpl, 0, sizeof(tmpl));
 	CatalogComputeTemplate(&tmpl);	/* refuses unusable settings */
-	for (;;)
+	return BpCompute()->start(spec, tmpl.settings, tmpl.nsettings);
+}
+
+/*
+ * Start a compute unless it runs (in an item's transaction).  Returns its
+ * pid if it accepts connections already; else 0, and the start goes on
+ * without us, answering slot (-1: nobody waits) when it ends.
+ */
+static int
+BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
+{
+	Start	   *s = FindStart(spec->compute_id);
+	TimestampTz deadline = BpDeadline(timeout_ms);
+	int			pid;
+	MemoryContext old;
+
+	if (s == NULL)
 	{
-		if (st == BP_COMPUTE_DOWN)
-		{
-			if (launched > 0 && !BpPidAlive(launched))
-				ereport(ERROR,
-						(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-						 errmsg("compute " INT64_FORMAT " exited while starting", spec->compute_id),
-						 errdetail_internal("%s", drv->log_tail(spec))));
-			if (launched == 0)
-				launched = drv->start(spec, tmpl.settings, tmpl.nsettings);	/* down, or went down while starting */
-		}
-		if (BpPast(deadline))
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("compute " INT64_FORMAT " did not accept connections within %d ms",
-							spec->compute_id, timeout_ms),
-					 errdetail_internal("%s", drv->log_tail(spec))));
-		BpNap(3);
-		st = drv->status(spec, &pid);
+		BpComputeStatus st = BpCompute()->status(spec, &pid);
+
 		if (st == BP_COMPUTE_READY)
 			return pid;
+		s = MemoryContextAllocZero(TopMemoryContext, sizeof(Start));
+		s->spec = *spec;
+		s->timeout_ms = timeout_ms;
+		s->deadline = deadline;
+		if (st == BP_COMPUTE_DOWN)
+			s->launched = Launch(spec);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		starts = lappend(starts, s);	/* after the launch: an error leaves none */
+		MemoryContextSwitchTo(old);
+	}
+	else if (deadline > s->deadline)
+	{
+		s->deadline = deadline;
+		s->timeout_ms = timeout_ms;
+	}
+	s->record |= record;
+	if (slot >= 0)
+	{
+		s->waiters[s->nwaiters].slot = slot;
+		s->waiters[s->nwaiters].since = GetCurrentTimestamp();
+		s->nwaiters++;
+	}
+	return 0;
+}
+
+typedef struct Started
+{
+	Start	   *start;
+	int			pid;
+} Started;
+
+/* Record a start that ended well, unless an operation holds its project. */
+static void
+DoRecordStarted(void *arg)
+{
+	Started    *d = arg;
+	BpComputeRow row;
+	bool		locked;
+
+	if (!CatalogGetComputeById(d->start->spec.compute_id, true, &locked, &row))
+		return;
+	if (!locked)
+		want_full = true;		/* the next full pass adopts it */
+	else if (row.spec.timeline_id == d->start->spec.timeline_id)
+		CatalogSetComputeState(row.id, "running", d->pid, NULL);
+}
+
+static void RecordFailure(int64 compute_id, const char *error);
+static void JobDone(BpJobKind kind, int64 arg, const char *error);
+
+/* A start ended (error NULL: it accepts connections as pid): tell its waiters. */
+static void
+EndStart(Start *s, int pid, const char *error)
+{
+	BpReply		reply;
+
+	if (error == NULL && s->record)
+	{
+		Started		d = {s, pid};
+
+		(void) RunItem("recording a started compute", true, DoRecordStarted, &d, NULL, 0);
+	}
+	else if (error != NULL && s->record)
+		RecordFailure(s->spec.compute_id, error);
+	for (int i = 0; i < s->nwaiters; i++)
+	{
+		memset(&reply, 0, sizeof(reply));
+		reply.ok = error == NULL;
+		reply.pid = pid;
+		if (error)
+			strlcpy(reply.error, error, sizeof(reply.error));
+		reply.elapsed_ms = (double) (GetCurrentTimestamp() - s->waiters[i].since) / 1000.0;
+		BpWorkerReply(s->waiters[i].slot, &reply);
+	}
+	starts = list_delete_ptr(starts, s);
+	pfree(s);
+}
+
+static void
+DoRelaunch(void *arg)
+{
+	Start	   *s = arg;
+
+	s->launched = Launch(&s->spec);
+}
+
+/* Look at every start in progress once, without waiting. */
+static void
+CheckStarts(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, starts)
+	{
+		Start	   *s = lfirst(lc);
+		int			pid;
+		BpComputeStatus st = BpCompute()->status(&s->spec, &pid);
+		char		err[1024];
+
+		if (st == BP_COMPUTE_READY)
+			EndStart(s, pid, NULL);
+		else if (st == BP_COMPUTE_DOWN && s->launched > 0 && !BpPidAlive(s->launched))
+			EndStart(s, 0, psprintf("compute " INT64_FORMAT " exited while starting: %s",
+									s->spec.compute_id, BpCompute()->log_tail(&s->spec)));
+		else if (st == BP_COMPUTE_DOWN && s->launched == 0 &&
+				 !RunItem("starting a compute", true, DoRelaunch, s, err, sizeof(err)))
+			EndStart(s, 0, err);	/* found starting, then it went down: launched again */
+		else if (BpPast(s->deadline))
+			EndStart(s, 0, psprintf("compute " INT64_FORMAT " did not accept connections within %d ms: %s",
+									s->spec.compute_id, s->timeout_ms,
+									BpCompute()->log_tail(&s->spec)));
+		else
+			continue;
+		CheckStarts();			/* the list changed under foreach */
+		return;
 	}
 }
 
 typedef struct ReqItem
 {
+	int			slot;
 	BpRequest	req;
 	BpReply		reply;
-	bool		deferred;
+	bool		deferred;		/* its project is held: asked again later */
+	bool		pending;		/* a start goes on: EndStart answers it */
 } ReqItem;
 
 /* Record a failed deploy once the failed transaction let go of its project. */
@@ -197,8 +356,13 @@ DoRequest(void *arg)
 	}
 	if (it->req.kind == BP_REQ_START)
 	{
-		it->reply.pid = StartAndWait(&spec, it->req.timeout_ms > 0 ? it->req.timeout_ms :
-									 bp_compute_start_timeout_ms);
+		it->reply.pid = BeginStart(&spec, it->req.timeout_ms > 0 ? it->req.timeout_ms :
+								   bp_compute_start_timeout_ms, it->req.committed, it->slot);
+		if (it->reply.pid == 0)
+		{
+			it->pending = true;
+			return;
+		}
 		if (it->req.committed)
 			CatalogSetComputeState(spec.compute_id, "running", it->reply.pid, NULL);
 	}
@@ -242,13 +406,17 @@ ProcessRequests(void)
 	bool		deferred_any = false;
 	ReqItem		it;
 
+	CheckStarts();
+	(void) BpJobsHarvest(JobDone);
 	for (int from = 0; BpWorkerNextRequest(from, &slot, &it.req); from = slot + 1)
 	{
 		TimestampTz start = GetCurrentTimestamp();
 		bool		ok;
 
 		memset(&it.reply, 0, sizeof(it.reply));
+		it.slot = slot;
 		it.deferred = false;
+		it.pending = false;
 		if (it.req.kind == BP_REQ_TEMPLATE)
 			ok = RunItem("making the timeline template", false, DoTemplate, &it,
 						 it.reply.error, sizeof(it.reply.error));
@@ -265,6 +433,8 @@ ProcessRequests(void)
 			deferred_any = true;
 			continue;
 		}
+		if (ok && it.pending)
+			continue;			/* answered when its start ends */
 		it.reply.ok = ok;
 		if (!ok && it.req.committed && it.req.kind != BP_REQ_RECORD_FAILED_DEPLOY)
 			RecordFailure(it.req.spec.compute_id, it.reply.error);
@@ -406,8 +576,9 @@ DoReconcileCompute(void *arg)
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: starting compute %s/%s (was %s)",
 						row.project, row.env, row.actual_state)));
-		pid = StartAndWait(&row.spec, bp_compute_start_timeout_ms);
-		CatalogSetComputeState(id, "running", pid, NULL);
+		pid = BeginStart(&row.spec, bp_compute_start_timeout_ms, true, -1);
+		if (pid > 0)
+			CatalogSetComputeState(id, "running", pid, NULL);
 	}
 	else
 	{
@@ -653,7 +824,7 @@ DoReconcileTimeline(void *arg)
 				(errmsg("branchpromote reconciler: moved timeline " INT64_FORMAT
 						", which no committed row references, to the trash", t->timeline_id)));
 	}
-	else if (!CatalogTimelineHasCompute(t->timeline_id))
+	else if (!StartingOn(t->timeline_id) && !CatalogTimelineHasCompute(t->timeline_id))
 		BpCompute()->stop_timeline(t->timeline_id, false);
 }
 
@@ -663,7 +834,8 @@ DoReconcileEndpoint(void *arg)
 {
 	int64		id = *(int64 *) arg;
 
-	if (!CatalogComputeExists(id))
+	/* a start in progress: its row may not be committed yet */
+	if (FindStart(id) == NULL && !CatalogComputeExists(id))
 		BpCompute()->forget(id);
 }
 
@@ -740,23 +912,19 @@ DoListSnapshotsDue(void *arg)
 	*(List **) arg = CopyIds(CatalogSnapshotsDue(bp_snapshot_interval_s));
 }
 
-/* The periodic snapshot of a running prod (bounds a rollback's replay). */
-static void
-DoSnapshot(void *arg)
+/* A job the reconciler could not hand to a worker: done in its own loop. */
+typedef struct InlineJob
 {
-	int64		id = *(int64 *) arg;
-	BpComputeRow row;
-	bool		locked;
-	int			pid;
-	int64		snapshot_id;
-	BpSnapshotResult snap;
+	BpJobKind	kind;
+	int64		arg;
+} InlineJob;
 
-	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
-		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
-		return;
-	snapshot_id = CatalogNextSnapshotId();
-	BpStorage()->snapshot(row.spec.timeline_id, &row.spec, snapshot_id, &snap);
-	CatalogInsertSnapshot(snapshot_id, row.spec.timeline_id, snap.start_lsn, snap.lsn, "periodic");
+static void
+DoJob(void *arg)
+{
+	InlineJob  *j = arg;
+
+	BpJobRun(j->kind, j->arg);
 }
 
 /*
@@ -805,6 +973,33 @@ SnapshotBackOff(int64 compute_id)
 	b->until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_s * 1000);
 	snapshot_backoff = lappend(snapshot_backoff, b);
 	MemoryContextSwitchTo(old);
+}
+
+/* A job's worker ended: a failed snapshot backs off. */
+static void
+JobDone(BpJobKind kind, int64 arg, const char *error)
+{
+	if (kind == BP_JOB_SNAPSHOT && error != NULL)
+	{
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: periodic snapshot of compute " INT64_FORMAT " failed: %s",
+						arg, error)));
+		SnapshotBackOff(arg);
+	}
+}
+
+/*
+ * Hand a job to a worker of its own; if none can be had, do it here.
+ * Returns false if it was done here and failed.
+ */
+static bool
+StartJob(const char *what, BpJobKind kind, int64 arg)
+{
+	InlineJob	j = {kind, arg};
+
+	if (BpJobStart(kind, arg))
+		return true;
+	return RunItem(what, true, DoJob, &j, NULL, 0);
 }
 
 /*
@@ -900,18 +1095,6 @@ DoReconcileHistory(void *arg)
 						pruned, tl, LSN_FORMAT_ARGS(cutoff))));
 }
 
-/* Empty the trash of what has been there for branchpromote.trash_retention. */
-static void
-DoPurgeTrash(void *arg)
-{
-	int			n = BpStorage()->purge_trash(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-																	   -(int64) bp_trash_retention_s * 1000));
-
-	if (n > 0)
-		ereport(LOG,
-				(errmsg("branchpromote reconciler: emptied %d trash director%s", n, n == 1 ? "y" : "ies")));
-}
-
 static void
 DoListJournals(void *arg)
 {
@@ -997,8 +1180,9 @@ DoManifest(void *arg)
 				(errmsg("branchpromote reconciler: restarting compute %s/%s: its manifest changed",
 						row.project, row.env)));
 		BpCompute()->stop(&row.spec);
-		pid = StartAndWait(&row.spec, bp_compute_start_timeout_ms);
-		CatalogSetComputeState(row.id, "running", pid, NULL);
+		pid = BeginStart(&row.spec, bp_compute_start_timeout_ms, true, -1);
+		if (pid > 0)
+			CatalogSetComputeState(row.id, "running", pid, NULL);
 	}
 	CatalogSetComputeManifest(it->compute_id, manifest, BpSha256Hex(manifest), runtime_hash,
 							  it->key);
@@ -1104,9 +1288,9 @@ ReconcilePass(bool full)
 		{
 			int64		id = *(int64 *) lfirst(lc);
 
-			if (SnapshotBackingOff(id))
+			if (SnapshotBackingOff(id) || BpJobRunning(BP_JOB_SNAPSHOT, id))
 				continue;
-			if (!RunItem("taking a periodic snapshot", true, DoSnapshot, lfirst(lc), NULL, 0))
+			if (!StartJob("taking a periodic snapshot", BP_JOB_SNAPSHOT, id))
 				SnapshotBackOff(id);
 			deferred |= ProcessRequests();
 		}
@@ -1127,7 +1311,7 @@ ReconcilePass(bool full)
 						   lfirst(lc), NULL, 0);
 	/* last: with trash_retention 0, what this pass moved there goes too */
 	if (full)
-		(void) RunItem("emptying the trash", false, DoPurgeTrash, NULL, NULL, 0);
+		(void) StartJob("emptying the trash", BP_JOB_PURGE_TRASH, 0);
 	return deferred;
 }
 
@@ -1158,6 +1342,7 @@ branchpromote_reconciler_main(Datum arg)
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loop_cxt);
 	BpWorkerAttach();
+	BpJobsAttach();
 	ereport(LOG, (errmsg("branchpromote reconciler started on database \"%s\", data root \"%s\"",
 						 bp_database_name, BpDataRoot())));
 
@@ -1175,20 +1360,24 @@ branchpromote_reconciler_main(Datum arg)
 		}
 		deferred = ProcessRequests();
 		requested = BpWorkerPassRequested();
-		if (requested || GetCurrentTimestamp() >= next_pass)
+		if (requested || want_full || GetCurrentTimestamp() >= next_pass)
 		{
 			TimestampTz start = GetCurrentTimestamp();
-			bool		full = requested || start >= next_full;
+			bool		full = requested || want_full || start >= next_full;
 
 			deferred |= ReconcilePass(full);
 			if (full)
+			{
+				want_full = false;
 				next_full = TimestampTzPlusMilliseconds(start, FULL_PASS_INTERVAL_MS);
+			}
 			BpWorkerPassDone(full, (double) (GetCurrentTimestamp() - start) / 1000.0);
 			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													bp_reconcile_interval_ms);
 		}
 		MemoryContextReset(loop_cxt);
-		timeout = deferred ? 50 :
+		/* a start in progress is looked at about as often as it used to be polled */
+		timeout = starts != NIL ? 3 : deferred ? 50 :
 			Max(1, (long) ((next_pass - GetCurrentTimestamp()) / 1000));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
