@@ -130,6 +130,9 @@ cppcheck:
 		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 		--suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
+	@# server code lists directories with AllocateDir/ReadDir (an ERROR releases the handle)
+	@! grep -n '[^a-zA-Z_]\(opendir\|readdir\|closedir\)(' src/*.c || \
+		{ echo 'raw opendir/readdir/closedir in server code: use AllocateDir/ReadDir/FreeDir'; exit 1; }
 
 .PHONY: unitcheck fuzzcheck installcheck-nopreload cppcheck
 EXTRA_CLEAN = src/helper/branchpromote_helper test/tools/pidcheck test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload

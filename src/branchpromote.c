@@ -12,6 +12,7 @@
 #include "guc.h"
 #include "jobs.h"
 #include "proxy.h"
+#include "proxyroute.h"
 #include "proxystats.h"
 #include "requests.h"
 #include "worker.h"
@@ -32,6 +33,7 @@ ShmemRequest(void)
 	BpRequestsShmemRequest();
 	BpJobsShmemRequest();
 	BpProxyStatsShmemRequest();
+	ProxyRoutesShmemRequest();
 }
 
 static void
@@ -42,6 +44,7 @@ ShmemStartup(void)
 	BpRequestsShmemInit();
 	BpJobsShmemInit();
 	BpProxyStatsShmemInit();
+	ProxyRoutesShmemInit();
 }
 
 /* Register one of the module's background workers (restarted 1 s after it exits). */
@@ -81,7 +84,10 @@ _PG_init(void)
 	BpXactEndInit();
 	RegisterWorker("branchpromote_reconciler_main", "branchpromote reconciler");
 	if (bp_proxy_port != 0)
+	{
 		RegisterWorker("branchpromote_proxy_main", "branchpromote proxy");
+		RegisterWorker("branchpromote_route_resolver_main", "branchpromote route resolver");
+	}
 }
 
 PG_FUNCTION_INFO_V1(branchpromote_check_install);

@@ -10,8 +10,12 @@
  *              GSSENCRequest), a CancelRequest is forwarded to the compute
  *              whose key it names, a StartupMessage is routed by its
  *              database name ("<project>" is prod, "<project>.<env>" any
- *              other environment) through the catalog, and its database is
+ *              other environment) or by options=endpoint=, and its database is
  *              rewritten to the compute's own;
+ *   ROUTING    the route is not in the shared route table (or a commit
+ *              changed routes since it was read): asked of the route
+ *              resolver, whose answer sets the latch (proxyroute.c), so
+ *              the loop never reads the catalog itself;
  *   WAKING     the compute is suspended (or refused the connection): one
  *              start request to the reconciler per compute, every client of
  *              it waits on that one, bounded by proxy_connect_timeout;
@@ -63,6 +67,7 @@
 typedef enum ConnState
 {
 	CS_STARTUP,
+	CS_ROUTING,
 	CS_WAKING,
 	CS_CONNECTING,
 	CS_AUTH,
@@ -126,6 +131,7 @@ static dlist_head conns = DLIST_STATIC_INIT(conns);
 static dlist_head wakes = DLIST_STATIC_INIT(wakes);
 static int	nconns = 0;
 static int	nclients = 0;		/* admitted: past their StartupMessage */
+static bool latch_seen = true;	/* since the last look at waiting routes */
 
 static void UpdateEvents(Conn *c);
 
@@ -403,6 +409,26 @@ PollWakes(void)
 
 /* ------------------------------------------------------------ routing */
 
+static void OnStartupBytes(Conn *c);
+
+/* Clients waiting for a route: those the resolver answered move on. */
+static void
+PollRoutes(void)
+{
+	dlist_iter	it;
+
+	dlist_foreach(it, &conns)
+	{
+		/* cppcheck-suppress nullPointer ; dlist_container is offsetof arithmetic */
+		Conn	   *c = dlist_container(Conn, node, it.cur);
+
+		if (c->closed || c->state != CS_ROUTING)
+			continue;
+		OnStartupBytes(c);		/* its StartupMessage is still unread in c2s */
+		UpdateEvents(c);
+	}
+}
+
 /*
  * The client's cancel key: the compute's real backend pid (the client's
  * pg_backend_pid(), NOTIFY's sender pid and pg_stat_activity must agree
@@ -421,67 +447,6 @@ NewKey(Conn *c, uint32 server_pid)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not generate a random cancel key")));
 	} while (FindByKey(c->key_pid, c->key_secret) != NULL);
-}
-
-/* What the catalog said of an environment, and at which routes generation. */
-typedef struct KnownRoute
-{
-	char		project[64];
-	char		env[64];
-	uint64		generation;
-	ProxyRoute	route;
-} KnownRoute;
-
-#define MAX_KNOWN_ROUTES 4096
-
-static KnownRoute *known = NULL;	/* in proxy_cxt */
-static int	nknown = 0;
-
-/*
- * The route of project/env: remembered if no commit changed routes since
- * the catalog was read for it, else read again (its own transaction).
- * Only found routes are remembered; a miss is asked every time.
- */
-static void
-Route(const char *project, const char *env, ProxyRoute *r)
-{
-	uint64		gen = BpProxyRoutesGeneration();
-	KnownRoute *k = NULL;
-
-	for (int i = 0; i < nknown; i++)
-		if (strcmp(known[i].project, project) == 0 && strcmp(known[i].env, env) == 0)
-		{
-			k = &known[i];
-			break;
-		}
-	if (k != NULL && k->generation == gen)
-	{
-		/*
-		 * Whether it runs may have changed without a commit of a call (the
-		 * idle rule): try it; a refused connect wakes it.
-		 */
-		*r = k->route;
-		r->running = true;
-		return;
-	}
-	memset(r, 0, sizeof(*r));
-	ProxyLookUp(project, env, r);
-	if (!r->ok)
-		return;
-	if (k == NULL)
-	{
-		if (known == NULL)
-			known = MemoryContextAllocZero(proxy_cxt, sizeof(KnownRoute) * MAX_KNOWN_ROUTES);
-		if (nknown == MAX_KNOWN_ROUTES)
-			nknown = 0;			/* full: start over */
-		k = &known[nknown++];
-		strlcpy(k->project, project, sizeof(k->project));
-		strlcpy(k->env, env, sizeof(k->env));
-	}
-	k->generation = gen;		/* read before the lookup: a change meanwhile reads again */
-	k->route = *r;
-	k->route.message = NULL;
-	k->route.hint = NULL;
 }
 
 /* A StartupMessage: route it, rewrite its database, connect or wake. */
@@ -512,7 +477,12 @@ RouteStartup(Conn *c, const PgwStartup *st)
 				 "Connect to database \"<project>\" for prod, \"<project>.dev\" for dev, \"<project>.<branch>\" for a branch.");
 		return;
 	}
-	Route(c->project, c->env, &r);
+	if (!ProxyRouteFor(c->project, c->env, c->deadline, &r))
+	{
+		c->state = CS_ROUTING;	/* the resolver's answer sets our latch */
+		return;
+	}
+	c->state = CS_STARTUP;
 	if (!r.ok)
 	{
 		Fail(c, r.sqlstate, r.message, r.hint);
@@ -658,13 +628,14 @@ OnStartupBytes(Conn *c)
 			break;
 		case PGW_STARTUP:
 			/* like the server: after TLS, so the client can read why; never a cancel */
-			if (nclients >= bp_proxy_max_connections)
+			if (!c->admitted && nclients >= bp_proxy_max_connections)
 				Fail(c, "53300", "too many connections to the branchpromote proxy",
 					 "Raise branchpromote.proxy_max_connections, or use fewer connections.");
 			else
 			{
+				if (!c->admitted)
+					nclients++;
 				c->admitted = true;
-				nclients++;
 				RouteStartup(c, &st);
 			}
 			break;
@@ -989,6 +960,13 @@ Expire(void)
 		{
 			if (c->state == CS_CLOSING || c->state == CS_STARTUP || c->is_cancel)
 				CloseConn(c);
+			else if (c->state == CS_ROUTING)
+			{
+				Fail(c, "57P03", psprintf("the branchpromote catalog could not be read within %d ms",
+										  bp_proxy_connect_timeout_ms),
+					 "The catalog may be locked (DDL on it) or slow: try again; the control server's log says more.");
+				UpdateEvents(c);
+			}
 			else
 			{
 				Fail(c, "57P03", psprintf("the compute of \"%s\" (%s) did not accept connections within %d ms",
@@ -1033,11 +1011,9 @@ branchpromote_proxy_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(bp_database_name, NULL, 0);
-	/* never wait long on the catalog: DDL on it must not stall every client */
-	SetConfigOption("lock_timeout", "100", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "2000", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("application_name", "branchpromote proxy", PGC_USERSET, PGC_S_OVERRIDE);
+	/* in pg_stat_activity, connected to no database: the loop never reads the
+	 * catalog (the route resolver does) */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	proxy_cxt = AllocSetContextCreate(TopMemoryContext, "branchpromote proxy",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -1059,6 +1035,9 @@ branchpromote_proxy_main(Datum arg)
 		int			n;
 
 		MemoryContextReset(iter_cxt);
+		if (latch_seen)
+			PollRoutes();		/* an answer of the resolver sets the latch */
+		latch_seen = false;
 		PollWakes();
 		timeout = Expire();
 		if (accept_paused_until != 0)
@@ -1084,6 +1063,7 @@ branchpromote_proxy_main(Datum arg)
 			if (e->events & WL_LATCH_SET)
 			{
 				ResetLatch(MyLatch);
+				latch_seen = true;
 				CHECK_FOR_INTERRUPTS();
 				if (ConfigReloadPending)
 				{

@@ -4,6 +4,9 @@
 #ifndef BP_PROXYROUTE_H
 #define BP_PROXYROUTE_H
 
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+
 #include "driver.h"
 
 /* The catalog's answer for "<project>.<env>": a compute, or an error to send. */
@@ -17,7 +20,12 @@ typedef struct ProxyRoute
 	bool		running;		/* ok: the catalog says it runs */
 } ProxyRoute;
 
-/* Look the environment up (its own transaction; never throws). */
-extern void ProxyLookUp(const char *project, const char *env, ProxyRoute *r);
+extern void ProxyRoutesShmemRequest(void);
+extern void ProxyRoutesShmemInit(void);
+
+/* The proxy: the route, or false: asked of the resolver, whose answer sets our latch. */
+extern bool ProxyRouteFor(const char *project, const char *env, TimestampTz until, ProxyRoute *r);
+
+extern PGDLLEXPORT void branchpromote_route_resolver_main(Datum arg);
 
 #endif

@@ -946,7 +946,7 @@ ScanArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than, boo
 		struct stat sb;
 
 		errno = 0;
-		if ((de = readdir(dir)) == NULL)
+		if ((de = ReadDirExtended(dir, LocalSnapshotRoot(timeline_id), DEBUG1)) == NULL)
 			break;
 		/* segments and .partial ones; history files stay */
 		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN ||
@@ -1009,12 +1009,9 @@ LocalHistoryDue(int64 timeline_id, const int64 *ids, int n, XLogRecPtr keep_from
 	{
 		int64		id;
 
-		errno = 0;
-		if ((de = readdir(dir)) == NULL)
-		{
-			due = errno != 0;	/* unsure */
+		/* an error reading it is logged, and the archive decides */
+		if ((de = ReadDirExtended(dir, LocalSnapshotRoot(timeline_id), LOG)) == NULL)
 			break;
-		}
 		if ((id = OwnedDirId(de->d_name)) == 0)
 			continue;			/* not a snapshot */
 		due = true;				/* unless the catalog has it */

@@ -197,7 +197,8 @@ is( compute_safe_psql(
 	like($cerr, qr/canceling statement due to user request/, "psql's cancel reaches the compute");
 	ok(time - $start < 30, 'long before the query would have ended');
 }
-# a locked catalog holds up no connection to an environment the proxy knows
+# a locked catalog holds up no connection to an environment the proxy knows,
+# nor relayed traffic while an unknown route waits for it
 {
 	is(compute_safe_psql($dev, 'SELECT 1'), '1', 'the proxy knows the route to dev');
 	my ($rin, $rout, $rerr) = ('', '', '');
@@ -211,8 +212,24 @@ is( compute_safe_psql(
 	is(compute_safe_psql($dev, 'SELECT 2'), '2', 'a new connection to dev still gets through');
 	$rin .= "SELECT 'still relayed';\n";
 	ok(wait_until(sub { $relay->pump_nb; $rout =~ /still relayed/ }), 'and relayed traffic keeps flowing');
+	# a route the proxy does not know: its client waits for the route
+	# resolver, which waits for the catalog; the proxy's loop does not
+	my ($win, $wout, $werr) = ('', '', '');
+	my $waiting = IPC::Run::start([ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', proxy_uri('acme.unrouted'), '-c', 'SELECT 1' ],
+		'<', \$win, '>', \$wout, '2>', \$werr);
+	ok(wait_until(sub {
+		$bp->sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'branchpromote route resolver' "
+			  . "AND wait_event_type = 'Lock'") eq '1' }), 'the route resolver waits for the locked catalog');
+	$rin .= "SELECT 'relayed meanwhile';\n";
+	ok(wait_until(sub { $relay->pump_nb; $rout =~ /relayed meanwhile/ }), 'relayed traffic flows while a route is read');
+	is(compute_safe_psql($dev, 'SELECT 3'), '3', 'and a known route gets through');
+	$waiting->pump_nb;
+	is($werr, '', 'the client of the unknown route still waits, without an error');
 	$lin .= "COMMIT;\n\\q\n";
 	$locker->finish;
+	$waiting->finish;
+	like($werr, qr/3D000.*project "acme" has no environment "unrouted"/s,
+		"once the catalog is free, the client gets the catalog's answer");
 	$rin .= "\\q\n";
 	$relay->finish;
 }

@@ -244,6 +244,73 @@ is($rc_other, 0, 'another project is created meanwhile');
 ok(time() - $t_other < 30, 'without waiting for the open transaction');
 $oin .= "ROLLBACK;\n\\q\n";
 $open->finish;
+
+# One project's slow start holds up no other project's wake: the reconciler
+# never waits on a start.  acme's dev start hangs: a FIFO stands where its
+# postmaster makes its socket's lock file, and opening it blocks.
+$bp->json("SELECT branchpromote.suspend_compute('other', 'dev')");
+to_zero();
+my $adev = $bp->compute_row('acme', 'dev');
+my $acme_dev_id = $bp->sql("SELECT c.id FROM branchpromote.compute c JOIN branchpromote.project p ON p.id = c.project_id "
+	  . "WHERE p.name = 'acme' AND c.env = 'dev'");
+my $hang = "$bp->{sockdir}/c$acme_dev_id/.s.PGSQL.$adev->{port}.lock";
+mkdir("$bp->{sockdir}/c$acme_dev_id");
+unlink($hang);
+system('mkfifo', '-m', '0666', $hang) == 0 or die "mkfifo $hang failed";
+my ($win, $wout, $werr) = ('', '', '');
+my $wake_a = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c',
+	"SET statement_timeout = '120s'; SELECT branchpromote.wake_compute('acme', 'dev')" ], '>', \$wout, '2>', \$werr);
+ok(wait_until(sub { $bp->pidfile_pid($adev->{timeline}) > 0 }), "acme's dev start is under way");
+my $t_b = time();
+is(compute_safe_psql($bp->uri('other', 'dev'), 'SELECT 1'), '1', "other's dev is woken through the proxy meanwhile");
+ok(time() - $t_b < 30, 'within its usual time, not after the hung start gives up');
+$wake_a->pump_nb;
+ok($wout eq '' && $werr eq '' && $bp->compute_row('acme', 'dev')->{actual_state} eq 'suspended',
+	"acme's dev start still hangs: the wake did not wait behind it");
+my $hung = $bp->pidfile_pid($adev->{timeline});
+if ($ENV{BP_TEST_COMPUTE_USER})
+{
+	system('sudo', '-n', $node->config_data('--bindir') . '/branchpromote_helper', $ENV{BP_TEST_COMPUTE_USER},
+		'signal', $bp->pgdata($adev->{timeline}), 'KILL') == 0 or die "could not kill the hung postmaster";
+}
+else
+{
+	kill 'KILL', $hung;
+}
+$wake_a->finish;
+like($werr, qr/exited while starting/, "the hung start's end is the waiting call's error");
+unlink($hang);
+$bp->json("SELECT branchpromote.wake_compute('acme', 'dev')");
+ok(port_accepts($bp->compute_row('acme', 'dev')->{port}), "acme's dev starts once nothing blocks it");
+
+# ... nor its slow snapshot: periodic snapshots run in a job's worker.
+# acme's prod cannot archive (its archive is read-only), so the snapshot
+# waits for its WAL up to operation_timeout.
+$bp->json("SELECT branchpromote.suspend_compute('other', 'dev')");
+$bp->json("SELECT branchpromote.set_suspend_timeout('acme', '0')");
+$bp->json("SELECT branchpromote.wake_compute('acme', 'prod')");
+my $archive = $bp->timeline_dir($bp->compute_row('acme', 'prod')->{timeline}) . '/archive';
+my $archive_mode = (stat($archive))[2] & 07777;
+chmod(0550, $archive) or die "chmod $archive: $!";
+my $snaps_before = $bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE project = 'acme' AND reason = 'periodic'");
+$node->safe_psql('postgres', "ALTER SYSTEM SET branchpromote.snapshot_interval = '1s'; "
+	  . "ALTER SYSTEM SET branchpromote.operation_timeout = '15s'; SELECT pg_reload_conf()");
+my $job_sql = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'branchpromote job' "
+  . "AND query LIKE '%snapshot of compute%'";
+ok(wait_until(sub { $bp->sql($job_sql) eq '1' }), "a job's worker takes acme's prod snapshot");
+$t_b = time();
+is(compute_safe_psql($bp->uri('other', 'dev'), 'SELECT 1'), '1', "other's dev is woken through the proxy meanwhile");
+ok(time() - $t_b < 10, 'within its usual time');
+is($bp->sql($job_sql), '1', 'while the snapshot still waits for its WAL');
+ok(wait_until(sub { $node->log_contains(qr/periodic snapshot of compute \d+ failed: WAL segment \S+ was not archived within 15000 ms/) }),
+	'the job gave up at operation_timeout, and the reconciler heard it');
+ok(wait_until(sub { $bp->sql($job_sql) eq '0' }), "the job's worker is gone");
+chmod($archive_mode, $archive) or die "chmod $archive: $!";
+$node->safe_psql('postgres', "ALTER SYSTEM RESET branchpromote.snapshot_interval; "
+	  . "ALTER SYSTEM RESET branchpromote.operation_timeout; SELECT pg_reload_conf()");
+is($bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE project = 'acme' AND reason = 'periodic'"),
+	$snaps_before, 'no snapshot was recorded for it');
+$bp->json("SELECT branchpromote.set_suspend_timeout('acme', '1 second')");
 $bp->json("SELECT branchpromote.drop_project('other', 'other')");
 
 # A crashed compute: the call that needs it has it recovered.
