@@ -11,9 +11,10 @@
  * it answers, bounded by proxy_connect_timeout.  The resolver reads the
  * catalog in a transaction of its own per route, yielding to DDL on the
  * catalog (a short lock_timeout) and trying again until the client gives
- * up.  Answers of every kind (a compute, no such project, no such
- * environment) are kept until the next change; a catalog that could not
- * be read is asked again next time.
+ * up (a lock or statement timeout; any other error is answered at once).
+ * Answers of every kind (a compute, no such project, no such environment)
+ * are kept until the next change; a catalog that could not be read is
+ * asked again next time.
  */
 #include "postgres.h"
 
@@ -42,6 +43,7 @@ typedef enum RouteOutcome
 	ROUTE_FOUND,
 	ROUTE_NO_PROJECT,
 	ROUTE_NO_ENV,
+	ROUTE_CATALOG_BUSY,			/* locked or slow (lock or statement timeout): try again */
 	ROUTE_CATALOG_ERROR
 } RouteOutcome;
 
@@ -63,7 +65,7 @@ typedef struct RouteEntry
 	RouteOutcome outcome;
 	BpComputeSpec spec;
 	bool		running;
-	bool		fresh;			/* running is news: not yet used */
+	bool		fresh;			/* answered, not yet used: good for the clients who asked */
 	TimestampTz until;			/* ASKED: nobody waits after this */
 	TimestampTz used;			/* the least recently used goes when full */
 } RouteEntry;
@@ -146,9 +148,11 @@ LookUp(const char *project, const char *env, RouteEntry *e)
 		ed = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		outcome = ROUTE_CATALOG_ERROR;
-		/* the detail goes to the log, not to a client not yet authenticated */
-		ereport(LOG,
+		outcome = ed->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+			ed->sqlerrcode == ERRCODE_QUERY_CANCELED ? ROUTE_CATALOG_BUSY : ROUTE_CATALOG_ERROR;
+		/* the detail goes to the log, not to a client not yet authenticated
+		 * (a busy catalog only at DEBUG1: it is tried again every 50 ms) */
+		ereport(outcome == ROUTE_CATALOG_BUSY ? DEBUG1 : LOG,
 				(errmsg("branchpromote route resolver: reading the catalog for \"%s\": %s",
 						project, ed->message)));
 		FreeErrorData(ed);
@@ -188,6 +192,7 @@ Answer(const char *project, const char *env, const RouteEntry *e, ProxyRoute *r)
 								   project, project, project);
 			}
 			break;
+		case ROUTE_CATALOG_BUSY:
 		case ROUTE_CATALOG_ERROR:
 			strlcpy(r->sqlstate, "57P03", sizeof(r->sqlstate));
 			r->message = pstrdup("the branchpromote catalog could not be read");
@@ -238,13 +243,16 @@ ProxyRouteFor(const char *project, const char *env, TimestampTz until, ProxyRout
 	LWLockAcquire(routes->lock, LW_EXCLUSIVE);
 	routes->proxy = MyLatch;
 	e = FindEntry(project, env);
-	if (e != NULL && e->state == ENTRY_ANSWERED && e->generation == gen)
+	/* a fresh answer was read after the client asked: good for it even if
+	 * a commit came since, or it is an error (kept for nobody else) */
+	if (e != NULL && e->state == ENTRY_ANSWERED && (e->generation == gen || e->fresh))
 	{
 		e->used = GetCurrentTimestamp();
 		copy = *e;
 		/* whether it runs may have changed without a commit (the idle rule):
 		 * after its first use, try it; a refused connect wakes it */
 		e->running = true;
+		e->fresh = false;
 		LWLockRelease(routes->lock);
 		Answer(project, env, &copy, r);
 		return true;
@@ -305,12 +313,13 @@ ResolveRound(void)
 		if (e->state == ENTRY_ASKED && strcmp(e->project, want.project) == 0 &&
 			strcmp(e->env, want.env) == 0)
 		{
-			if (got.outcome != ROUTE_CATALOG_ERROR || GetCurrentTimestamp() >= e->until)
+			if (got.outcome != ROUTE_CATALOG_BUSY || GetCurrentTimestamp() >= e->until)
 			{
 				e->outcome = got.outcome;
 				e->spec = got.spec;
 				e->running = got.running;
-				e->generation = got.outcome == ROUTE_CATALOG_ERROR ? 0 : gen;
+				e->generation = got.outcome >= ROUTE_CATALOG_BUSY ? 0 : gen;
+				e->fresh = true;
 				e->state = ENTRY_ANSWERED;
 				proxy = routes->proxy;
 			}
