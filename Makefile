@@ -51,7 +51,7 @@ REGRESS = setup create_project promote migrations history privileges
 REGRESS_OPTS = --use-existing
 
 # Isolation specs under test/.
-ISOLATION = concurrent_promote migrate_vs_promote
+ISOLATION = concurrent_promote migrate_vs_promote manifests_vs_drop
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --use-existing
 
 TAP_TESTS = 1
