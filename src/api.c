@@ -485,7 +485,8 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	prod_tl = CatalogNextTimelineId();
 	BpWakeWorkerAtCommit();
 	BpStorage()->fork_at_head(dev_tl, &dev.spec, prod_tl, &fork);
-	Step(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev");
+	StepPhases(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev",
+			   fork.phases);
 	CatalogInsertTimeline(prod_tl, p.id, "prod", dev_tl, fork.fork_lsn,
 						  BpCloneMethodName(fork.method));
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);

@@ -566,7 +566,8 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		new_tl = CatalogNextTimelineId();
 		BpWakeWorkerAtCommit();
 		BpStorage()->fork_at_head(from_tl, &source, new_tl, &fork);
-		Step(&r, fork.source_was_running ? "fork running source (backup mode)" : "fork stopped source");
+		StepPhases(&r, fork.source_was_running ? "fork running source (backup mode)" : "fork stopped source",
+				   fork.phases);
 		parent_tl = from_tl;
 		target = fork.fork_lsn;
 	}
@@ -710,7 +711,8 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 
 	new_tl = CatalogNextTimelineId();
 	BpStorage()->fork_at_head(dev_tl, &dev.spec, new_tl, &fork);
-	Step(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev");
+	StepPhases(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev",
+			   fork.phases);
 	backup = MoveProd(&r, &p, &prod, new_tl, dev_tl, fork.fork_lsn, &fork, NULL);
 	deploy_id = RecordProdMove(&r, &p, "reset", NULL, prod.release, old_tl, new_tl,
 							   fork.fork_lsn, &fork);

@@ -128,6 +128,13 @@ StepWith(ApiResult *r, const char *name, const char *extra)
 	INSTR_TIME_SET_CURRENT(r->last);
 }
 
+/* A step with the phases a driver measured ("phase": ms, ...; "": none). */
+void
+StepPhases(ApiResult *r, const char *name, const char *phases)
+{
+	StepWith(r, name, phases[0] ? psprintf("\"phases\": {%s}", phases) : NULL);
+}
+
 void
 Step(ApiResult *r, const char *name)
 {
@@ -389,7 +396,11 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);
 	c.pid = reply.pid;
 	CatalogSetComputeState(c.id, "running", c.pid, NULL);
-	Step(r, "start compute");
+	/* hand-off: to the reconciler and back; recovery: from the launch to ready */
+	StepWith(r, "start compute",
+			 psprintf("\"phases\": {\"hand-off\": %.3f, \"spawn\": %.3f, \"recovery\": %.3f}",
+					  Max(0.0, MsSince(r->last) - reply.elapsed_ms), reply.spawn_ms,
+					  Max(0.0, reply.elapsed_ms - reply.spawn_ms)));
 	return c;
 }
 

@@ -30,6 +30,7 @@ extern void ResultInit(ApiResult *r);
 extern void OperationBegin(ApiResult *r, const char *kind, const char *project);
 extern double MsSince(instr_time t);
 extern void Step(ApiResult *r, const char *name);
+extern void StepPhases(ApiResult *r, const char *name, const char *phases);
 extern void StepWith(ApiResult *r, const char *name, const char *extra);
 extern void Key(ApiResult *r, const char *key);
 extern void PutStr(ApiResult *r, const char *key, const char *value);

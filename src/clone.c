@@ -154,6 +154,26 @@ done:
 	CloseTransientFile(in);
 }
 
+/*
+ * Clone one regular file src to dst (which must not exist), with the best
+ * method the filesystem accepts; stats counts it.
+ */
+void
+BpCloneFile(const char *src, const char *dst, mode_t mode, BpCloneStats *stats)
+{
+	CloneState	st;
+	struct stat sb;
+
+	memset(&st, 0, sizeof(st));
+	st.next = FILE_FICLONE;
+	st.stats = stats;
+	if (stat(src, &sb) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", src)));
+	CloneFile(&st, src, dst, mode, sb.st_size);
+}
+
 /* Clone the directory rel (relative to the roots), recursively. */
 static void
 CloneDir(CloneState *st, const char *rel)

@@ -4,6 +4,8 @@
 #ifndef BP_CLONE_H
 #define BP_CLONE_H
 
+#include <sys/types.h>
+
 typedef enum BpCloneMethod
 {
 	BP_CLONE_REFLINK,			/* every file shared its extents: O(metadata) */
@@ -29,6 +31,7 @@ typedef struct BpCloneStats
 
 extern void BpCloneTree(const char *src, const char *dst, BpCloneFilterFn filter,
 						BpCloneStats *stats);
+extern void BpCloneFile(const char *src, const char *dst, mode_t mode, BpCloneStats *stats);
 extern const char *BpCloneMethodName(BpCloneMethod method);
 extern void BpRemoveTree(const char *path);
 extern void BpSyncTree(const char *path);

@@ -39,6 +39,7 @@ typedef struct BpForkResult
 	BpCloneMethod method;
 	bool		source_was_running;
 	uint64		bytes;			/* logical bytes cloned */
+	char		phases[256];	/* JSON members "phase": ms, ... of what it took */
 } BpForkResult;
 
 /* What taking a snapshot gave. */

@@ -49,7 +49,8 @@ typedef struct BpReply
 {
 	bool		ok;
 	int			pid;
-	double		elapsed_ms;
+	double		elapsed_ms;		/* from the reconciler's taking it to its answer */
+	double		spawn_ms;		/* BP_REQ_START: of which launching the postmaster */
 	char		error[1024];
 } BpReply;
 

@@ -4,12 +4,15 @@
  * A timeline is a PostgreSQL data directory with its own WAL archive
  * (basic_archive).  Forking at head:
  *   - source running: pg_backup_start over libpq, clone the data directory,
- *     pg_backup_stop (waits for the WAL to be archived), write its label as
- *     backup_label, recovery.signal with restore_command reading the source's
- *     archive and recovery_target = 'immediate': the fork's first start
- *     replays to exactly the backup's end and promotes to a new WAL timeline;
- *   - source stopped: it is consistent already; clone everything, and the
- *     first start replays nothing and promotes.
+ *     pg_backup_stop, write its label as backup_label, and clone the WAL
+ *     from the backup's start to its end from the source's pg_wal into the
+ *     fork's (the source's archive receives it as usual; the last segment
+ *     is zeroed after the backup's end);
+ *   - source stopped: it is consistent already; clone everything;
+ * then standby.signal and a promote trigger file: the fork's first start
+ * replays exactly what its pg_wal holds (no restore_command), promotes to
+ * a new WAL timeline at its end, and needs no synchronous end-of-recovery
+ * checkpoint.
  * Every new timeline directory first gets an "owner" file naming the
  * creating transaction, so the reconciler can tell an orphan (creator
  * finished, no committed row) from work in progress.
@@ -156,11 +159,16 @@ BeginTimeline(int64 timeline_id)
 	LocalShare(LocalArchive(timeline_id), 02770);
 }
 
+/* A fork that replays only its own pg_wal is promoted by this file. */
+#define FROM_OWN_WAL (-2)
+#define PROMOTE_TRIGGER "branchpromote.promote"
+
 /*
  * The timeline's own settings, included from postgresql.conf.  source is
  * the timeline whose archive recovery reads (0: no recovery settings; -1:
- * recovery that reads no archive); target is the recovery target setting
- * (NULL: recover everything there is).
+ * recovery that reads no archive; FROM_OWN_WAL: a standby that replays
+ * what its pg_wal holds and is promoted at its end); target is the
+ * recovery target setting (NULL: recover everything there is).
  */
 static void
 WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
@@ -186,6 +194,9 @@ WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 	else if (source < 0)		/* archive recovery that reads no archive */
 		appendStringInfoString(&s, "restore_command = 'exit 1'\n"
 							   "recovery_target_action = 'promote'\n");
+	else if (source == FROM_OWN_WAL)	/* a standby of its own pg_wal, promoted at its end */
+		appendStringInfo(&s, "promote_trigger_file = '%s/" PROMOTE_TRIGGER "'\n",
+						 LocalPgdata(timeline_id));
 	LocalWriteFile(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
 	pfree(s.data);
 }
@@ -272,6 +283,7 @@ AlwaysSkipped(const char *rel)
 		strcmp(rel, "branchpromote.conf") == 0 ||
 		strcmp(rel, "recovery.signal") == 0 ||
 		strcmp(rel, "standby.signal") == 0 ||
+		strcmp(rel, PROMOTE_TRIGGER) == 0 ||
 		strcmp(rel, "backup_label") == 0 ||
 		strcmp(rel, "backup_label.old") == 0 ||
 		strcmp(rel, "tablespace_map") == 0 ||
@@ -390,7 +402,109 @@ typedef struct Backup
 	XLogRecPtr	start_lsn;		/* replay starts here */
 	XLogRecPtr	end_lsn;		/* consistent from here on */
 	BpCloneStats stats;
+	double		ms[5];			/* backup start, clone, backup stop, WAL (copy or archive wait) */
 } Backup;
+
+static double
+MsSinceInstr(instr_time *since)
+{
+	instr_time	now;
+	double		ms;
+
+	INSTR_TIME_SET_CURRENT(now);
+	ms = INSTR_TIME_GET_MILLISEC(now) - INSTR_TIME_GET_MILLISEC(*since);
+	*since = now;
+	return ms;
+}
+
+/*
+ * Zero a WAL segment from offset on (a hole where the filesystem can
+ * punch one), so replay ends exactly there: records other sessions wrote
+ * after the backup's end are not part of the fork.
+ */
+static void
+ZeroWalTail(const char *path, off_t from, off_t size)
+{
+	int			fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
+	off_t		aligned = TYPEALIGN(XLOG_BLCKSZ, from);
+	char	   *zeros;
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	zeros = palloc0(XLOG_BLCKSZ);
+	if (aligned > from && pg_pwrite(fd, zeros, aligned - from, from) != aligned - from)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", path)));
+	if (aligned < size &&
+		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, aligned, size - aligned) != 0)
+	{
+		for (off_t off = aligned; off < size; off += XLOG_BLCKSZ)
+			if (pg_pwrite(fd, zeros, XLOG_BLCKSZ, off) != XLOG_BLCKSZ)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not write file \"%s\": %m", path)));
+	}
+	pfree(zeros);
+	CloseTransientFile(fd);
+}
+
+/*
+ * A WAL file of a running source into pgdata's pg_wal: from the source's
+ * own pg_wal (cloned, while its archive still receives it), or, if it was
+ * recycled meanwhile, from its archive once it is there.  Marked archived
+ * (.done) in the copy, so the fork never archives its parent's WAL.
+ */
+static void
+CloneWalFile(int64 source_tl, const char *pgdata, const char *fname, BpCloneStats *stats)
+{
+	char	   *src = psprintf("%s/pg_wal/%s", LocalPgdata(source_tl), fname);
+	char	   *dst = psprintf("%s/pg_wal/%s", pgdata, fname);
+	struct stat sb;
+
+	if (stat(src, &sb) != 0)
+	{
+		WaitArchived(source_tl, fname);
+		src = psprintf("%s/%s", LocalArchive(source_tl), fname);
+	}
+	BpCloneFile(src, dst, 0600, stats);
+	LocalWriteFile(psprintf("%s/pg_wal/archive_status/%s.done", pgdata, fname), "");
+}
+
+/*
+ * The WAL a base backup needs, start_lsn up to end_lsn, into its own
+ * pg_wal, cut at end_lsn; and the history file of the source's timeline.
+ */
+static void
+CloneBackupWal(int64 source_tl, const char *pgdata, TimeLineID tli, XLogRecPtr start_lsn,
+			   XLogRecPtr end_lsn, BpCloneStats *stats)
+{
+	bool		crc_ok;
+	ControlFileData *control = get_controlfile(pgdata, &crc_ok);
+	int			segsz = control->xlog_seg_size;
+	XLogSegNo	first;
+	XLogSegNo	last;
+	char		fname[MAXFNAMELEN];
+
+	XLByteToSeg(start_lsn, first, segsz);
+	XLByteToPrevSeg(end_lsn, last, segsz);
+	for (XLogSegNo segno = first; segno <= last; segno++)
+	{
+		XLogFileName(fname, tli, segno, segsz);
+		CloneWalFile(source_tl, pgdata, fname, stats);
+	}
+	if (XLogSegmentOffset(end_lsn, segsz) != 0)
+		ZeroWalTail(psprintf("%s/pg_wal/%s", pgdata, fname), XLogSegmentOffset(end_lsn, segsz),
+					segsz);
+	if (tli > 1)
+	{
+		TLHistoryFileName(fname, tli);
+		CloneWalFile(source_tl, pgdata, fname, stats);
+	}
+}
+
 
 /*
  * Clone a running compute's data directory into pgdata as a base backup:
@@ -398,26 +512,35 @@ typedef struct Backup
  * backup_label; returns once the WAL up to the backup's end is archived.
  */
 static void
-BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, Backup *out)
+BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, bool own_wal,
+			Backup *out)
 {
 	BpComputeAddr addr;
 	PGconn	   *conn;
 	PGresult   *res;
 	const char *label[1];
+	instr_time	t;
+	TimeLineID	tli;
 
+	INSTR_TIME_SET_CURRENT(t);
 	BpCompute()->admin_address(source, &addr);
 	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
-	res = BpExec(conn, "SELECT pg_catalog.pg_backup_start($1, true)", 1, label,
-				 bp_operation_timeout_ms);
+	res = BpExec(conn, "SELECT s, pg_catalog.pg_walfile_name(s) FROM pg_catalog.pg_backup_start($1, true) s",
+				 1, label, bp_operation_timeout_ms);
 	out->start_lsn = ParseLsn(PQgetvalue(res, 0, 0));
+	tli = (TimeLineID) strtoul(pnstrdup(PQgetvalue(res, 0, 1), 8), NULL, 16);
 	PQclear(res);
+	out->ms[0] = MsSinceInstr(&t);
 	BpCloneTree(LocalPgdata(source_tl), pgdata, RunningFilter, &out->stats);
 	EnsureDir(psprintf("%s/pg_wal/archive_status", pgdata));
+	out->ms[1] = MsSinceInstr(&t);
 	/*
 	 * pg_backup_stop(true) polls the archive once a second; instead, stop
-	 * without waiting and wait on our latch for the one segment that ends
-	 * the backup (earlier ones are archived before it, in order).
+	 * without waiting.  Then either take the WAL the backup needs from the
+	 * source's pg_wal (own_wal), or wait on our latch for the one segment
+	 * that ends the backup to reach the archive (earlier ones are archived
+	 * before it, in order).
 	 */
 	res = BpExec(conn, "SELECT s.lsn, s.labelfile, s.spcmapfile, pg_catalog.pg_walfile_name(s.lsn) "
 				 "FROM pg_catalog.pg_backup_stop(false) s", 0, NULL, bp_operation_timeout_ms);
@@ -433,7 +556,12 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, Ba
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the source timeline uses tablespaces"),
 				 errhint("The local driver forks only timelines without tablespaces.")));
-	WaitArchived(source_tl, PQgetvalue(res, 0, 3));
+	out->ms[2] = MsSinceInstr(&t);
+	if (own_wal)
+		CloneBackupWal(source_tl, pgdata, tli, out->start_lsn, out->end_lsn, &out->stats);
+	else
+		WaitArchived(source_tl, PQgetvalue(res, 0, 3));
+	out->ms[3] = MsSinceInstr(&t);
 	PQclear(res);
 	BpDisconnect(conn);
 }
@@ -445,8 +573,11 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 {
 	Backup		b;
 
-	BackupClone(source_tl, source, LocalPgdata(new_tl), &b);
-	WriteTimelineConf(new_tl, source_tl, "recovery_target = 'immediate'");
+	BackupClone(source_tl, source, LocalPgdata(new_tl), true, &b);
+	WriteTimelineConf(new_tl, FROM_OWN_WAL, NULL);
+	snprintf(result->phases, sizeof(result->phases),
+			 "\"backup start\": %.3f, \"clone\": %.3f, \"backup stop\": %.3f, \"wal\": %.3f",
+			 b.ms[0], b.ms[1], b.ms[2], b.ms[3]);
 	result->fork_lsn = b.end_lsn;
 	result->method = b.stats.method;
 	result->bytes = b.stats.bytes;
@@ -475,7 +606,7 @@ ForkStopped(int64 source_tl, int64 new_tl, BpForkResult *result)
 				 errmsg("timeline " INT64_FORMAT " was not shut down cleanly", source_tl),
 				 errhint("Start its compute (wake_compute) so it recovers, then promote again.")));
 	result->fork_lsn = control->checkPoint;
-	WriteTimelineConf(new_tl, source_tl, NULL);
+	WriteTimelineConf(new_tl, FROM_OWN_WAL, NULL);
 	result->method = stats.method;
 	result->bytes = stats.bytes;
 	result->source_was_running = false;
@@ -489,6 +620,7 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	int			pid;
 	BpComputeStatus st = BpCompute()->status(source, &pid);
 
+	result->phases[0] = '\0';
 	if (st == BP_COMPUTE_STARTING)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -499,7 +631,15 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 		ForkRunning(source_tl, source, new_tl, result);
 	else
 		ForkStopped(source_tl, new_tl, result);
-	LocalWriteFile(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
+
+	/*
+	 * A standby of its own pg_wal, told to promote when that ends: so it
+	 * runs no restore_command (no shell per WAL file), and promotes at once
+	 * without the synchronous end-of-recovery checkpoint a recovery target
+	 * costs (the checkpoint runs in the background after the promotion).
+	 */
+	LocalWriteFile(psprintf("%s/standby.signal", LocalPgdata(new_tl)), "");
+	LocalWriteFile(psprintf("%s/" PROMOTE_TRIGGER, LocalPgdata(new_tl)), "");
 
 	/*
 	 * Make the clone durable before anything commits that references it.  A
@@ -510,7 +650,13 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	 * clone starts as cleanly shut down, with no such sync: do it here.
 	 */
 	if (!result->source_was_running)
+	{
+		instr_time	t;
+
+		INSTR_TIME_SET_CURRENT(t);
 		BpSyncTree(LocalPgdata(new_tl));
+		snprintf(result->phases, sizeof(result->phases), "\"sync\": %.3f", MsSinceInstr(&t));
+	}
 }
 
 static char *LocalSnapshotDir(int64 timeline_id, int64 snapshot_id);
@@ -760,7 +906,7 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 	else
 	{
 		MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
-		BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), &b);
+		BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), false, &b);
 	}
 	BpSyncTree(dir);			/* it must outlive a crash once its row commits */
 	result->start_lsn = b.start_lsn;

@@ -116,6 +116,7 @@ typedef struct Start
 {
 	BpComputeSpec spec;
 	int			launched;		/* the postmaster launched (0: found starting) */
+	double		spawn_ms;		/* what launching it took */
 	TimestampTz deadline;
 	int			timeout_ms;
 	bool		record;			/* a committed row: record its new state */
@@ -184,7 +185,12 @@ BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
 		s->timeout_ms = timeout_ms;
 		s->deadline = deadline;
 		if (st == BP_COMPUTE_DOWN)
+		{
+			TimestampTz t = GetCurrentTimestamp();
+
 			s->launched = Launch(spec);
+			s->spawn_ms = (double) (GetCurrentTimestamp() - t) / 1000.0;
+		}
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		starts = lappend(starts, s);	/* after the launch: an error leaves none */
 		MemoryContextSwitchTo(old);
@@ -248,6 +254,7 @@ EndStart(Start *s, int pid, const char *error)
 		memset(&reply, 0, sizeof(reply));
 		reply.ok = error == NULL;
 		reply.pid = pid;
+		reply.spawn_ms = s->spawn_ms;
 		if (error)
 			strlcpy(reply.error, error, sizeof(reply.error));
 		reply.elapsed_ms = (double) (GetCurrentTimestamp() - s->waiters[i].since) / 1000.0;
