@@ -713,7 +713,7 @@ ReadOwner(const char *dir, BpStoredTimeline *t)
 	}
 	d = AllocateDir(dir);
 	t->empty = d != NULL;		/* unreadable: not known to be empty, so kept */
-	while (d != NULL && (de = readdir(d)) != NULL)
+	while (d != NULL && (de = ReadDirExtended(d, dir, LOG)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
 			strncmp(de->d_name, "owner", 5) != 0)
 			t->empty = false;
@@ -826,7 +826,7 @@ PurgeTree(const char *path)
 	DIR		   *d = AllocateDir(timelines);
 	struct dirent *de;
 
-	while (d != NULL && (de = readdir(d)) != NULL)
+	while (d != NULL && (de = ReadDirExtended(d, timelines, LOG)) != NULL)
 	{
 		char	   *pgdata = psprintf("%s/%s/pgdata", timelines, de->d_name);
 		struct stat sb;
@@ -850,7 +850,7 @@ LocalPurgeTrash(TimestampTz older_than)
 	List	   *old = NIL;
 	ListCell   *lc;
 
-	while (d != NULL && (de = readdir(d)) != NULL)
+	while (d != NULL && (de = ReadDirExtended(d, root, LOG)) != NULL)
 	{
 		int64		when = OwnedDirId(de->d_name);
 

@@ -174,6 +174,20 @@ is( $bp->sql(
 	'create_project:succeeded,promote_branch:succeeded',
 	'operations: create_project and promote_branch journaled as succeeded');
 
+# The fork replayed its own pg_wal as a standby and was promoted by its
+# trigger file: no restore_command ran, no end-of-recovery checkpoint was
+# waited for; the journal has the phases of the fork and of the start.
+my $fork_log = slurp_file($bp->timeline_dir($prod_tl) . '/compute.log');
+unlike($fork_log, qr/restored log file/, "the fork's first start restored no WAL from an archive");
+like($fork_log, qr/promote trigger file found/, 'it was promoted by its trigger file');
+unlike($fork_log, qr/checkpoint starting: end-of-recovery/, 'without an end-of-recovery checkpoint');
+is( $bp->sql(
+		"SELECT string_agg(s->>'step' || ':' || (SELECT string_agg(k, '+' ORDER BY k) FROM jsonb_object_keys(s->'phases') k), ',') "
+		  . "FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
+		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch' AND s ? 'phases'"),
+	'fork running dev (backup mode):backup start+backup stop+clone+wal,start compute:hand-off+recovery+spawn',
+	'operations: the fork and the start say what their phases took');
+
 # Planning after prod exists: a re-deploy, which keeps prod where it is.
 my $plan = $bp->json("SELECT branchpromote.plan_promotion('shop', 'v2')");
 is($plan->{action}, 'redeploy', 'plan_promotion after the first deploy: redeploy');
