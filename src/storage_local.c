@@ -191,12 +191,12 @@ WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 		if (target)
 			appendStringInfo(&s, "%s\n", target);
 	}
-	else if (source < 0)		/* archive recovery that reads no archive */
-		appendStringInfoString(&s, "restore_command = 'exit 1'\n"
-							   "recovery_target_action = 'promote'\n");
 	else if (source == FROM_OWN_WAL)	/* a standby of its own pg_wal, promoted at its end */
 		appendStringInfo(&s, "promote_trigger_file = '%s/" PROMOTE_TRIGGER "'\n",
 						 LocalPgdata(timeline_id));
+	else if (source < 0)		/* archive recovery that reads no archive */
+		appendStringInfoString(&s, "restore_command = 'exit 1'\n"
+							   "recovery_target_action = 'promote'\n");
 	LocalWriteFile(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
 	pfree(s.data);
 }
