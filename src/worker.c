@@ -375,6 +375,18 @@ DoRequest(void *arg)
 	}
 	else
 	{
+		Start	   *s = FindStart(spec.compute_id);
+
+		/*
+		 * A stop that comes while the compute starts wins: the start's
+		 * waiters are told, and the compute is not recorded as failed.
+		 */
+		if (s != NULL)
+		{
+			s->record = false;
+			EndStart(s, 0, psprintf("compute " INT64_FORMAT " was stopped while it was starting",
+									spec.compute_id));
+		}
 		BpCompute()->stop(&spec);
 		if (it->req.committed)
 			CatalogSetComputeState(spec.compute_id, "suspended", 0, NULL);
