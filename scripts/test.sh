@@ -43,7 +43,7 @@ else
 fi
 
 start_control "$T/control" "$PORT" "$T/run" "$T/data" \
-	"branchpromote.compute_port_base = 57000" "branchpromote.reconcile_interval = '1s'"
+	"branchpromote.compute_port_base = 27000" "branchpromote.reconcile_interval = '1s'"
 suite "pg_regress and isolation (preloaded control server)" \
 	env PGHOST="$T/run" PGPORT="$PORT" runuser -u "$BP_OS_USER" -- \
 	make -C "$T/src" -s PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS=

@@ -9,7 +9,7 @@
 #   use FindBin;
 #   use lib "$FindBin::Bin/../perl";
 #   use BranchPromoteTest;
-#   my $bp = BranchPromoteTest->new_node('main', port_base => 58100);
+#   my $bp = BranchPromoteTest->new_node('main', port_base => 28100);
 #   ...
 #   $bp->teardown;    # drop projects, assert everything is gone
 #   done_testing();

@@ -12,7 +12,7 @@ use JSON::PP ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 58100);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28100);
 
 my $LSN = qr{^[0-9A-F]+/[0-9A-F]+$};
 

@@ -24,7 +24,7 @@ mkdir($root) or BAIL_OUT("could not create $root: $!");
 
 my $bp = BranchPromoteTest->new_node(
 	'main',
-	port_base => 58200,
+	port_base => 28200,
 	data_root => $root,
 	remove_data_root => 1);
 

@@ -10,7 +10,7 @@ use JSON::PP qw(decode_json);
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 58300);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28300);
 my $node = $bp->node;
 
 # A timeline directory is gone and no postmaster runs on it.

@@ -16,7 +16,7 @@ use Test::More;
 # This test kills a compute with SIGKILL as the test's own OS user: computes
 # run as that user here (not as branchpromote.compute_os_user).
 delete $ENV{BP_TEST_COMPUTE_USER};
-my $bp = BranchPromoteTest->new_node('main', port_base => 58400);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28400);
 my $node = $bp->node;
 
 my $c = $bp->json("SELECT branchpromote.create_project('r')");

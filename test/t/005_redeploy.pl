@@ -16,7 +16,7 @@ use JSON::PP ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 58500);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28500);
 
 my $LSN = qr{^[0-9A-F]+/[0-9A-F]+$};
 my $json = JSON::PP->new->canonical;

@@ -12,7 +12,7 @@ use BranchPromoteTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('twophase', port_base => 58600);
+my $bp = BranchPromoteTest->new_node('twophase', port_base => 28600);
 my $node = $bp->node;
 # kill -9 of a backend restarts the control server (as in production)
 $node->append_conf('postgresql.conf', 'restart_after_crash = on');

@@ -17,7 +17,7 @@ use JSON::PP ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 58700);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28700);
 my $LSN = qr{^[0-9A-F]+/[0-9A-F]+$};
 
 $bp->json("SELECT branchpromote.create_project('acme')");

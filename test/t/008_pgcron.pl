@@ -18,7 +18,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 58900, cron => 1);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28900, cron => 1);
 my $node = $bp->node;
 
 # SQL as a login role (trust on the local socket in TAP clusters).

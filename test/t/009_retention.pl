@@ -13,7 +13,7 @@ use BranchPromoteTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 58800);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28800);
 
 $bp->json("SELECT branchpromote.create_project('acme')");
 compute_safe_psql($bp->uri('acme', 'dev'), "CREATE TABLE items (id int PRIMARY KEY)");

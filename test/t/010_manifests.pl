@@ -13,7 +13,7 @@ use JSON::PP ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 58000);
+my $bp = BranchPromoteTest->new_node('main', port_base => 28000);
 
 $bp->json("SELECT branchpromote.create_project('acme')");
 $bp->json("SELECT branchpromote.promote_branch('acme')");

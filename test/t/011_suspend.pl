@@ -12,7 +12,7 @@ use IPC::Run ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 56900);
+my $bp = BranchPromoteTest->new_node('main', port_base => 26900);
 
 $bp->json("SELECT branchpromote.create_project('acme')");
 compute_safe_psql($bp->uri('acme', 'dev'), "CREATE TABLE items (id int); INSERT INTO items VALUES (1)");

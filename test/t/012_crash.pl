@@ -16,7 +16,7 @@ use BranchPromoteTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 56800);
+my $bp = BranchPromoteTest->new_node('main', port_base => 26800);
 my $node = $bp->node;
 # a killed backend makes the postmaster reinitialize, as in production
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");

@@ -15,8 +15,8 @@ use BranchPromoteTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $proxy_port = 56790;
-my $bp = BranchPromoteTest->new_node('main', port_base => 56700, proxy_port => $proxy_port);
+my $proxy_port = 26790;
+my $bp = BranchPromoteTest->new_node('main', port_base => 26700, proxy_port => $proxy_port);
 my $node = $bp->node;
 
 sub reconciler_running

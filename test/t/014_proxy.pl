@@ -15,8 +15,8 @@ use IPC::Run ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $proxy_port = 59200;
-my $bp = BranchPromoteTest->new_node('main', port_base => 59210, proxy_port => $proxy_port);
+my $proxy_port = 29200;
+my $bp = BranchPromoteTest->new_node('main', port_base => 29210, proxy_port => $proxy_port);
 # room for the 200 concurrent clients below
 $bp->sql(q{UPDATE branchpromote.compute_template SET settings = settings || '{"max_connections": "250"}'});
 
@@ -24,7 +24,7 @@ $bp->json("SELECT branchpromote.create_project('acme')");
 my $dev = $bp->uri('acme', 'dev');
 like($dev, qr{^postgresql://acme:[0-9a-f]+\@localhost:$proxy_port/acme\.dev$}, 'connection_uri names the proxy');
 my $dev_direct = $bp->sql("SELECT branchpromote.connection_uri('acme', 'dev', true)");
-like($dev_direct, qr{\@127\.0\.0\.1:592\d\d/acme$}, 'connection_uri(..., true) names the compute');
+like($dev_direct, qr{\@127\.0\.0\.1:292\d\d/acme$}, 'connection_uri(..., true) names the compute');
 
 # A URI for another database name on the proxy, with acme's credentials.
 sub proxy_uri

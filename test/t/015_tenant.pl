@@ -22,8 +22,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $proxy_port = 59390;
-my $bp = BranchPromoteTest->new_node('main', port_base => 59400, proxy_port => $proxy_port);
+my $proxy_port = 29390;
+my $bp = BranchPromoteTest->new_node('main', port_base => 29400, proxy_port => $proxy_port);
 my $node = $bp->node;
 $node->append_conf('postgresql.conf', "branchpromote.migration_lock_timeout = '2s'\n");
 $node->reload;

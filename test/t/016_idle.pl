@@ -17,7 +17,7 @@ use IPC::Run ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 59600, proxy_port => 59590);
+my $bp = BranchPromoteTest->new_node('main', port_base => 29600, proxy_port => 29590);
 my $node = $bp->node;
 
 $bp->json("SELECT branchpromote.create_project('acme')");

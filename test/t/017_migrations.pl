@@ -21,7 +21,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 59700);
+my $bp = BranchPromoteTest->new_node('main', port_base => 29700);
 my $node = $bp->node;
 # a killed backend makes the postmaster reinitialize, as in production
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
