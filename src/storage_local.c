@@ -402,7 +402,7 @@ typedef struct Backup
 	XLogRecPtr	start_lsn;		/* replay starts here */
 	XLogRecPtr	end_lsn;		/* consistent from here on */
 	BpCloneStats stats;
-	double		ms[5];			/* backup start, clone, backup stop, WAL (copy or archive wait) */
+	double		ms[4];			/* backup start, clone, backup stop, WAL (copy or archive wait) */
 } Backup;
 
 static double
@@ -478,12 +478,9 @@ CloneWalFile(int64 source_tl, const char *pgdata, const char *fname, BpCloneStat
  * pg_wal, cut at end_lsn; and the history file of the source's timeline.
  */
 static void
-CloneBackupWal(int64 source_tl, const char *pgdata, TimeLineID tli, XLogRecPtr start_lsn,
-			   XLogRecPtr end_lsn, BpCloneStats *stats)
+CloneBackupWal(int64 source_tl, const char *pgdata, TimeLineID tli, int segsz,
+			   XLogRecPtr start_lsn, XLogRecPtr end_lsn, BpCloneStats *stats)
 {
-	bool		crc_ok;
-	ControlFileData *control = get_controlfile(pgdata, &crc_ok);
-	int			segsz = control->xlog_seg_size;
 	XLogSegNo	first;
 	XLogSegNo	last;
 	char		fname[MAXFNAMELEN];
@@ -521,15 +518,25 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, bo
 	const char *label[1];
 	instr_time	t;
 	TimeLineID	tli;
+	int			segsz;
 
 	INSTR_TIME_SET_CURRENT(t);
 	BpCompute()->admin_address(source, &addr);
 	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
-	res = BpExec(conn, "SELECT s, pg_catalog.pg_walfile_name(s) FROM pg_catalog.pg_backup_start($1, true) s",
+	/* the source's timeline and segment size name the WAL files the fork needs */
+	res = BpExec(conn, "SELECT s, pg_catalog.pg_walfile_name(s), "
+				 "(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size') "
+				 "FROM pg_catalog.pg_backup_start($1, true) s",
 				 1, label, bp_operation_timeout_ms);
 	out->start_lsn = ParseLsn(PQgetvalue(res, 0, 0));
 	tli = (TimeLineID) strtoul(pnstrdup(PQgetvalue(res, 0, 1), 8), NULL, 16);
+	segsz = atoi(PQgetvalue(res, 0, 2));
+	if (!IsValidWalSegSize(segsz))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the source compute reported a WAL segment size of \"%s\"", PQgetvalue(res, 0, 2)),
+				 errhint("The source compute answered oddly; see its log.")));
 	PQclear(res);
 	out->ms[0] = MsSinceInstr(&t);
 	BpCloneTree(LocalPgdata(source_tl), pgdata, RunningFilter, &out->stats);
@@ -558,7 +565,7 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, bo
 				 errhint("The local driver forks only timelines without tablespaces.")));
 	out->ms[2] = MsSinceInstr(&t);
 	if (own_wal)
-		CloneBackupWal(source_tl, pgdata, tli, out->start_lsn, out->end_lsn, &out->stats);
+		CloneBackupWal(source_tl, pgdata, tli, segsz, out->start_lsn, out->end_lsn, &out->stats);
 	else
 		WaitArchived(source_tl, PQgetvalue(res, 0, 3));
 	out->ms[3] = MsSinceInstr(&t);
