@@ -434,6 +434,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	int64		prod_tl;
 	char	   *prod_release;
 	int64		dev_tl;
+	int64		base_id;
 	BpComputeRow dev;
 	BpForkResult fork;
 	BpComputeRow prod;
@@ -483,12 +484,14 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	StepWith(&r, "plan", PlanNote(BpActionName(plan.action), release));
 
 	prod_tl = CatalogNextTimelineId();
+	base_id = CatalogNextSnapshotId();
 	BpWakeWorkerAtCommit();
-	BpStorage()->fork_at_head(dev_tl, &dev.spec, prod_tl, &fork);
+	BpStorage()->fork_at_head(dev_tl, &dev.spec, prod_tl, base_id, &fork);
 	StepPhases(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev",
 			   fork.phases);
 	CatalogInsertTimeline(prod_tl, p.id, "prod", dev_tl, fork.fork_lsn,
 						  BpCloneMethodName(fork.method));
+	InsertBaseSnapshot(prod_tl, base_id, &fork.base);
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
 	DropInheritedPrepared(&prod.spec, p.name, p.password);	/* dev's, not prod's */
@@ -499,7 +502,6 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 		CatalogReplaceLedgerMirror(prod_tl, &inherited);
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}
-	BaseSnapshot(&r, &prod.spec);
 
 	memset(&d, 0, sizeof(d));
 	d.project_id = p.id;

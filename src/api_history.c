@@ -509,6 +509,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	ApiResult	r;
 	BpProject	p;
 	BpTimelineRow existing;
+	int64		base_id = 0;
 	int64		from_tl;
 	BpComputeRow from_compute;
 	bool		from_has_compute;
@@ -564,8 +565,9 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	if (at_head)
 	{
 		new_tl = CatalogNextTimelineId();
+		base_id = CatalogNextSnapshotId();
 		BpWakeWorkerAtCommit();
-		BpStorage()->fork_at_head(from_tl, &source, new_tl, &fork);
+		BpStorage()->fork_at_head(from_tl, &source, new_tl, base_id, &fork);
 		StepPhases(&r, fork.source_was_running ? "fork running source (backup mode)" : "fork stopped source",
 				   fork.phases);
 		parent_tl = from_tl;
@@ -591,9 +593,12 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogInsertTimeline(new_tl, p.id, "preview", parent_tl, target, BpCloneMethodName(fork.method));
 	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
+	if (at_head)
+		InsertBaseSnapshot(new_tl, base_id, &fork.base);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
 	DropInheritedPrepared(&c.spec, p.name, p.password);
-	BaseSnapshot(&r, &c.spec);
+	if (!at_head)
+		BaseSnapshot(&r, &c.spec);	/* its files need the source's WAL: a backup of it */
 	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 	CatalogEnd();
@@ -710,7 +715,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	Step(&r, "anchor prod");
 
 	new_tl = CatalogNextTimelineId();
-	BpStorage()->fork_at_head(dev_tl, &dev.spec, new_tl, &fork);
+	BpStorage()->fork_at_head(dev_tl, &dev.spec, new_tl, 0, &fork);	/* MoveProd takes its base */
 	StepPhases(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev",
 			   fork.phases);
 	backup = MoveProd(&r, &p, &prod, new_tl, dev_tl, fork.fork_lsn, &fork, NULL);

@@ -594,6 +594,16 @@ BaseSnapshot(ApiResult *r, const BpComputeSpec *spec)
 	Step(r, "base snapshot");
 }
 
+/*
+ * The base snapshot fork_at_head took of a new timeline before its first
+ * start (the same guarantee as BaseSnapshot's, at one clone's cost).
+ */
+void
+InsertBaseSnapshot(int64 timeline_id, int64 snapshot_id, const BpSnapshotResult *snap)
+{
+	CatalogInsertSnapshot(snapshot_id, timeline_id, snap->start_lsn, snap->lsn, "base");
+}
+
 /* Read one environment's ledger from its running compute. */
 void
 ReadLedger(const BpProject *p, const BpComputeRow *c, BpLedger *out)

@@ -33,15 +33,6 @@ typedef enum BpComputeStatus
 	BP_COMPUTE_READY			/* accepting connections as a primary */
 } BpComputeStatus;
 
-typedef struct BpForkResult
-{
-	XLogRecPtr	fork_lsn;		/* the new timeline holds everything up to here */
-	BpCloneMethod method;
-	bool		source_was_running;
-	uint64		bytes;			/* logical bytes cloned */
-	char		phases[256];	/* JSON members "phase": ms, ... of what it took */
-} BpForkResult;
-
 /* What taking a snapshot gave. */
 typedef struct BpSnapshotResult
 {
@@ -50,6 +41,17 @@ typedef struct BpSnapshotResult
 	BpCloneMethod method;
 	uint64		bytes;
 } BpSnapshotResult;
+
+typedef struct BpForkResult
+{
+	XLogRecPtr	start_lsn;		/* replay of the new timeline starts here */
+	XLogRecPtr	fork_lsn;		/* the new timeline holds everything up to here */
+	BpCloneMethod method;
+	bool		source_was_running;
+	uint64		bytes;			/* logical bytes cloned */
+	BpSnapshotResult base;		/* its base snapshot, when one was asked for */
+	char		phases[256];	/* JSON members "phase": ms, ... of what it took */
+} BpForkResult;
 
 /* A timeline (or snapshot) found in storage, and the transaction that created it. */
 typedef struct BpStoredTimeline
@@ -83,9 +85,14 @@ typedef struct BpStorageDriver
 	void		(*ensure_template) (void);
 	/* Backend: a new root timeline from the template. */
 	BpCloneMethod (*create_root) (int64 timeline_id);
-	/* Backend: fork source's head into a new timeline (source running or not). */
+	/*
+	 * Backend: fork source's head into a new timeline (source running or
+	 * not); with base_snapshot_id (else 0), also the new timeline's base
+	 * snapshot under that id, consistent at the fork LSN (result->base).
+	 */
 	void		(*fork_at_head) (int64 source_timeline, const BpComputeSpec *source,
-								 int64 new_timeline, BpForkResult *result);
+								 int64 new_timeline, int64 base_snapshot_id,
+								 BpForkResult *result);
 	/* Reconciler only: every timeline in storage (List of BpStoredTimeline *). */
 	List	   *(*list) (void);
 	/* Reconciler only: move a timeline and its history to the trash. */

@@ -165,10 +165,10 @@ BeginTimeline(int64 timeline_id)
 
 /*
  * The timeline's own settings, included from postgresql.conf.  source is
- * the timeline whose archive recovery reads (0: no recovery settings; -1:
- * recovery that reads no archive; FROM_OWN_WAL: a standby that replays
- * what its pg_wal holds and is promoted at its end); target is the
- * recovery target setting (NULL: recover everything there is).
+ * the timeline whose archive recovery reads (0: no recovery settings;
+ * FROM_OWN_WAL: a standby that replays what its pg_wal holds and is
+ * promoted at its end); target is the recovery target setting (NULL:
+ * recover everything there is), for either kind of recovery.
  */
 static void
 WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
@@ -191,12 +191,14 @@ WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 		if (target)
 			appendStringInfo(&s, "%s\n", target);
 	}
-	else if (source == FROM_OWN_WAL)	/* a standby of its own pg_wal, promoted at its end */
+	else if (source == FROM_OWN_WAL)
+	{
+		/* a standby of its own pg_wal, promoted at its end (or at target) */
 		appendStringInfo(&s, "promote_trigger_file = '%s/" PROMOTE_TRIGGER "'\n",
 						 LocalPgdata(timeline_id));
-	else if (source < 0)		/* archive recovery that reads no archive */
-		appendStringInfoString(&s, "restore_command = 'exit 1'\n"
-							   "recovery_target_action = 'promote'\n");
+		if (target)
+			appendStringInfo(&s, "%s\n", target);
+	}
 	LocalWriteFile(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
 	pfree(s.data);
 }
@@ -329,6 +331,29 @@ ParseLsn(const char *s)
 				 errmsg("unexpected LSN \"%s\" from a compute", s),
 				 errhint("The source compute answered pg_backup_stop oddly; see its log.")));
 	return ((uint64) hi << 32) | lo;
+}
+
+/* A data directory's WAL segment size from its pg_control; 0 if unknown.  Never throws. */
+static int
+ReadSegSize(const char *pgdata)
+{
+	int			fd = BasicOpenFile(psprintf("%s/global/pg_control", pgdata), O_RDONLY | PG_BINARY);
+	ControlFileData cf;
+	ssize_t		got;
+	pg_crc32c	crc;
+
+	if (fd < 0)
+		return 0;
+	got = read(fd, &cf, sizeof(cf));
+	close(fd);
+	if (got != (ssize_t) sizeof(cf))
+		return 0;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &cf, offsetof(ControlFileData, crc));
+	FIN_CRC32C(crc);
+	if (!EQ_CRC32C(crc, cf.crc) || !IsValidWalSegSize(cf.xlog_seg_size))
+		return 0;
+	return (int) cf.xlog_seg_size;
 }
 
 /*
@@ -585,6 +610,7 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	snprintf(result->phases, sizeof(result->phases),
 			 "\"backup start\": %.3f, \"clone\": %.3f, \"backup stop\": %.3f, \"wal\": %.3f",
 			 b.ms[0], b.ms[1], b.ms[2], b.ms[3]);
+	result->start_lsn = b.start_lsn;
 	result->fork_lsn = b.end_lsn;
 	result->method = b.stats.method;
 	result->bytes = b.stats.bytes;
@@ -612,22 +638,36 @@ ForkStopped(int64 source_tl, int64 new_tl, BpForkResult *result)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("timeline " INT64_FORMAT " was not shut down cleanly", source_tl),
 				 errhint("Start its compute (wake_compute) so it recovers, then promote again.")));
-	result->fork_lsn = control->checkPoint;
+	result->start_lsn = result->fork_lsn = control->checkPoint;
 	WriteTimelineConf(new_tl, FROM_OWN_WAL, NULL);
 	result->method = stats.method;
 	result->bytes = stats.bytes;
 	result->source_was_running = false;
 }
 
-/* Fork source's head into new_tl. */
+static char *LocalSnapshotRoot(int64 timeline_id);
+static char *LocalSnapshotDir(int64 timeline_id, int64 snapshot_id);
+static BpCloneFilter SnapshotFilter(const char *rel, bool is_dir);
+static void WriteSnapshotEnd(const char *snapdir, XLogRecPtr end);
+
+/*
+ * Fork source's head into new_tl; with base_snapshot_id, also its base
+ * snapshot, from the fork's own files before its first start: they hold
+ * the base backup (or the stopped clone) and all the WAL it needs, so the
+ * snapshot is one more clone, not a second base backup of the new compute.
+ */
 static void
 LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
-				BpForkResult *result)
+				int64 base_snapshot_id, BpForkResult *result)
 {
 	int			pid;
 	BpComputeStatus st = BpCompute()->status(source, &pid);
+	char	   *pgdata = LocalPgdata(new_tl);
+	instr_time	t;
+	size_t		len;
 
 	result->phases[0] = '\0';
+	memset(&result->base, 0, sizeof(result->base));
 	if (st == BP_COMPUTE_STARTING)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -639,14 +679,33 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	else
 		ForkStopped(source_tl, new_tl, result);
 
+	INSTR_TIME_SET_CURRENT(t);
+	if (base_snapshot_id != 0)
+	{
+		char	   *dir = LocalSnapshotDir(new_tl, base_snapshot_id);
+		BpCloneStats stats;
+
+		MakeOwnedDir(LocalSnapshotRoot(new_tl), dir, "snapshot", NULL);
+		BpCloneTree(pgdata, psprintf("%s/pgdata", dir), SnapshotFilter, &stats);
+		if (result->source_was_running)
+			WriteSnapshotEnd(dir, result->fork_lsn);
+		result->base.start_lsn = result->start_lsn;
+		result->base.lsn = result->fork_lsn;
+		result->base.method = stats.method;
+		result->base.bytes = stats.bytes;
+		len = strlen(result->phases);
+		snprintf(result->phases + len, sizeof(result->phases) - len, "%s\"base snapshot\": %.3f",
+				 len ? ", " : "", MsSinceInstr(&t));
+	}
+
 	/*
 	 * A standby of its own pg_wal, told to promote when that ends: so it
 	 * runs no restore_command (no shell per WAL file), and promotes at once
 	 * without the synchronous end-of-recovery checkpoint a recovery target
 	 * costs (the checkpoint runs in the background after the promotion).
 	 */
-	LocalWriteFile(psprintf("%s/standby.signal", LocalPgdata(new_tl)), "");
-	LocalWriteFile(psprintf("%s/" PROMOTE_TRIGGER, LocalPgdata(new_tl)), "");
+	LocalWriteFile(psprintf("%s/standby.signal", pgdata), "");
+	LocalWriteFile(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
 
 	/*
 	 * Make the clone durable before anything commits that references it.  A
@@ -654,19 +713,18 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 	 * "in production", so the fork's first start syncs the whole data
 	 * directory (recovery_init_sync_method) before it accepts connections,
 	 * and callers wait for that before they commit.  A stopped source's
-	 * clone starts as cleanly shut down, with no such sync: do it here.
+	 * clone starts as cleanly shut down, with no such sync, and a base
+	 * snapshot is never started: sync here (one syncfs covers both).
 	 */
-	if (!result->source_was_running)
+	if (!result->source_was_running || base_snapshot_id != 0)
 	{
-		instr_time	t;
-
-		INSTR_TIME_SET_CURRENT(t);
-		BpSyncTree(LocalPgdata(new_tl));
-		snprintf(result->phases, sizeof(result->phases), "\"sync\": %.3f", MsSinceInstr(&t));
+		BpSyncTree(pgdata);
+		len = strlen(result->phases);
+		snprintf(result->phases + len, sizeof(result->phases) - len, "%s\"sync\": %.3f",
+				 len ? ", " : "", MsSinceInstr(&t));
 	}
 }
 
-static char *LocalSnapshotDir(int64 timeline_id, int64 snapshot_id);
 
 /* A directory becomes this catalog's: its owner file names creator (committed). */
 static void
@@ -914,6 +972,7 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 	{
 		MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
 		BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), false, &b);
+		WriteSnapshotEnd(dir, b.end_lsn);
 	}
 	BpSyncTree(dir);			/* it must outlive a crash once its row commits */
 	result->start_lsn = b.start_lsn;
@@ -922,31 +981,210 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 	result->bytes = b.stats.bytes;
 }
 
-/* A snapshot's files: everything (its backup_label above all). */
+/* A snapshot's files: everything (its backup_label above all) but our settings and signals. */
 static BpCloneFilter
 SnapshotFilter(const char *rel, bool is_dir)
 {
-	return strcmp(rel, "branchpromote.conf") == 0 || strcmp(rel, "recovery.signal") == 0 ?
+	return strcmp(rel, "branchpromote.conf") == 0 || strcmp(rel, "recovery.signal") == 0 ||
+		strcmp(rel, "standby.signal") == 0 || strcmp(rel, PROMOTE_TRIGGER) == 0 ?
 		BP_CLONE_SKIP : BP_CLONE_KEEP;
 }
 
 /*
+ * A snapshot's end, where it is consistent (a base backup's end), beside
+ * its pgdata; a fork at the snapshot replays exactly up to it.  A snapshot
+ * of a stopped timeline needs none: it is consistent at its shutdown
+ * checkpoint.
+ */
+#define SNAPSHOT_END "end_lsn"
+
+static void
+WriteSnapshotEnd(const char *snapdir, XLogRecPtr end)
+{
+	LocalWriteFile(psprintf("%s/" SNAPSHOT_END, snapdir),
+				   psprintf("%X/%X\n", LSN_FORMAT_ARGS(end)));
+}
+
+/* InvalidXLogRecPtr if the snapshot has no end file (made before snapshots recorded it). */
+static XLogRecPtr
+ReadSnapshotEnd(const char *snapdir)
+{
+	char	   *path = psprintf("%s/" SNAPSHOT_END, snapdir);
+	FILE	   *f = AllocateFile(path, "r");
+	char		line[64];
+	XLogRecPtr	end = InvalidXLogRecPtr;
+
+	if (f == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", path)));
+		return InvalidXLogRecPtr;
+	}
+	if (fgets(line, sizeof(line), f) != NULL)
+		end = ParseLsn(line);
+	FreeFile(f);
+	return end;
+}
+
+/* A base backup's start and WAL timeline, from its backup_label. */
+static void
+ReadBackupStart(const char *pgdata, XLogRecPtr *start, TimeLineID *tli)
+{
+	char	   *path = psprintf("%s/backup_label", pgdata);
+	FILE	   *f = AllocateFile(path, "r");
+	char		line[MAXPGPATH];
+	uint32		hi;
+	uint32		lo;
+	unsigned int t;
+
+	*start = InvalidXLogRecPtr;
+	*tli = 0;
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", path)));
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		if (sscanf(line, "START WAL LOCATION: %X/%X", &hi, &lo) == 2)
+			*start = ((uint64) hi << 32) | lo;
+		else if (sscanf(line, "START TIMELINE: %u", &t) == 1)
+			*tli = (TimeLineID) t;
+	}
+	FreeFile(f);
+	if (XLogRecPtrIsInvalid(*start) || *tli == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup label \"%s\" names no start", path),
+				 errhint("Fork from another snapshot: pick an LSN another one reaches.")));
+}
+
+/*
+ * A record read at an LSN target may end beyond the target's segment;
+ * this many segments after it are cloned too (WAL records are far smaller).
+ */
+#define REPLAY_HEADROOM_SEGS 16
+
+/*
+ * Into pgdata's pg_wal, marked archived (the fork never archives its
+ * parent's WAL): every history file in the source's archive, and its
+ * archived segments first..last, of the WAL timeline only_tli or (0) of
+ * every one; recovery picks among them as the histories say.  A segment
+ * the archive has replaces the snapshot's own: that may be a recycled
+ * file under a later name.  Returns how many segments first..need are
+ * now in pg_wal, on any WAL timeline.
+ */
+static int
+CloneArchivedWal(int64 source_tl, const char *pgdata, int segsz, TimeLineID only_tli,
+				 XLogSegNo first, XLogSegNo last, XLogSegNo need, BpCloneStats *stats)
+{
+	char	   *archive = LocalArchive(source_tl);
+	char	   *wal = psprintf("%s/pg_wal", pgdata);
+	int			n = need >= first ? (int) (need - first + 1) : 0;
+	bool	   *have = palloc0(Max(n, 1) * sizeof(bool));
+	int			found = 0;
+	DIR		   *dir;
+	struct dirent *de;
+
+	EnsureDir(psprintf("%s/archive_status", wal));
+	dir = AllocateDir(archive);
+	while ((de = ReadDir(dir, archive)) != NULL)
+	{
+		TimeLineID	tli = 0;
+		XLogSegNo	segno = 0;
+		char	   *dst;
+
+		if (IsXLogFileName(de->d_name))
+		{
+			XLogFromFileName(de->d_name, &tli, &segno, segsz);
+			if (segno < first || segno > last || (only_tli != 0 && tli != only_tli))
+				continue;
+		}
+		else if (!IsTLHistoryFileName(de->d_name))
+			continue;
+		dst = psprintf("%s/%s", wal, de->d_name);
+		if (unlink(dst) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", dst)));
+		BpCloneFile(psprintf("%s/%s", archive, de->d_name), dst, 0600, stats);
+		LocalWriteFile(psprintf("%s/archive_status/%s.done", wal, de->d_name), "");
+	}
+	FreeDir(dir);
+	/* what the fork's pg_wal holds now, the snapshot's own segments included */
+	dir = AllocateDir(wal);
+	while ((de = ReadDir(dir, wal)) != NULL)
+	{
+		TimeLineID	tli = 0;
+		XLogSegNo	segno = 0;
+
+		if (!IsXLogFileName(de->d_name))
+			continue;
+		XLogFromFileName(de->d_name, &tli, &segno, segsz);
+		if (segno >= first && segno <= need && !have[segno - first])
+		{
+			have[segno - first] = true;
+			found++;
+		}
+	}
+	FreeDir(dir);
+	pfree(have);
+	return found;
+}
+
+/* The WAL a fork needs, from first to need (inclusive), is not all there: say which. */
+static void
+RequireWal(int64 source_tl, int64 snapshot_id, int found, XLogSegNo first, XLogSegNo need)
+{
+	if (found < (int) (need - first + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the WAL of timeline " INT64_FORMAT " after its snapshot " INT64_FORMAT " is incomplete",
+						source_tl, snapshot_id),
+				 errdetail("%d of the " UINT64_FORMAT " segments it needs are in its archive.",
+						   found, (uint64) (need - first + 1)),
+				 errhint("Fork from another snapshot: pick an LSN another one reaches.")));
+}
+
+/*
  * Fork source at target (InvalidXLogRecPtr: the snapshot's own LSN) from
- * one of its snapshots: clone it, replay the source's archive up to just
- * before the first record at or past target, promote.
+ * one of its snapshots.  The snapshot is cloned, and so is the WAL its
+ * replay needs, from the source's archive into the fork's pg_wal: the fork
+ * is a standby of its own pg_wal, promoted by its trigger file, and runs
+ * no restore_command (no shell per WAL file).  At the snapshot itself the
+ * WAL is cut at the snapshot's end, so it promotes there without the
+ * synchronous end-of-recovery checkpoint; at a later target it replays to
+ * just before the first record at or past target, then promotes (that
+ * checkpoint is then paid: a recovery target ends recovery by itself).
+ * A missing segment fails the fork here, or its start ("recovery ended
+ * before configured recovery target was reached"), never silently early.
  */
 static void
 LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64 new_tl,
 					BpForkResult *result)
 {
 	BpCloneStats stats;
-	char		setting[96];
-
-	char	   *snapdata = psprintf("%s/pgdata", LocalSnapshotDir(source_tl, snapshot_id));
+	char	   *snapdir = LocalSnapshotDir(source_tl, snapshot_id);
+	char	   *snapdata = psprintf("%s/pgdata", snapdir);
+	char	   *pgdata = LocalPgdata(new_tl);
 	struct stat sb;
 	bool		stopped = stat(psprintf("%s/backup_label", snapdata), &sb) != 0;
-	XLogRecPtr	consistent = InvalidXLogRecPtr;
+	int			segsz = ReadSegSize(snapdata);
+	XLogRecPtr	start;			/* replay starts here */
+	XLogRecPtr	end;			/* the snapshot is consistent here */
+	TimeLineID	tli;
+	bool		at_snapshot;
+	XLogSegNo	first;
+	XLogSegNo	last;
+	XLogSegNo	need;
+	int			found;
 
+	if (segsz == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("control file of snapshot " INT64_FORMAT " has a bad checksum", snapshot_id),
+				 errhint("Fork from another snapshot: pick an LSN another one reaches.")));
 	if (stopped)
 	{
 		/* a clone of a cleanly stopped compute: consistent at its shutdown checkpoint */
@@ -958,43 +1196,75 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("control file of snapshot " INT64_FORMAT " has a bad checksum", snapshot_id),
 					 errhint("Fork from another snapshot: pick an LSN another one reaches.")));
-		consistent = control->checkPoint;
+		start = end = control->checkPoint;
+		tli = control->checkPointCopy.ThisTimeLineID;
 	}
-	BeginTimeline(new_tl);
-	BpCloneTree(snapdata, LocalPgdata(new_tl), SnapshotFilter, &stats);
-	if (stopped && (XLogRecPtrIsInvalid(target) || target <= consistent))
+	else
 	{
-		/*
-		 * At the snapshot itself: nothing to replay, and a recovery target
-		 * would never be reached (no record follows the shutdown
-		 * checkpoint); recovery reads no archive, ends at once and promotes.
-		 */
-		WriteTimelineConf(new_tl, -1, NULL);
-		result->fork_lsn = target;
+		ReadBackupStart(snapdata, &start, &tli);
+		end = ReadSnapshotEnd(snapdir);
+	}
+	at_snapshot = XLogRecPtrIsInvalid(target) ||
+		(!XLogRecPtrIsInvalid(end) && target <= end);
+	result->fork_lsn = target;
+	result->source_was_running = false;
+
+	BeginTimeline(new_tl);
+	BpCloneTree(snapdata, pgdata, SnapshotFilter, &stats);
+	if (at_snapshot && XLogRecPtrIsInvalid(end))
+	{
+		/* a base backup from before snapshots recorded their end: archive recovery finds it */
+		WriteTimelineConf(new_tl, source_tl, "recovery_target = 'immediate'");
+		LocalWriteFile(psprintf("%s/recovery.signal", pgdata), "");
 		result->method = stats.method;
 		result->bytes = stats.bytes;
-		result->source_was_running = false;
-		LocalWriteFile(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
 		return;
 	}
-	if (XLogRecPtrIsInvalid(target))
-		strlcpy(setting, "recovery_target = 'immediate'", sizeof(setting));
+	XLByteToSeg(start, first, segsz);
+	if (at_snapshot)
+	{
+		/* a stopped one's pg_wal holds its checkpoint: only the histories */
+		XLByteToPrevSeg(end, need, segsz);
+		last = stopped ? first - 1 : need;
+		found = CloneArchivedWal(source_tl, pgdata, segsz, tli, first, last, last, &stats);
+		if (!stopped)
+		{
+			char		fname[MAXFNAMELEN];
+
+			RequireWal(source_tl, snapshot_id, found, first, need);
+			XLogFileName(fname, tli, need, segsz);
+			if (XLogSegmentOffset(end, segsz) != 0)
+				ZeroWalTail(psprintf("%s/pg_wal/%s", pgdata, fname),
+							XLogSegmentOffset(end, segsz), segsz);
+		}
+		WriteTimelineConf(new_tl, FROM_OWN_WAL, NULL);
+	}
 	else
+	{
+		char		setting[128];
+
+		XLByteToSeg(target, need, segsz);
+		last = need + REPLAY_HEADROOM_SEGS;
+		/* a stopped source's last WAL never reached its archive: from its pg_wal */
+		(void) CopyWalTail(source_tl, psprintf("%s/pg_wal", pgdata), false);
+		found = CloneArchivedWal(source_tl, pgdata, segsz, 0, first, last, need, &stats);
+		RequireWal(source_tl, snapshot_id, found, first, need);
 		snprintf(setting, sizeof(setting),
-				 "recovery_target_lsn = '%X/%X'\nrecovery_target_inclusive = off",
+				 "recovery_target_lsn = '%X/%X'\nrecovery_target_inclusive = off\n"
+				 "recovery_target_action = 'promote'",
 				 LSN_FORMAT_ARGS(target));
-	WriteTimelineConf(new_tl, source_tl, setting);
+		WriteTimelineConf(new_tl, FROM_OWN_WAL, setting);
+	}
+	LocalWriteFile(psprintf("%s/standby.signal", pgdata), "");
+	LocalWriteFile(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
 	/*
-	 * A stopped source's last WAL never reached its archive: recovery finds
-	 * it in the fork's own pg_wal (a running source was sealed instead).
+	 * Durable before its row commits: a base backup's clone is synced by its
+	 * first start (its control file says "in production"); a stopped one's
+	 * by the base snapshot its caller takes before committing (one syncfs
+	 * of the data root), and a rehearsal's never commits.
 	 */
-	(void) CopyWalTail(source_tl, psprintf("%s/pg_wal", LocalPgdata(new_tl)), false);
-	LocalWriteFile(psprintf("%s/recovery.signal", LocalPgdata(new_tl)), "");
-	/* like a fork of a running source: its first start syncs it */
-	result->fork_lsn = target;
 	result->method = stats.method;
 	result->bytes = stats.bytes;
-	result->source_was_running = false;
 }
 
 /*
@@ -1047,30 +1317,6 @@ LocalRemoveSnapshot(int64 timeline_id, int64 snapshot_id)
 				psprintf(INT64_FORMAT "-" INT64_FORMAT, timeline_id, snapshot_id));
 }
 
-/* A timeline's WAL segment size from its pg_control; 0 if unknown.  Never throws. */
-static int
-ReadSegSize(int64 timeline_id)
-{
-	int			fd = BasicOpenFile(psprintf("%s/global/pg_control", LocalPgdata(timeline_id)),
-								   O_RDONLY | PG_BINARY);
-	ControlFileData cf;
-	ssize_t		got;
-	pg_crc32c	crc;
-
-	if (fd < 0)
-		return 0;
-	got = read(fd, &cf, sizeof(cf));
-	close(fd);
-	if (got != (ssize_t) sizeof(cf))
-		return 0;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &cf, offsetof(ControlFileData, crc));
-	FIN_CRC32C(crc);
-	if (!EQ_CRC32C(crc, cf.crc) || !IsValidWalSegSize(cf.xlog_seg_size))
-		return 0;
-	return (int) cf.xlog_seg_size;
-}
-
 /*
  * The archived segments wholly before keep_from or, without one (no
  * snapshot needs any), those last written before older_than: removed if
@@ -1099,14 +1345,14 @@ ScanArchive(int64 timeline_id, XLogRecPtr keep_from, TimestampTz older_than, boo
 		struct stat sb;
 
 		errno = 0;
-		if ((de = ReadDirExtended(dir, LocalSnapshotRoot(timeline_id), DEBUG1)) == NULL)
+		if ((de = ReadDirExtended(dir, root, DEBUG1)) == NULL)
 			break;
 		/* segments and .partial ones; history files stay */
 		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN ||
 			(de->d_name[XLOG_FNAME_LEN] != '\0' &&
 			 strcmp(de->d_name + XLOG_FNAME_LEN, ".partial") != 0))
 			continue;
-		if (segsize == 0 && (segsize = ReadSegSize(timeline_id)) == 0)
+		if (segsize == 0 && (segsize = ReadSegSize(LocalPgdata(timeline_id))) == 0)
 			break;
 		XLByteToSeg(keep_from, keep_seg, segsize);	/* 0 when keep_from is invalid */
 		XLogFromFileName(de->d_name, &tli, &segno, segsize);

@@ -120,6 +120,12 @@ is($bp->sql("SELECT parent || ' ' || fork_lsn FROM branchpromote.timelines WHERE
 compute_safe_psql($prod, "INSERT INTO items VALUES (5, 'after rollback')");
 is(prod_ids(), '0,1,2,3,5', 'prod takes writes on its new timeline');
 
+# the rollback's fork replayed its own pg_wal (prod's WAL cloned from its
+# archive), no restore_command, and stopped at the target by itself
+my $trial_log = slurp_file($bp->timeline_dir($tl2) . '/compute.log');
+unlike($trial_log, qr/restored log file/, "the rollback's fork restored no WAL through a shell");
+like($trial_log, qr/recovery stopping before WAL location \(LSN\) "\Q$l3\E"/, 'it stopped at the target');
+
 # further back: an LSN on the timeline prod left, through the lineage
 $r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$l1')");
 is($r->{source_timeline}, $tl1, 'an LSN before the fork is read from the parent timeline');
@@ -160,6 +166,21 @@ compute_safe_psql($prod, "INSERT INTO items VALUES (8)");
 $r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$a->{lsn}')");
 is($r->{replay_bytes}, 0, "an anchor's own snapshot needs no replay");
 is(prod_ids(), '0,1,7', 'rolled back to the anchor');
+
+# the first LSN of the first prod: its base snapshot, taken from the fork's
+# own files before it ever started, forked at its own LSN (a standby cut
+# at the snapshot's end, promoted by its trigger file: no checkpoint waited for)
+my $first = $bp->sql("SELECT fork_lsn FROM branchpromote.timelines WHERE timeline = $tl1");
+is($bp->sql("SELECT lsn FROM branchpromote.snapshots WHERE timeline = $tl1 AND reason = 'base'"), $first,
+	"the first prod's base snapshot is at its fork LSN");
+$r = $bp->json("SELECT branchpromote.fork_branch('acme', 'pr-0', 'prod-backup-$tl1', '$first')");
+is(compute_safe_psql($bp->uri('acme', 'pr-0'), "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"), '0',
+	'a fork at the first LSN of the first prod has what dev had');
+my $pr0_log = slurp_file($bp->timeline_dir($r->{timeline}) . '/compute.log');
+like($pr0_log, qr/promote trigger file found/, 'it was promoted by its trigger file');
+unlike($pr0_log, qr/checkpoint starting: end-of-recovery|restored log file/,
+	'with no end-of-recovery checkpoint and no WAL restored through a shell');
+$bp->json("SELECT branchpromote.discard_branch('acme', 'pr-0')");
 
 # previews
 $r = $bp->json("SELECT branchpromote.fork_branch('acme', 'pr-1')");
