@@ -289,14 +289,17 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	BpLedger	after;
 	ErrorContextCallback cb;
 	instr_time	start;
+	double		ms[4];			/* since start: forked, started, migrated, stopped */
 
 	INSTR_TIME_SET_CURRENT(start);
 	spec.timeline_id = CatalogNextTimelineId();
 	BpWakeWorkerAtCommit();		/* the fork is removed once we end, either way */
 	BpStorage()->fork_at_snapshot(prod_tl, snapshot_id, InvalidXLogRecPtr, spec.timeline_id, &fork);
+	ms[0] = MsSince(start);
 	spec.compute_id = CatalogNextComputeId();
 	spec.port = FreePort();
 	(void) AskWorker(BP_REQ_START, &spec, false, bp_compute_start_timeout_ms);
+	ms[1] = MsSince(start);
 	cb.callback = RehearsalContext;
 	cb.arg = &spec.timeline_id;
 	cb.previous = error_context_stack;
@@ -306,8 +309,12 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 				BP_APPLY_ROLLBACK, &applied, &after);
 	BpDisconnect(conn);
 	error_context_stack = cb.previous;
+	ms[2] = MsSince(start);
 	(void) AskWorker(BP_REQ_STOP, &spec, false, bp_compute_start_timeout_ms);
-	Step(r, "rehearse on a fork of prod");
+	ms[3] = MsSince(start);
+	StepPhases(r, "rehearse on a fork of prod",
+			   psprintf("\"fork\": %.3f, \"start\": %.3f, \"migrations\": %.3f, \"stop\": %.3f",
+						ms[0], ms[1] - ms[0], ms[2] - ms[1], ms[3] - ms[2]));
 	return psprintf("{\"passed\": true, \"ms\": %.3f, \"timeline\": " INT64_FORMAT
 					", \"clone_method\": \"%s\", \"migrations\": %d, \"attempts\": %s}",
 					MsSince(start), spec.timeline_id, BpCloneMethodName(fork.method), applied.n,
@@ -491,7 +498,6 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 			   fork.phases);
 	CatalogInsertTimeline(prod_tl, p.id, "prod", dev_tl, fork.fork_lsn,
 						  BpCloneMethodName(fork.method));
-	InsertBaseSnapshot(prod_tl, base_id, &fork.base);
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
 	DropInheritedPrepared(&prod.spec, p.name, p.password);	/* dev's, not prod's */
@@ -502,6 +508,8 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 		CatalogReplaceLedgerMirror(prod_tl, &inherited);
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}
+	Step(&r, "read ledger");
+	InsertBaseSnapshot(&r, prod_tl, base_id, &fork.base);
 
 	memset(&d, 0, sizeof(d));
 	d.project_id = p.id;

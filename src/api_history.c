@@ -119,7 +119,7 @@ ForkAt(ApiResult *r, const ForkSource *src, BpForkResult *fork)
 
 	BpWakeWorkerAtCommit();		/* removes it if this transaction aborts */
 	BpStorage()->fork_at_snapshot(src->timeline_id, src->snapshot_id, src->replay_to, new_tl, fork);
-	Step(r, "fork from a snapshot");
+	StepPhases(r, "fork from a snapshot", fork->phases);
 	return new_tl;
 }
 
@@ -169,17 +169,24 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	BpReply		reply;
 	BpLedger	ledger;
 	PGconn	   *conn;
+	instr_time	t;
+	double		ms[2];			/* since t: replayed and promoted, ledger read */
 
+	INSTR_TIME_SET_CURRENT(t);
 	trial.compute_id = CatalogNextComputeId();
 	trial.timeline_id = new_tl;
 	trial.port = FreePort();
 	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
+	ms[0] = MsSince(t);
 	DropInheritedPrepared(&trial, p->name, p->password);
 	conn = LedgerConnectReader(&trial, p->name, p->password);
 	LedgerRead(conn, &ledger);
 	BpDisconnect(conn);
+	ms[1] = MsSince(t);
 	(void) AskWorker(BP_REQ_STOP, &trial, false, bp_compute_start_timeout_ms);
-	Step(r, "replay on the new timeline");
+	StepPhases(r, "replay on the new timeline",
+			   psprintf("\"start\": %.3f, \"ledger\": %.3f, \"stop\": %.3f",
+						ms[0], ms[1] - ms[0], MsSince(t) - ms[1]));
 
 	CatalogLabelTimeline(old_tl, "backup", backup, 0);
 	CatalogInsertTimeline(new_tl, p->id, "prod", parent_tl, fork_lsn,
@@ -593,12 +600,12 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogInsertTimeline(new_tl, p.id, "preview", parent_tl, target, BpCloneMethodName(fork.method));
 	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
-	if (at_head)
-		InsertBaseSnapshot(new_tl, base_id, &fork.base);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
 	DropInheritedPrepared(&c.spec, p.name, p.password);
-	if (!at_head)
-		BaseSnapshot(&r, &c.spec);	/* its files need the source's WAL: a backup of it */
+	if (at_head)
+		InsertBaseSnapshot(&r, new_tl, base_id, &fork.base);
+	else
+		BaseSnapshot(&r, &c.spec);	/* a fork at an LSN replays to it first: a backup of it */
 	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 	CatalogEnd();

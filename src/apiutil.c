@@ -599,9 +599,10 @@ BaseSnapshot(ApiResult *r, const BpComputeSpec *spec)
  * start (the same guarantee as BaseSnapshot's, at one clone's cost).
  */
 void
-InsertBaseSnapshot(int64 timeline_id, int64 snapshot_id, const BpSnapshotResult *snap)
+InsertBaseSnapshot(ApiResult *r, int64 timeline_id, int64 snapshot_id, const BpSnapshotResult *snap)
 {
 	CatalogInsertSnapshot(snapshot_id, timeline_id, snap->start_lsn, snap->lsn, "base");
+	Step(r, "base snapshot");	/* recorded; its clone is the fork step's phase of that name */
 }
 
 /* Read one environment's ledger from its running compute. */

@@ -62,7 +62,7 @@ extern void PutWoke(ApiResult *r);
 extern void NotePrepared(int64 compute_id);
 extern void RefuseSecondRun(const BpProject *p, const BpComputeRow *c, const char *env);
 extern void BaseSnapshot(ApiResult *r, const BpComputeSpec *spec);
-extern void InsertBaseSnapshot(int64 timeline_id, int64 snapshot_id,
+extern void InsertBaseSnapshot(ApiResult *r, int64 timeline_id, int64 snapshot_id,
 							   const BpSnapshotResult *snap);
 extern void ReadLedger(const BpProject *p, const BpComputeRow *c, BpLedger *out);
 extern char *OptText(FunctionCallInfo fcinfo, int n);

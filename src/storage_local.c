@@ -12,7 +12,10 @@
  * then standby.signal and a promote trigger file: the fork's first start
  * replays exactly what its pg_wal holds (no restore_command), promotes to
  * a new WAL timeline at its end, and needs no synchronous end-of-recovery
- * checkpoint.
+ * checkpoint.  A new timeline's base snapshot, when asked for, is a clone
+ * of those unstarted files.  Forking from a snapshot: clone it, and the
+ * WAL its replay needs from the source's archive into the fork's pg_wal;
+ * the same standby, cut at the snapshot's end or stopped at an LSN target.
  * Every new timeline directory first gets an "owner" file naming the
  * creating transaction, so the reconciler can tell an orphan (creator
  * finished, no committed row) from work in progress.
@@ -1179,6 +1182,8 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	XLogSegNo	last;
 	XLogSegNo	need;
 	int			found;
+	instr_time	t;
+	double		clone_ms;
 
 	if (segsz == 0)
 		ereport(ERROR,
@@ -1208,9 +1213,12 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 		(!XLogRecPtrIsInvalid(end) && target <= end);
 	result->fork_lsn = target;
 	result->source_was_running = false;
+	result->phases[0] = '\0';
 
+	INSTR_TIME_SET_CURRENT(t);
 	BeginTimeline(new_tl);
 	BpCloneTree(snapdata, pgdata, SnapshotFilter, &stats);
+	clone_ms = MsSinceInstr(&t);
 	if (at_snapshot && XLogRecPtrIsInvalid(end))
 	{
 		/* a base backup from before snapshots recorded their end: archive recovery finds it */
@@ -1257,6 +1265,8 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	}
 	LocalWriteFile(psprintf("%s/standby.signal", pgdata), "");
 	LocalWriteFile(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
+	snprintf(result->phases, sizeof(result->phases), "\"clone\": %.3f, \"wal\": %.3f",
+			 clone_ms, MsSinceInstr(&t));
 	/*
 	 * Durable before its row commits: a base backup's clone is synced by its
 	 * first start (its control file says "in production"); a stopped one's
