@@ -350,7 +350,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	BpWakeWorkerAtCommit();
 	BpStorage()->snapshot(prod_tl, &lg->prod.spec, snapshot_id, &snap);
 	CatalogInsertSnapshot(snapshot_id, prod_tl, snap.start_lsn, snap.lsn, "anchor");
-	Step(r, "snapshot prod");
+	StepPhases(r, "snapshot prod", snap.phases);
 	rehearsal = !rehearse ? "null" :
 		lg->plan.npending == 0 ? "{\"passed\": true, \"skipped\": \"nothing pending\"}" :
 		Rehearse(r, p, prod_tl, snapshot_id, lg);

@@ -466,7 +466,7 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 	snapshot_id = CatalogNextSnapshotId();
 	BpWakeWorkerAtCommit();		/* removes the snapshot if this transaction aborts */
 	BpStorage()->snapshot(c.spec.timeline_id, &c.spec, snapshot_id, &snap);
-	Step(&r, "snapshot");
+	StepPhases(&r, "snapshot", snap.phases);
 	CatalogInsertSnapshot(snapshot_id, c.spec.timeline_id, snap.start_lsn, snap.lsn, "anchor");
 	CatalogInsertAnchor(c.spec.timeline_id, anchor, "manual", snap.lsn);
 	CatalogRecordOperation(name, "create_anchor", actor, r.started_at, StepsJson(&r));

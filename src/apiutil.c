@@ -591,7 +591,7 @@ BaseSnapshot(ApiResult *r, const BpComputeSpec *spec)
 	BpWakeWorkerAtCommit();		/* removes the snapshot if this transaction aborts */
 	BpStorage()->snapshot(spec->timeline_id, spec, snapshot_id, &snap);
 	CatalogInsertSnapshot(snapshot_id, spec->timeline_id, snap.start_lsn, snap.lsn, "base");
-	Step(r, "base snapshot");
+	StepPhases(r, "base snapshot", snap.phases);
 }
 
 /*

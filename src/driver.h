@@ -40,6 +40,7 @@ typedef struct BpSnapshotResult
 	XLogRecPtr	lsn;			/* consistent from here on */
 	BpCloneMethod method;
 	uint64		bytes;
+	char		phases[192];	/* JSON members "phase": ms, ... of what it took */
 } BpSnapshotResult;
 
 typedef struct BpForkResult

@@ -958,9 +958,10 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 {
 	char	   *dir = LocalSnapshotDir(timeline_id, snapshot_id);
 	Backup		b;
-
 	int			pid;
+	instr_time	t;
 
+	INSTR_TIME_SET_CURRENT(t);
 	if (BpCompute()->status(spec, &pid) == BP_COMPUTE_DOWN)
 	{
 		/* stopped cleanly: its files are consistent at the shutdown checkpoint */
@@ -970,14 +971,25 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 		BpCloneTree(LocalPgdata(timeline_id), psprintf("%s/pgdata", dir), StoppedFilter,
 					&b.stats);
 		b.start_lsn = b.end_lsn = head;
+		snprintf(result->phases, sizeof(result->phases), "\"clone\": %.3f", MsSinceInstr(&t));
 	}
 	else
 	{
 		MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
 		BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), false, &b);
 		WriteSnapshotEnd(dir, b.end_lsn);
+		snprintf(result->phases, sizeof(result->phases),
+				 "\"backup start\": %.3f, \"clone\": %.3f, \"backup stop\": %.3f, \"archive wait\": %.3f",
+				 b.ms[0], b.ms[1], b.ms[2], b.ms[3]);
+		INSTR_TIME_SET_CURRENT(t);
 	}
 	BpSyncTree(dir);			/* it must outlive a crash once its row commits */
+	{
+		size_t		len = strlen(result->phases);
+
+		snprintf(result->phases + len, sizeof(result->phases) - len, ", \"sync\": %.3f",
+				 MsSinceInstr(&t));
+	}
 	result->start_lsn = b.start_lsn;
 	result->lsn = b.end_lsn;
 	result->method = b.stats.method;
