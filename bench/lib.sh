@@ -1,19 +1,23 @@
-# bench/lib.sh — shared by bench/promote, bench/redeploy, bench/rollback and
-# bench/proxy: sourced, not run.
+# bench/lib.sh — shared by bench/promote, bench/redeploy, bench/rollback,
+# bench/sizes, bench/idle, bench/migrate, bench/reconcile and bench/proxy:
+# sourced, not run.
 #
 # Options, settings, the benchmark's own control server on its own data root,
-# psql helpers, the pgbench load, and the cleanup. promote, redeploy and
-# rollback use the same directory and port by default, so run them one after
-# the other. A script may set BP_BENCH_DIR, BP_BENCH_PORT and
-# BP_BENCH_COMPUTE_PORT_BASE before sourcing this file to change their
-# defaults (bench/proxy does), define bench_teardown_extra to stop processes of
-# its own before the servers are stopped, and pass extra control server
-# settings to bench_setup.
+# psql helpers, the pgbench load, the TSVs and plots (bench/plot.sh), and the
+# cleanup. promote, redeploy, rollback and sizes use the same directory and
+# port by default, so run them one after the other. A script may set
+# BP_BENCH_DIR, BP_BENCH_PORT, BP_BENCH_COMPUTE_PORT_BASE and
+# BP_BENCH_IMG_SIZE before sourcing this file to change their defaults
+# (bench/proxy and bench/sizes do), define bench_teardown_extra to stop
+# processes of its own before the servers are stopped, and pass extra control
+# server settings to bench_setup.
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/plot.sh"
 
 MODE=reflink
 KEEP=0
 WORKTREE=0
+PLOTS=0
 # bench_options "$@": the options every bench takes (--help prints the
 # comment at the top of the script that sourced this file).
 bench_options() {
@@ -23,6 +27,7 @@ bench_options() {
 		--copy) MODE=copy ;;
 		--keep) KEEP=1 ;;
 		--worktree) WORKTREE=1 ;;
+		--plots) PLOTS=1 ;;
 		-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 		*) die "unknown option $a (try --help)" ;;
 		esac
@@ -37,6 +42,8 @@ MIN_BYTES=${BP_BENCH_MIN_BYTES:-1500000000}
 IMG_SIZE=${BP_BENCH_IMG_SIZE:-40G}
 DATA=$B/data
 SOCK=$B/run
+# the TSVs and plots of every run (outside $B: the cleanup removes $B)
+RESULTS=${BP_BENCH_RESULTS:-/var/tmp/branchpromote-bench-results}
 # bench_check_dir: refuse directories that other users of this machine own.
 bench_check_dir() {
 	case $B in /var/lib/branchpromote* | /var/tmp/branchpromote-test* | /var/tmp/tap-dev* | /var/tmp/bp-regress* | /var/tmp/bp-dev*)
@@ -98,6 +105,60 @@ stmt() {
 	echo "$(log_epoch <<<"$line") $(sed 's/.*duration: \([0-9.]*\) ms.*/\1/' <<<"$line")"
 }
 
+# ------------------------------------------------------------ TSVs and plots
+# tsv FIELD...: one TSV line (the fields joined by tabs)
+tsv() {
+	local IFS=$'\t'
+	printf '%s\n' "$*"
+}
+# bench_deps: what the benches need beyond scripts/lib.sh's ensure_deps (the
+# test suite's): gnuplot for the plots (Debian's gnuplot-nox, without its
+# recommended packages). If it cannot be installed, a run with --plots stops;
+# one without writes its TSVs and no plots.
+bench_deps() {
+	command -v gnuplot >/dev/null && return 0
+	say "installing gnuplot-nox (the benches' plots)"
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null 2>&1 &&
+		! { apt-get update -qq && apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; }; then
+		[ "$PLOTS" = 0 ] || die "apt-get install gnuplot-nox failed: --plots cannot draw"
+		echo "  apt-get install gnuplot-nox failed: this run writes its TSVs and no plots"
+	fi
+}
+# bench_note: what a plot says under its title: the bench, what was built,
+# the data root (NOTE_ROOT if the script sets it), the machine, the time
+bench_note() {
+	echo "bench/$(basename "$0"), ${BUILT:-?}, ${NOTE_ROOT:-${fs:-?} data root (${fstype:-?})}, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
+}
+# bench_plot KIND TSV NAME [nocopy]: draw $RESULTS/NAME.png from TSV (this
+# run's figures) with plot_KIND (bench/plot.sh). With --plots, copy it to
+# doc/img/NAME.png of this repository, unless nocopy (a run whose checks
+# failed). A plot that cannot be drawn is reported; with --plots it returns 1
+# (the bench stops, after its figures were printed).
+bench_plot() {
+	local png=$RESULTS/$3.png
+	if ! command -v gnuplot >/dev/null; then
+		echo "  no gnuplot: $png not drawn (the figures: $2)"
+		[ "$PLOTS" = 0 ]
+		return
+	fi
+	if ! "plot_$1" "$2" "$png" "$(bench_note)"; then
+		echo "  could not draw $png from $2"
+		[ "$PLOTS" = 0 ]
+		return
+	fi
+	echo "  plot: $png (from $2)"
+	[ "$PLOTS" = 1 ] || return 0
+	if [ "${4:-}" = nocopy ]; then
+		echo "  not copied to doc/img: this run's checks failed"
+		return 0
+	fi
+	mkdir -p "$REPO/doc/img"
+	cp "$png" "$REPO/doc/img/$3.png"
+	chown --reference="$REPO/doc" "$REPO/doc/img" "$REPO/doc/img/$3.png" 2>/dev/null || true
+	echo "  copied to $REPO/doc/img/$3.png"
+}
+
 # ------------------------------------------------------------ setup / teardown
 teardown() {
 	if declare -F bench_teardown_extra >/dev/null; then bench_teardown_extra; fi
@@ -126,12 +187,16 @@ cleanup() {
 # tree), mount the data root, start the control server (with the extra
 # postgresql.conf lines given, e.g. "branchpromote.proxy_port = 59400") and
 # create the extension. Sets BENCH_T0, LOAD0, BUILT, fs (reflink or copy),
-# fstype, CONTROL_UP.
+# fstype, CONTROL_UP. The commit built is HEAD's at the first call (BENCH_REV):
+# a script that calls it again (bench/sizes, once per data root) builds the
+# same commit even if HEAD has moved since.
 bench_setup() {
 	local so_built
 	BENCH_T0=$(now_ms)
 	LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 	ensure_deps
+	bench_deps
+	mkdir -p "$RESULTS"
 	say "preparing $B (mode: $MODE)"
 	teardown
 	rm -rf "$B"
@@ -145,9 +210,10 @@ bench_setup() {
 		BUILT="working tree of $(git -C "$REPO" rev-parse --short HEAD)"
 		build_install
 	else
-		BUILT="commit $(git -C "$REPO" rev-parse --short HEAD)"
+		BENCH_REV=${BENCH_REV:-$(git -C "$REPO" rev-parse HEAD)}
+		BUILT="commit $(git -C "$REPO" rev-parse --short "$BENCH_REV")"
 		mkdir -p "$B/src"
-		git -C "$REPO" archive HEAD | tar -x -C "$B/src"
+		git -C "$REPO" archive "$BENCH_REV" | tar -x -C "$B/src"
 		REPO=$B/src build_install
 	fi
 	so_built=$(md5sum <"$([ "$WORKTREE" = 1 ] && echo "$REPO" || echo "$B/src")/branchpromote.so")
