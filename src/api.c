@@ -500,11 +500,11 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 						  BpCloneMethodName(fork.method));
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
-	DropInheritedPrepared(&prod.spec, p.name, p.password);	/* dev's, not prod's */
 	{
 		BpLedger	inherited;
 
-		ReadLedger(&p, &prod, &inherited);	/* prod starts with dev's ledger */
+		/* dev's prepared transactions are not prod's; prod starts with dev's ledger */
+		DropInheritedPrepared(&prod.spec, p.name, p.password, &inherited);
 		CatalogReplaceLedgerMirror(prod_tl, &inherited);
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}

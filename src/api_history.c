@@ -168,7 +168,6 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	BpComputeSpec trial;
 	BpReply		reply;
 	BpLedger	ledger;
-	PGconn	   *conn;
 	instr_time	t;
 	double		ms[2];			/* since t: replayed and promoted, ledger read */
 
@@ -178,10 +177,7 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	trial.port = FreePort();
 	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
 	ms[0] = MsSince(t);
-	DropInheritedPrepared(&trial, p->name, p->password);
-	conn = LedgerConnectReader(&trial, p->name, p->password);
-	LedgerRead(conn, &ledger);
-	BpDisconnect(conn);
+	DropInheritedPrepared(&trial, p->name, p->password, &ledger);
 	ms[1] = MsSince(t);
 	(void) AskWorker(BP_REQ_STOP, &trial, false, bp_compute_start_timeout_ms);
 	StepPhases(r, "replay on the new timeline",
@@ -601,7 +597,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
-	DropInheritedPrepared(&c.spec, p.name, p.password);
+	DropInheritedPrepared(&c.spec, p.name, p.password, NULL);
 	if (at_head)
 		InsertBaseSnapshot(&r, new_tl, base_id, &fork.base);
 	else

@@ -384,6 +384,7 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 {
 	BpComputeRow c;
 	BpReply		reply;
+	double		prepare_ms;
 
 	memset(&c, 0, sizeof(c));
 	c.spec.port = FreePort();
@@ -393,14 +394,18 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 	/* closed to clients until this transaction commits (gate.c) */
 	BpCompute()->set_client_access(&c.spec, false);
 	BpOpenAtCommit(&c.spec);
+	prepare_ms = MsSince(r->last);
 	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);
 	c.pid = reply.pid;
 	CatalogSetComputeState(c.id, "running", c.pid, NULL);
-	/* hand-off: to the reconciler and back; recovery: from the launch to ready */
+	/*
+	 * prepare: a port, the row, closed to clients; hand-off: to the
+	 * reconciler and back; recovery: from the launch to ready
+	 */
 	StepWith(r, "start compute",
-			 psprintf("\"phases\": {\"hand-off\": %.3f, \"spawn\": %.3f, \"recovery\": %.3f}",
-					  Max(0.0, MsSince(r->last) - reply.elapsed_ms), reply.spawn_ms,
-					  Max(0.0, reply.elapsed_ms - reply.spawn_ms)));
+			 psprintf("\"phases\": {\"prepare\": %.3f, \"hand-off\": %.3f, \"spawn\": %.3f, \"recovery\": %.3f}",
+					  prepare_ms, Max(0.0, MsSince(r->last) - prepare_ms - reply.elapsed_ms),
+					  reply.spawn_ms, Max(0.0, reply.elapsed_ms - reply.spawn_ms)));
 	return c;
 }
 
@@ -672,14 +677,18 @@ OptText(FunctionCallInfo fcinfo, int n)
  * Roll back, on a fork just started, the compute transactions its source
  * had prepared (they belong to calls that had not committed at the fork's
  * point; the reconciler would otherwise finish them there as they end on
- * the source).  As the project's role, which prepared them.
+ * the source).  As the project's role, which prepared them.  With ledger,
+ * also read the fork's ledger into it.
  */
 void
-DropInheritedPrepared(const BpComputeSpec *spec, const char *project, const char *password)
+DropInheritedPrepared(const BpComputeSpec *spec, const char *project, const char *password,
+					  BpLedger *ledger)
 {
 	PGconn	   *conn;
 
 	conn = LedgerConnectReader(spec, project, password);
 	(void) BpTwoPhaseDropInherited(conn);
+	if (ledger)					/* and its ledger, in the same session */
+		LedgerRead(conn, ledger);
 	BpDisconnect(conn);
 }

@@ -185,7 +185,7 @@ is( $bp->sql(
 		"SELECT string_agg(s->>'step' || ':' || (SELECT string_agg(k, '+' ORDER BY k) FROM jsonb_object_keys(s->'phases') k), ',') "
 		  . "FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
 		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch' AND s ? 'phases'"),
-	'fork running dev (backup mode):backup start+backup stop+base snapshot+clone+sync+wal,start compute:hand-off+recovery+spawn',
+	'fork running dev (backup mode):backup start+backup stop+base snapshot+clone+sync+wal,start compute:hand-off+prepare+recovery+spawn',
 	'operations: the fork and the start say what their phases took');
 
 # Planning after prod exists: a re-deploy, which keeps prod where it is.
