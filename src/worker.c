@@ -171,6 +171,7 @@ BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
 {
 	Start	   *s = FindStart(spec->compute_id);
 	TimestampTz deadline = BpDeadline(timeout_ms);
+	TimestampTz asked = GetCurrentTimestamp();	/* a waiter's time counts the launch too */
 	int			pid;
 	MemoryContext old;
 
@@ -204,7 +205,7 @@ BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
 	if (slot >= 0)
 	{
 		s->waiters[s->nwaiters].slot = slot;
-		s->waiters[s->nwaiters].since = GetCurrentTimestamp();
+		s->waiters[s->nwaiters].since = asked;
 		s->nwaiters++;
 	}
 	return 0;
