@@ -1249,7 +1249,6 @@ ReconcilePass(bool full)
 		return false;
 	(void) RunItem("making the timeline template", false, DoTemplate, NULL, NULL, 0);
 	(void) RunItem("expiring previews", true, DoExpirePreviews, NULL, NULL, 0);
-	deferred |= ProcessRequests();
 	if (RunItem("listing ended operations", false, DoListJournals, &journals, NULL, 0))
 		foreach(lc, journals)
 		{
@@ -1281,12 +1280,9 @@ ReconcilePass(bool full)
 			RecordFailure(b->id, err);
 		else if (b->actual_running)
 		{
-			/* each of these connects to the compute: answer requests between them */
-			deferred |= ProcessRequests();
 			if (full)			/* API calls refresh the mirrors they change */
 				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, &b->id,
 							   NULL, 0);
-			deferred |= ProcessRequests();
 			(void) RunItem("checking a compute for clients", true, DoIdle, &b->id,
 						   NULL, 0);
 		}
