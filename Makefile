@@ -8,6 +8,9 @@ OBJS = \
 	src/planner.o \
 	src/ledgerplan.o \
 	src/ledger.o \
+	src/jsonstr.o \
+	src/schemafp.o \
+	src/schemaread.o \
 	src/migcheck.o \
 	src/twophase.o \
 	src/catalog.o \
@@ -26,6 +29,7 @@ OBJS = \
 	src/xactend.o \
 	src/gate.o \
 	src/api.o \
+	src/api_schema.o \
 	src/api_history.o \
 	src/api_stray.o \
 	src/journal.o \
@@ -38,7 +42,7 @@ OBJS = \
 
 DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \
 	sql/branchpromote--0.2.0--0.3.0.sql sql/branchpromote--0.3.0--0.4.0.sql \
-	sql/branchpromote--0.4.0--0.5.0.sql
+	sql/branchpromote--0.4.0--0.5.0.sql sql/branchpromote--0.5.0--0.6.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # The privileged helper of the local drivers (computes as their own OS
@@ -75,8 +79,10 @@ src/helper/branchpromote_helper: src/helper/branchpromote_helper.c
 $(OBJS): $(wildcard src/*.h)
 
 # Unit tests of the pure core (no server needed).
-UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c src/history.c src/manifest.c
-test/unit/test_core: $(UNIT_SRCS) test/unit/check.h src/names.h src/planner.h src/ledgerplan.h src/history.h src/manifest.h
+UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c src/history.c src/manifest.c \
+	src/jsonstr.c src/schemafp.c
+test/unit/test_core: $(UNIT_SRCS) test/unit/check.h src/names.h src/planner.h src/ledgerplan.h src/history.h src/manifest.h \
+		src/jsonstr.h src/schemafp.h
 	$(CC) -DFRONTEND -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport

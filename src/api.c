@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "api_schema.h"
 #include "apiutil.h"
 #include "catalog.h"
 #include "driver.h"
@@ -116,6 +117,9 @@ typedef struct Ledgers
 	BpLedger	dev_ledger;
 	BpLedger	prod_ledger;
 	BpLedgerPlan plan;
+	bool		live;			/* the schema checks below were read */
+	BpSchemaCheck dev_schema;
+	BpSchemaCheck prod_schema;
 } Ledgers;
 
 /*
@@ -139,6 +143,8 @@ ProjectState(ApiResult *r, const BpProject *p, int64 *prod_tl, char **prod_relea
 	s.prod_release = *prod_release;
 	s.npending = 0;
 	s.drift = false;
+	s.dev_schema_drift = false;
+	s.prod_schema_drift = false;
 	if (s.has_prod)
 	{
 		if (live || !CatalogGetEnvironment(p->id, "dev", &dev_tl, NULL) ||
@@ -150,8 +156,11 @@ ProjectState(ApiResult *r, const BpProject *p, int64 *prod_tl, char **prod_relea
 			/* live: promote_branch, which holds the project; else plan_promotion, which does not */
 			(void) UseComputeLocked(r, p, &lg->dev, "dev", true, live);
 			(void) UseComputeLocked(r, p, &lg->prod, "prod", true, live);
-			ReadLedger(p, &lg->dev, &lg->dev_ledger);
-			ReadLedger(p, &lg->prod, &lg->prod_ledger);
+			ReadLedgerAndSchema(p, &lg->dev, &lg->dev_ledger, &lg->dev_schema);
+			ReadLedgerAndSchema(p, &lg->prod, &lg->prod_ledger, &lg->prod_schema);
+			lg->live = true;
+			s.dev_schema_drift = lg->dev_schema.drift != NULL;
+			s.prod_schema_drift = lg->prod_schema.drift != NULL;
 		}
 		lg->plan = BpPlanLedger(lg->prod_ledger.m, lg->prod_ledger.n,
 								lg->dev_ledger.m, lg->dev_ledger.n, true,
@@ -201,6 +210,30 @@ DriftJson(const Ledgers *lg)
 	return j.data;
 }
 
+/*
+ * plan_promotion's view of an environment's schema check (JSON): live if
+ * its compute runs, else the check mirrored when it last ran (the
+ * reconciler takes one just before it suspends a compute, whose schema
+ * cannot change while it is down), else woken and read.  *drift: the
+ * differences, or NULL.
+ */
+static char *
+PlanSchema(ApiResult *r, const BpProject *p, const char *env, char **drift)
+{
+	BpComputeRow c;
+	BpSchemaCheck check;
+	char	   *json;
+
+	LoadCompute(p, env, &c);
+	if (strcmp(c.actual_state, "running") != 0 &&
+		CatalogSchemaMirror(c.spec.timeline_id, &json, drift))
+		return json;
+	(void) UseComputeLocked(r, p, &c, env, true, false);
+	ReadLedgerAndSchema(p, &c, NULL, &check);
+	*drift = check.drift ? BpSchemaDiffJson(check.drift) : NULL;
+	return SchemaCheckJson(&check);
+}
+
 /* plan_promotion(project, release) → jsonb: what promote_branch would do. */
 Datum
 branchpromote_plan_promotion(PG_FUNCTION_ARGS)
@@ -215,6 +248,10 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	char	   *prod_release;
 	int64		dev_tl = 0;
 	Ledgers		lg;
+	char	   *dev_schema = NULL;
+	char	   *prod_schema = NULL;
+	char	   *dev_drift = NULL;
+	char	   *prod_drift = NULL;
 
 	ResultInit(&r);
 	CatalogBegin();
@@ -222,8 +259,14 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 	s = ProjectState(&r, &p, &prod_tl, &prod_release, &lg, false);
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
+	if (s.has_prod)
+	{
+		dev_schema = PlanSchema(&r, &p, "dev", &dev_drift);
+		prod_schema = PlanSchema(&r, &p, "prod", &prod_drift);
+		s.dev_schema_drift = dev_drift != NULL;
+		s.prod_schema_drift = prod_drift != NULL;
+	}
 	PutWoke(&r);
-	CatalogEnd();
 	plan = BpPlanPromotion(&s, release);
 
 	PutStr(&r, "action", BpActionName(plan.action));
@@ -236,10 +279,15 @@ branchpromote_plan_promotion(PG_FUNCTION_ARGS)
 		PutInt(&r, "prod_timeline", prod_tl);
 		PutStr(&r, "prod_release", prod_release);
 		PutRaw(&r, "pending", PendingJson(&lg));
-		PutRaw(&r, "drift", DriftJson(&lg));
+		/* the ledger's drift first; then prod's schema, then dev's */
+		PutRaw(&r, "drift", lg.plan.verdict != BP_LEDGER_OK ? DriftJson(&lg) :
+			   prod_drift ? SchemaDriftJson("prod", prod_drift) :
+			   dev_drift ? SchemaDriftJson("dev", dev_drift) : "null");
+		PutRaw(&r, "schema", psprintf("{\"dev\": %s, \"prod\": %s}", dev_schema, prod_schema));
 	}
 	else
 		PutRaw(&r, "prod_timeline", "null");
+	CatalogEnd();		/* after the results are copied into r: SPI frees its memory */
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
@@ -280,7 +328,8 @@ RehearsalContext(void *arg)
  * migration's error if the rehearsal fails, before prod is touched.
  */
 static char *
-Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, const Ledgers *lg)
+Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, const Ledgers *lg,
+		 BpSchemaState *result)
 {
 	BpForkResult fork;
 	BpComputeSpec spec;
@@ -309,6 +358,7 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 				BP_APPLY_ROLLBACK, &applied, &after);
 	BpDisconnect(conn);
 	error_context_stack = cb.previous;
+	*result = applied.result;
 	ms[2] = MsSince(start);
 	(void) AskWorker(BP_REQ_STOP, &spec, false, bp_compute_start_timeout_ms);
 	ms[3] = MsSince(start);
@@ -316,9 +366,11 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 			   psprintf("\"fork\": %.3f, \"start\": %.3f, \"migrations\": %.3f, \"stop\": %.3f",
 						ms[0], ms[1] - ms[0], ms[2] - ms[1], ms[3] - ms[2]));
 	return psprintf("{\"passed\": true, \"ms\": %.3f, \"timeline\": " INT64_FORMAT
-					", \"clone_method\": \"%s\", \"migrations\": %d, \"attempts\": %s}",
+					", \"clone_method\": \"%s\", \"migrations\": %d, \"attempts\": %s, "
+					"\"schema\": \"%s\", \"schema_matches_dev\": %s}",
 					MsSince(start), spec.timeline_id, BpCloneMethodName(fork.method), applied.n,
-					applied.attempts);
+					applied.attempts, result->fingerprint,
+					strcmp(result->fingerprint, lg->dev_schema.actual.fingerprint) == 0 ? "true" : "false");
 }
 
 /*
@@ -327,7 +379,7 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
  */
 static Datum
 Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *release,
-		 int64 prod_tl, const char *prod_release, Ledgers *lg, bool rehearse)
+		 int64 prod_tl, const char *prod_release, Ledgers *lg, bool rehearse, bool accept_schema)
 {
 	PGconn	   *conn;
 	BpApplied	applied;
@@ -340,8 +392,16 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	char		anchor_name[64];
 	int64		snapshot_id;
 	BpSnapshotResult snap;
+	BpSchemaState rehearsed;
+	const BpSchemaState *dev_schema = &lg->dev_schema.actual;
+	bool		schema_differs;
 
 	LedgerRefuse(&lg->plan, lg->dev_ledger.m, &lg->prod_ledger, "prod", true);
+	/* schema drift: dev's always; prod's unless pending migrations may correct it */
+	if (lg->dev_schema.drift && !accept_schema)
+		SchemaRefuseDrift(p, "dev", &lg->dev_schema);
+	if (lg->prod_schema.drift && lg->plan.npending == 0 && !accept_schema)
+		SchemaRefuseDrift(p, "prod", &lg->prod_schema);
 	for (int i = 0; i < lg->plan.npending; i++)	/* before anything runs */
 		(void) BpCheckMigration(&lg->dev_ledger.m[lg->plan.pending[i]]);
 	StepWith(r, "plan", PlanNote("redeploy", release));
@@ -353,13 +413,24 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	StepPhases(r, "snapshot prod", snap.phases);
 	rehearsal = !rehearse ? "null" :
 		lg->plan.npending == 0 ? "{\"passed\": true, \"skipped\": \"nothing pending\"}" :
-		Rehearse(r, p, prod_tl, snapshot_id, lg);
+		Rehearse(r, p, prod_tl, snapshot_id, lg, &rehearsed);
+	/* the rehearsal proves the result before prod is touched */
+	if (rehearse && lg->plan.npending > 0 && !accept_schema &&
+		strcmp(rehearsed.fingerprint, dev_schema->fingerprint) != 0)
+		SchemaRefuseResult(p, "the rehearsal fork of prod", dev_schema, &rehearsed);
 	conn = LedgerConnect(&lg->prod.spec, p->name, p->password);
 	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true,
-				BP_APPLY_PREPARE, &applied, &after);
+				accept_schema ? BP_APPLY_PREPARE_ACCEPT : BP_APPLY_PREPARE, &applied, &after);
 	CatalogRecordPrepared(applied.gid, lg->prod.id);
 	NotePrepared(lg->prod.id);
 	Step(r, "apply pending migrations to prod");
+	/*
+	 * And prod's own result, read inside its prepared transaction: raising
+	 * now aborts it with ours (twophase.c), so prod keeps its schema.
+	 */
+	schema_differs = strcmp(applied.result.fingerprint, dev_schema->fingerprint) != 0;
+	if (schema_differs && !accept_schema)
+		SchemaRefuseResult(p, "prod", dev_schema, &applied.result);
 
 	snprintf(anchor_name, sizeof(anchor_name), "pre-deploy %s", timestamptz_to_str(r->started_at));
 	CatalogInsertAnchor(prod_tl, anchor_name, "pre-deploy", applied.lsn_before);
@@ -397,11 +468,14 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	d.rehearsal_json = rehearse ? rehearsal : NULL;
 	d.previous_release = prod_release;
 	d.attempts_json = applied.attempts;
+	d.dev_schema = dev_schema->fingerprint;
+	d.result_schema = applied.result.fingerprint;
+	d.schema_override = accept_schema &&
+		(schema_differs || lg->dev_schema.drift != NULL || lg->prod_schema.drift != NULL);
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(p->name, "promote_branch", GetUserNameFromId(CatalogCaller(), false),
 						   r->started_at, StepsJson(r));
 	PutWoke(r);
-	CatalogEnd();
 
 	PutStr(r, "action", "redeploy");
 	PutStr(r, "project", p->name);
@@ -413,7 +487,41 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	PutRaw(r, "migration_ms", timings.data);
 	PutRaw(r, "attempts", applied.attempts);
 	PutRaw(r, "rehearsal", rehearsal);
+	PutRaw(r, "schema", psprintf("{\"dev\": \"%s\", \"result\": \"%s\", \"equal\": %s, \"override\": %s}",
+								 dev_schema->fingerprint, applied.result.fingerprint,
+								 schema_differs ? "false" : "true", d.schema_override ? "true" : "false"));
+	CatalogEnd();		/* after the results are copied into r: SPI frees its memory */
 	PG_RETURN_DATUM(ResultJsonb(r));
+}
+
+/*
+ * A first deploy: prod is dev's copy, so what dev had is what both now
+ * record, DDL made outside migrations included — prod's copy read, written
+ * into prod's ledger and into a running dev's (a stopped dev keeps its
+ * record; its drift stays visible until accept_schema).
+ */
+static void
+RecordFirstSchema(const BpProject *p, const BpComputeRow *prod, const BpComputeRow *dev,
+				  BpSchemaState *out)
+{
+	PGconn	   *conn = LedgerConnectReader(&prod->spec, p->name, p->password);
+	BpSchemaCheck check;
+
+	SchemaRead(conn, out);
+	EnsureLedger(conn);
+	SchemaRecord(conn, out, NULL, 0);
+	BpDisconnect(conn);
+	memset(&check, 0, sizeof(check));
+	check.actual = *out;
+	check.recorded = true;
+	check.rec = *out;
+	CatalogSetSchemaMirror(prod->spec.timeline_id, SchemaCheckJson(&check));
+	if (dev == NULL)
+		return;
+	conn = LedgerConnectReader(&dev->spec, p->name, p->password);
+	EnsureLedger(conn);
+	SchemaRecord(conn, out, NULL, 0);
+	BpDisconnect(conn);
 }
 
 /* What a failed promotion needs to be recorded as a failed deploy. */
@@ -433,6 +541,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	char	   *name = ArgText(fcinfo, 0, "project");
 	char	   *release = OptText(fcinfo, 1);
 	bool		rehearse;
+	bool		accept_schema;
 	char	   *actor = CallerName();
 	ApiResult	r;
 	BpProject	p;
@@ -448,6 +557,8 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	BpDeployRow d;
 	int64		deploy_id;
 	Ledgers		lg;
+	bool		dev_running;
+	BpSchemaState schema;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -455,6 +566,12 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 				 errmsg("rehearse must not be null"),
 				 errhint("Pass true (the default) to rehearse on a fork of prod first, or false to skip it.")));
 	rehearse = PG_GETARG_BOOL(2);
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("accept_schema must not be null"),
+				 errhint("Pass false (the default) to require that prod ends with dev's schema, or true to accept a difference (recorded in the deploy).")));
+	accept_schema = PG_GETARG_BOOL(3);
 	OperationBegin(&r, "promote_branch", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes operations on the project */
@@ -481,13 +598,13 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	if (plan.action == BP_ACTION_REDEPLOY)
 	{
 		RefuseSecondRun(&p, &lg.prod, "prod");
-		return Redeploy(fcinfo, &r, &p, release, prod_tl, prod_release, &lg, rehearse);
+		return Redeploy(fcinfo, &r, &p, release, prod_tl, prod_release, &lg, rehearse, accept_schema);
 	}
 
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
 		elog(ERROR, "project \"%s\" has no dev environment", name);
 	LoadCompute(&p, "dev", &dev);
-	(void) UseCompute(&r, &p, &dev, "dev", false);	/* a stopped dev: from its files */
+	dev_running = UseCompute(&r, &p, &dev, "dev", false);	/* a stopped dev: from its files */
 	StepWith(&r, "plan", PlanNote(BpActionName(plan.action), release));
 
 	prod_tl = CatalogNextTimelineId();
@@ -509,6 +626,8 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}
 	Step(&r, "read ledger");
+	RecordFirstSchema(&p, &prod, dev_running ? &dev : NULL, &schema);
+	Step(&r, "record the schema");
 	InsertBaseSnapshot(&r, prod_tl, base_id, &fork.base);
 
 	memset(&d, 0, sizeof(d));
@@ -523,10 +642,11 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	d.elapsed_ms = MsSince(r.start);
 	d.anchor_lsn = InvalidXLogRecPtr;
 	d.migrations_json = "[]";
+	d.dev_schema = schema.fingerprint;
+	d.result_schema = schema.fingerprint;
 	deploy_id = CatalogInsertDeploy(&d);
 	CatalogRecordOperation(name, "promote_branch", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
-	CatalogEnd();
 
 	PutStr(&r, "action", BpActionName(plan.action));
 	PutStr(&r, "project", name);
@@ -539,6 +659,9 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	PutRaw(&r, "dev_was_running", fork.source_was_running ? "true" : "false");
 	PutInt(&r, "bytes_cloned", (int64) fork.bytes);
 	PutInt(&r, "prod_port", prod.spec.port);
+	PutRaw(&r, "schema", psprintf("{\"dev\": \"%s\", \"result\": \"%s\", \"equal\": true, \"override\": false}",
+								  schema.fingerprint, schema.fingerprint));
+	CatalogEnd();		/* after the results are copied into r: SPI frees its memory */
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 

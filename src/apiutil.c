@@ -439,8 +439,14 @@ BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *pa
 	/* the control plane's own database on the compute is not the tenant's to enter */
 	BpExecCommand(conn, "REVOKE ALL ON DATABASE postgres FROM PUBLIC", bp_operation_timeout_ms);
 	BpDisconnect(conn);
-	conn = LedgerConnect(spec, name, password);
+	conn = LedgerConnectReader(spec, name, password);
 	EnsureLedger(conn);
+	{
+		BpSchemaState empty;	/* the baseline: what no migration made yet */
+
+		SchemaRead(conn, &empty);
+		SchemaRecord(conn, &empty, NULL, 0);
+	}
 	BpDisconnect(conn);
 }
 

@@ -582,9 +582,10 @@ CatalogComputeBriefs(const char *renderer, int *n)
 int64
 CatalogInsertDeploy(const BpDeployRow *d)
 {
-	Oid			types[13] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
-		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[13] = {Int64GetDatum(d->project_id),
+	Oid			types[16] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, PG_LSNOID,
+		TEXTOID, TIMESTAMPTZOID, PG_LSNOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[16] = {Int64GetDatum(d->project_id),
 		d->release ? CStringGetTextDatum(d->release) : (Datum) 0,
 		CStringGetTextDatum(d->action), Int64GetDatum(d->from_timeline),
 		Int64GetDatum(d->to_timeline), LSNGetDatum(d->fork_lsn),
@@ -593,8 +594,11 @@ CatalogInsertDeploy(const BpDeployRow *d)
 		CStringGetTextDatum(d->migrations_json ? d->migrations_json : "[]"),
 		d->rehearsal_json ? CStringGetTextDatum(d->rehearsal_json) : (Datum) 0,
 		d->previous_release ? CStringGetTextDatum(d->previous_release) : (Datum) 0,
-	d->attempts_json ? CStringGetTextDatum(d->attempts_json) : (Datum) 0};
-	char		nulls[14] = "             ";
+		d->attempts_json ? CStringGetTextDatum(d->attempts_json) : (Datum) 0,
+		d->dev_schema ? CStringGetTextDatum(d->dev_schema) : (Datum) 0,
+		d->result_schema ? CStringGetTextDatum(d->result_schema) : (Datum) 0,
+	BoolGetDatum(d->schema_override)};
+	char		nulls[17] = "                ";
 	char	   *sql;
 
 	if (d->release == NULL)
@@ -611,15 +615,19 @@ CatalogInsertDeploy(const BpDeployRow *d)
 		nulls[11] = 'n';
 	if (d->attempts_json == NULL)
 		nulls[12] = 'n';
+	if (d->dev_schema == NULL)
+		nulls[13] = 'n';
+	if (d->result_schema == NULL)
+		nulls[14] = 'n';
 	sql = psprintf("INSERT INTO branchpromote.deploy (project_id, release, action, "
 				   "from_timeline, to_timeline, fork_lsn, clone_method, status, started_at, "
 				   "finished_at, elapsed_ms, anchor_lsn, migrations_applied, rehearsal, previous_release, "
-				   "attempts) "
+				   "attempts, dev_schema, result_schema, schema_override) "
 				   "VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', $8, "
 				   "pg_catalog.clock_timestamp(), %.3f, $9, $10::pg_catalog.jsonb, "
-				   "$11::pg_catalog.jsonb, $12, $13::pg_catalog.jsonb) RETURNING id",
+				   "$11::pg_catalog.jsonb, $12, $13::pg_catalog.jsonb, $14, $15, $16) RETURNING id",
 				   d->elapsed_ms);
-	Run(sql, 13, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	Run(sql, 16, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	return ColInt64(0, 1);
 }
 
@@ -770,6 +778,37 @@ CatalogLedgerMirror(int64 timeline_id, BpLedger *out)
 		out->m[i].checksum = ColText(i, 3);
 		out->applied_at[i] = ColText(i, 4);
 	}
+	return true;
+}
+
+/* Keep a timeline's last schema check (JSON, see schema_mirror; NULL: unknown). */
+void
+CatalogSetSchemaMirror(int64 timeline_id, const char *json)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(timeline_id), json ? CStringGetTextDatum(json) : (Datum) 0};
+
+	Run("UPDATE branchpromote.timeline SET schema_mirror = $2::pg_catalog.jsonb WHERE id = $1",
+		2, types, values, json ? NULL : " n", SPI_OK_UPDATE);
+}
+
+/*
+ * A timeline's last schema check: false if never checked; else its JSON
+ * and its drift's differences (NULL: none).
+ */
+bool
+CatalogSchemaMirror(int64 timeline_id, char **json, char **drift)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(timeline_id)};
+
+	if (Run("SELECT schema_mirror::pg_catalog.text, "
+			"pg_catalog.nullif(schema_mirror OPERATOR(pg_catalog.->) 'drift', 'null')::pg_catalog.text "
+			"FROM branchpromote.timeline WHERE id = $1 AND schema_mirror IS NOT NULL",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	*json = ColText(0, 1);
+	*drift = ColText(0, 2);
 	return true;
 }
 

@@ -78,6 +78,9 @@ typedef struct BpDeployRow
 	const char *rehearsal_json;	/* JSON object, or NULL */
 	const char *previous_release;	/* prod's release before, or NULL */
 	const char *attempts_json;	/* JSON array of the migration run's attempts, or NULL */
+	const char *dev_schema;		/* dev's schema fingerprint, or NULL */
+	const char *result_schema;	/* prod's once deployed, or NULL */
+	bool		schema_override;	/* accept_schema => true let a difference through */
 } BpDeployRow;
 
 /* A deploy as rollback_deploy needs it. */
@@ -151,6 +154,8 @@ extern void CatalogInsertAnchor(int64 timeline_id, const char *name, const char 
 								XLogRecPtr lsn);
 extern void CatalogReplaceLedgerMirror(int64 timeline_id, const BpLedger *ledger);
 extern bool CatalogLedgerMirror(int64 timeline_id, BpLedger *out);
+extern void CatalogSetSchemaMirror(int64 timeline_id, const char *json);
+extern bool CatalogSchemaMirror(int64 timeline_id, char **json, char **drift);
 extern void CatalogRecordOperation(const char *project, const char *kind,
 								   const char *actor, TimestampTz started_at,
 								   const char *steps_json);

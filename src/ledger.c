@@ -99,32 +99,43 @@ Cmd(PGconn *conn, const char *sql)
 	BpExecCommand(conn, sql, bp_operation_timeout_ms);
 }
 
-/* Make the ledger if this timeline has none yet. */
+/* Make the ledger and its recorded schema state if this timeline has none yet. */
 void
 EnsureLedger(PGconn *conn)
 {
 	PGresult   *res;
-	bool		missing;
+	bool		has_transactional = false;
+	bool		has_fingerprint = false;
 
 	Cmd(conn, "CREATE SCHEMA IF NOT EXISTS branchpromote_ledger");
 	Cmd(conn, "CREATE TABLE IF NOT EXISTS branchpromote_ledger.migrations ("
 		"version text PRIMARY KEY, name text, checksum text NOT NULL, "
 		"sql text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
-		"applied_lsn pg_lsn, transactional boolean NOT NULL DEFAULT true)");
+		"applied_lsn pg_lsn, transactional boolean NOT NULL DEFAULT true, "
+		"schema_fingerprint text)");
+	SchemaEnsureTable(conn);
 	/*
-	 * A ledger made before 0.5.0 (a fork inherits it as it was).  Only if the
-	 * column is missing: ALTER TABLE would hold an ACCESS EXCLUSIVE lock on
-	 * the ledger until the run's prepared transaction commits, and every
-	 * read of the ledger would wait for it.
+	 * A ledger made before 0.5.0 or 0.6.0 (a fork inherits it as it was).
+	 * Only if a column is missing: ALTER TABLE would hold an ACCESS
+	 * EXCLUSIVE lock on the ledger until the run's prepared transaction
+	 * commits, and every read of the ledger would wait for it.
 	 */
-	res = BpExec(conn, "SELECT 1 FROM pg_catalog.pg_attribute "
+	res = BpExec(conn, "SELECT attname FROM pg_catalog.pg_attribute "
 				 "WHERE attrelid = pg_catalog.to_regclass('branchpromote_ledger.migrations') "
-				 "AND attname = 'transactional' AND NOT attisdropped", 0, NULL, bp_operation_timeout_ms);
-	missing = PQntuples(res) == 0;
+				 "AND attname IN ('transactional', 'schema_fingerprint') AND NOT attisdropped",
+				 0, NULL, bp_operation_timeout_ms);
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		has_transactional |= strcmp(PQgetvalue(res, i, 0), "transactional") == 0;
+		has_fingerprint |= strcmp(PQgetvalue(res, i, 0), "schema_fingerprint") == 0;
+	}
 	PQclear(res);
-	if (missing)
+	if (!has_transactional)
 		Cmd(conn, "ALTER TABLE branchpromote_ledger.migrations "
 			"ADD COLUMN IF NOT EXISTS transactional boolean NOT NULL DEFAULT true");
+	if (!has_fingerprint)
+		Cmd(conn, "ALTER TABLE branchpromote_ledger.migrations "
+			"ADD COLUMN IF NOT EXISTS schema_fingerprint text");
 }
 
 /*
@@ -398,6 +409,7 @@ typedef struct Apply
 	const BpMigration *wanted;
 	int			nwanted;
 	bool		from_dev;
+	bool		record_always;	/* BP_APPLY_PREPARE_ACCEPT */
 	BpApplied  *out;
 	BpLedger   *after;
 	Retry		rt;
@@ -441,6 +453,20 @@ InsertLedgerRow(PGconn *conn, const BpMigration *m)
 }
 
 /*
+ * Inside the open transaction: read the schema the migrations from
+ * out->versions[first] on leave, record it as the timeline's state and in
+ * their ledger rows; it is also the run's result so far.  Our fixed
+ * search_path for the rest of the transaction only: the migrations ran.
+ */
+static void
+RecordSchema(Apply *a, int first)
+{
+	Cmd(a->conn, "SET LOCAL search_path = pg_catalog, pg_temp");
+	SchemaRead(a->conn, &a->out->result);
+	SchemaRecord(a->conn, &a->out->result, a->out->versions + first, a->out->n - first);
+}
+
+/*
  * One transaction on the compute: lock and read the ledger, plan, then run
  * the pending transactional migrations in order with their ledger rows, up
  * to the first non-transactional one (a->next_nontx) or the end.  The
@@ -455,6 +481,7 @@ Batch(void *arg)
 	BpLedgerPlan plan;
 	int		   *pending = palloc(sizeof(int) * Max(1, a->nwanted));
 	PGresult   *res;
+	int			first = a->out->n;	/* what this batch applies starts here */
 
 	Cmd(a->conn, "BEGIN");
 	Cmd(a->conn, psprintf("SET LOCAL lock_timeout = %d", bp_migration_lock_timeout_ms));
@@ -489,6 +516,8 @@ Batch(void *arg)
 		if (m->nontransactional)
 		{
 			a->next_nontx = plan.pending[i];
+			if (a->out->n > first)
+				RecordSchema(a, first);
 			return;
 		}
 		INSTR_TIME_SET_CURRENT(start);
@@ -505,6 +534,13 @@ Batch(void *arg)
 		error_context_stack = cb.previous;
 		InsertLedgerRow(a->conn, m);
 		Applied(a, m, start);
+	}
+	if (a->out->n > first || (a->record_always && a->next_nontx < 0))
+		RecordSchema(a, first);
+	else
+	{
+		Cmd(a->conn, "SET LOCAL search_path = pg_catalog, pg_temp");
+		SchemaRead(a->conn, &a->out->result);
 	}
 	LedgerRead(a->conn, a->after);	/* as it will be once this commits */
 }
@@ -664,10 +700,13 @@ NonTransactional(Apply *a, const BpMigration *m)
 		}
 	}
 	error_context_stack = cb.previous;
+	Cmd(a->conn, "BEGIN");
 	InsertLedgerRow(a->conn, m);
+	Applied(a, m, start);
+	RecordSchema(a, a->out->n - 1);
+	Cmd(a->conn, "COMMIT");
 	Cmd(a->conn, "SELECT pg_catalog.pg_advisory_unlock(" LEDGER_LOCK_KEY ")");
 	Cmd(a->conn, "RESET ALL");
-	Applied(a, m, start);
 }
 
 /*
@@ -698,6 +737,7 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 	a.wanted = wanted;
 	a.nwanted = nwanted;
 	a.from_dev = from_dev;
+	a.record_always = end == BP_APPLY_PREPARE_ACCEPT;
 	a.out = out;
 	a.after = after;
 	a.rt.give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), bp_migration_retry_for_ms);
@@ -706,7 +746,7 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 	memset(out, 0, sizeof(BpApplied));
 	out->versions = palloc0(sizeof(char *) * Max(1, nwanted));
 	out->ms = palloc0(sizeof(double) * Max(1, nwanted));
-	if (end == BP_APPLY_PREPARE)
+	if (end != BP_APPLY_ROLLBACK)
 		RequirePreparedSlot(conn);
 	for (;;)
 	{

@@ -9,6 +9,7 @@
 
 #include "driver.h"
 #include "ledgerplan.h"
+#include "schemaread.h"
 
 typedef struct BpLedger
 {
@@ -25,6 +26,7 @@ typedef struct BpApplied
 	XLogRecPtr	lsn_before;		/* prod's insert LSN just before applying */
 	char	   *gid;			/* BP_APPLY_PREPARE: the prepared transaction */
 	char	   *attempts;		/* JSON array: every attempt, retried or not */
+	BpSchemaState result;		/* the schema once this commits (the last batch's end) */
 } BpApplied;
 
 extern char *BpSha256Hex(const char *data);
@@ -41,7 +43,8 @@ extern void LedgerRead(PGconn *conn, BpLedger *out);
 typedef enum BpApplyEnd
 {
 	BP_APPLY_ROLLBACK,			/* a rehearsal: leave nothing behind */
-	BP_APPLY_PREPARE			/* commit or abort with the caller's transaction */
+	BP_APPLY_PREPARE,			/* commit or abort with the caller's transaction */
+	BP_APPLY_PREPARE_ACCEPT		/* that, recording the schema it ends with even if nothing ran */
 } BpApplyEnd;
 
 extern void LedgerApply(PGconn *conn, const char *project, const char *env,

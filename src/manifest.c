@@ -5,35 +5,17 @@
 
 #include "lib/stringinfo.h"
 
+#include "jsonstr.h"
 #include "manifest.h"
-
-/* A JSON string literal. */
-static void
-Str(StringInfo s, const char *v)
-{
-	appendStringInfoChar(s, '"');
-	for (const unsigned char *c = (const unsigned char *) v; *c; c++)
-	{
-		if (*c == '"' || *c == '\\')
-			appendStringInfo(s, "\\%c", *c);
-		else if (*c == '\n')
-			appendStringInfoString(s, "\\n");
-		else if (*c < 0x20)
-			appendStringInfo(s, "\\u%04x", *c);
-		else
-			appendStringInfoChar(s, (char) *c);
-	}
-	appendStringInfoChar(s, '"');
-}
 
 static void
 Pair(StringInfo s, const char *key, const char *value, bool first)
 {
 	if (!first)
 		appendStringInfoString(s, ", ");
-	Str(s, key);
+	BpJsonString(s, key);
 	appendStringInfoString(s, ": ");
-	Str(s, value);
+	BpJsonString(s, value);
 }
 
 bool
@@ -194,9 +176,9 @@ BpRenderRuntime(const BpManifestInput *in)
 
 	initStringInfo(&s);
 	appendStringInfoString(&s, "{\"image\": ");
-	Str(&s, in->image);
+	BpJsonString(&s, in->image);
 	appendStringInfo(&s, ", \"resources\": %s, \"postgresql.conf\": ", in->resources_json);
-	Str(&s, Conf(in));
+	BpJsonString(&s, Conf(in));
 	appendStringInfoChar(&s, '}');
 	return s.data;
 }
@@ -218,31 +200,31 @@ BpRenderManifest(const BpManifestInput *in)
 
 	/* ConfigMap: the Postgres settings */
 	appendStringInfoString(&s, "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": ");
-	Str(&s, psprintf("%s-config", name));
+	BpJsonString(&s, psprintf("%s-config", name));
 	appendStringInfo(&s, ", \"labels\": %s}, \"data\": {\"postgresql.conf\": ", labels);
-	Str(&s, Conf(in));
+	BpJsonString(&s, Conf(in));
 	appendStringInfoString(&s, "}}, ");
 
 	/* Deployment: one compute bound to one timeline */
 	appendStringInfoString(&s, "{\"apiVersion\": \"apps/v1\", \"kind\": \"Deployment\", \"metadata\": {\"name\": ");
-	Str(&s, name);
+	BpJsonString(&s, name);
 	appendStringInfo(&s, ", \"labels\": %s}, \"spec\": {\"replicas\": 1, \"selector\": {\"matchLabels\": %s}, "
 					 "\"template\": {\"metadata\": {\"labels\": %s}, \"spec\": {\"containers\": [{"
 					 "\"name\": \"compute\", \"image\": ", labels, selector, labels);
-	Str(&s, in->image);
+	BpJsonString(&s, in->image);
 	appendStringInfoString(&s, ", \"args\": [\"-c\", \"config_file=/etc/branchpromote/postgresql.conf\"], "
 						   "\"env\": [{\"name\": \"BRANCHPROMOTE_TIMELINE\", \"value\": ");
-	Str(&s, tl);
+	BpJsonString(&s, tl);
 	appendStringInfo(&s, "}], \"ports\": [{\"name\": \"postgres\", \"containerPort\": 5432}], "
 					 "\"resources\": %s, \"volumeMounts\": [{\"name\": \"config\", "
 					 "\"mountPath\": \"/etc/branchpromote\"}]}], \"volumes\": [{\"name\": \"config\", "
 					 "\"configMap\": {\"name\": ", in->resources_json);
-	Str(&s, psprintf("%s-config", name));
+	BpJsonString(&s, psprintf("%s-config", name));
 	appendStringInfoString(&s, "}}]}}}}, ");
 
 	/* Service: where clients connect */
 	appendStringInfoString(&s, "{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": ");
-	Str(&s, name);
+	BpJsonString(&s, name);
 	appendStringInfo(&s, ", \"labels\": %s}, \"spec\": {\"selector\": %s, \"ports\": [{\"name\": \"postgres\", "
 					 "\"port\": %d, \"targetPort\": 5432}]}}", labels, selector, in->port);
 	appendStringInfoString(&s, "]}");

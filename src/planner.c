@@ -30,6 +30,24 @@ BpPlanPromotion(const BpProjectState *state, const char *release)
 		plan.action = BP_ACTION_REDEPLOY;
 		plan.summary = "refused: prod's migration ledger disagrees with dev's (drift)";
 	}
+	else if (state->dev_schema_drift)
+	{
+		plan.action = BP_ACTION_REDEPLOY;
+		plan.summary = "refused: dev's schema is not what its migrations left (DDL ran outside "
+			"apply_migrations; schema drift)";
+	}
+	else if (state->prod_schema_drift && state->npending == 0)
+	{
+		plan.action = BP_ACTION_REDEPLOY;
+		plan.summary = "refused: prod's schema is not what its migrations left (schema drift), "
+			"and no pending migration corrects it";
+	}
+	else if (state->prod_schema_drift)
+	{
+		plan.action = BP_ACTION_REDEPLOY;
+		plan.summary = "prod's schema has drifted: the re-deploy proceeds only if the pending "
+			"migrations leave prod with exactly dev's schema";
+	}
 	else if (state->npending == 0 && release != NULL && state->prod_release != NULL &&
 			 strcmp(release, state->prod_release) == 0)
 	{

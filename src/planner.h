@@ -18,6 +18,8 @@ typedef struct BpProjectState
 	const char *prod_release;	/* release pinned on prod, or NULL */
 	int			npending;		/* migrations dev has applied and prod has not */
 	bool		drift;			/* prod's ledger disagrees with dev's */
+	bool		dev_schema_drift;	/* dev's schema is not what its ledger recorded */
+	bool		prod_schema_drift;	/* prod's schema is not what its ledger recorded */
 } BpProjectState;
 
 typedef struct BpPlan

@@ -1,6 +1,6 @@
 /*
  * test_core.c — unit tests of the pure core (names.c, planner.c,
- * ledgerplan.c, history.c, manifest.c).
+ * ledgerplan.c, history.c, manifest.c, jsonstr.c, schemafp.c).
  * Built and run by `make unitcheck`; no server needed.
  */
 #include "postgres_fe.h"
@@ -10,6 +10,7 @@
 #include "ledgerplan.h"
 #include "history.h"
 #include "manifest.h"
+#include "schemafp.h"
 
 #include "check.h"
 
@@ -243,6 +244,243 @@ test_manifest(void)
 	CHECK(strstr(BpRenderManifest(&dev), "\"image\": \"a\\\"b\"") != NULL);
 }
 
+/* The schema of rows, serialized: the canonical text. */
+static char *
+SchemaText(const BpSchemaRow *rows, int n)
+{
+	return BpSchemaSerialize(BpSchemaBuild(rows, n));
+}
+
+/* The diff of two row lists. */
+static BpSchemaDiff *
+RowsDiff(const BpSchemaRow *from, int nfrom, const BpSchemaRow *to, int nto)
+{
+	return BpSchemaCompare(BpSchemaBuild(from, nfrom), BpSchemaBuild(to, nto));
+}
+
+static void
+test_schema(void)
+{
+	BpSchemaRow base[] = {
+		{"table", "public.t", "owner", "app"},
+		{"table", "public.t", "acl", "app=arwdDxt/app"},
+		{"column", "public.t.id", "type", "bigint"},
+		{"column", "public.t.id", "not_null", "true"},
+		{"column", "public.t.amount", "type", "integer"},
+		{"column", "public.t.amount", "default", "0"},
+		{"index", "public.t_idx", "definition", "CREATE INDEX t_idx ON public.t USING btree (amount)"},
+		{"function", "public.f(integer)", "definition", "CREATE FUNCTION f(integer)\nAS $$\nSELECT 1\n$$\n"},
+		{"schema", "public", NULL, NULL},
+	};
+	int			n = lengthof(base);
+	BpSchemaRow shuffled[lengthof(base)];
+	BpSchemaRow edited[lengthof(base)];
+	BpSchemaRow dup1[] = {
+		{"type", "public.e", "labels", "b"},
+		{"type", "public.e", "labels", "a"},
+		{"type", "public.e", "labels", NULL},
+		{"type", "public.e", "owner", "app"},
+	};
+	BpSchemaRow dup2[] = {
+		{"type", "public.e", "owner", "app"},
+		{"type", "public.e", "labels", "a"},
+		{"type", "public.e", "labels", "b"},
+	};
+	BpSchemaRow nulls[] = {
+		{"view", "public.v", "definition", NULL},
+		{"view", "public.v", NULL, NULL},
+		{"schema", "s", "acl", NULL},
+	};
+	BpSchemaRow odd[] = {
+		{"column", "public.\"a\tb\".c\\d", "default", "'x\ty'\n'z\\w'"},
+		{"column", "public.\"a\tb\".c\\d", "type", ""},
+		{"function", "public.g()", "definition", "line1\nline2\n"},
+		{"schema", "bare", NULL, NULL},
+		{"view", "public.\"q\"\"v\"", "definition", "SELECT '\"quoted\"'\r\x01"},
+	};
+	BpSchemaRow many_from[] = {{"schema", "public", NULL, NULL}};
+	BpSchemaRow many_to[] = {
+		{"column", "public.t.a", "type", "text"},
+		{"column", "public.t.b", "type", "text"},
+		{"column", "public.t.c", "type", "text"},
+		{"column", "public.t.d", "type", "text"},
+		{"column", "public.t.e", "type", "text"},
+		{"schema", "public", NULL, NULL},
+	};
+	BpSchema   *s;
+	BpSchema   *p;
+	BpSchemaDiff *d;
+	char	   *text;
+	char	   *json;
+
+	/* the same objects in another order: the same text, no differences */
+	for (int i = 0; i < n; i++)
+		shuffled[i] = base[(i * 4 + 3) % n];
+	CHECK(strcmp(SchemaText(base, n), SchemaText(shuffled, n)) == 0);
+	d = RowsDiff(base, n, shuffled, n);
+	CHECK(d->ndeltas == 0);
+	CHECK(strcmp(BpSchemaDiffText(d), "no differences\n") == 0);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 3), "no differences") == 0);
+	CHECK(strcmp(BpSchemaDiffJson(d),
+				 "{\"equal\": true, \"added\": [], \"removed\": [], \"changed\": []}") == 0);
+
+	/* sorted by (kind, name), attributes by key; a bare object has one line */
+	s = BpSchemaBuild(shuffled, n);
+	CHECK(s->nobjects == 6);
+	CHECK(strcmp(s->objects[0].kind, "column") == 0 && strcmp(s->objects[0].name, "public.t.amount") == 0);
+	CHECK(strcmp(s->objects[1].name, "public.t.id") == 0);
+	CHECK(s->objects[1].nattrs == 2 && strcmp(s->objects[1].attrs[0].key, "not_null") == 0 &&
+		  strcmp(s->objects[1].attrs[1].key, "type") == 0);
+	CHECK(strcmp(s->objects[4].kind, "schema") == 0 && s->objects[4].nattrs == 0);
+	CHECK(strcmp(s->objects[5].kind, "table") == 0 && strcmp(s->objects[5].attrs[0].key, "acl") == 0);
+	text = BpSchemaSerialize(s);
+	CHECK(strncmp(text, "column\tpublic.t.amount\tdefault\t0\ncolumn\tpublic.t.amount\ttype\tinteger\n",
+				  strlen("column\tpublic.t.amount\tdefault\t0\ncolumn\tpublic.t.amount\ttype\tinteger\n")) == 0);
+	CHECK(strstr(text, "\nschema\tpublic\ntable\tpublic.t\tacl\t") != NULL);
+	CHECK(strstr(text, "\tdefinition\tCREATE FUNCTION f(integer)\\nAS $$\\nSELECT 1\\n$$\\n\n") != NULL);
+
+	/* a renamed column: one removed, one added */
+	memcpy(edited, base, sizeof(base));
+	edited[4].name = edited[5].name = "public.t.total";
+	d = RowsDiff(base, n, edited, n);
+	CHECK(d->ndeltas == 2);
+	CHECK(d->deltas[0].what == BP_SCHEMA_REMOVED && strcmp(d->deltas[0].object->name, "public.t.amount") == 0);
+	CHECK(d->deltas[1].what == BP_SCHEMA_ADDED && strcmp(d->deltas[1].object->name, "public.t.total") == 0);
+	CHECK(strcmp(BpSchemaDiffText(d),
+				 "- column public.t.amount\n"
+				 "+ column public.t.total\n"
+				 "    default: 0\n"
+				 "    type: integer\n") == 0);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 5),
+				 "column public.t.amount removed, column public.t.total added") == 0);
+	json = BpSchemaDiffJson(d);
+	CHECK(strstr(json, "\"equal\": false") != NULL);
+	CHECK(strstr(json, "\"added\": [{\"kind\": \"column\", \"name\": \"public.t.total\", "
+				 "\"attributes\": {\"default\": \"0\", \"type\": \"integer\"}}]") != NULL);
+	CHECK(strstr(json, "\"removed\": [{\"kind\": \"column\", \"name\": \"public.t.amount\", "
+				 "\"attributes\": {\"default\": \"0\", \"type\": \"integer\"}}]") != NULL);
+	CHECK(strstr(json, "\"changed\": []}") != NULL);
+
+	/* a changed default, a dropped NOT NULL, a changed grant */
+	memcpy(edited, base, sizeof(base));
+	edited[5].value = "42";
+	edited[3].key = NULL;		/* public.t.id stays, without not_null */
+	edited[1].value = "app=arwdDxt/app,\"reader\"=r/app";
+	d = RowsDiff(base, n, edited, n);
+	CHECK(d->ndeltas == 3);
+	CHECK(d->deltas[0].what == BP_SCHEMA_CHANGED && d->deltas[0].nchanges == 1 &&
+		  strcmp(d->deltas[0].changes[0].key, "default") == 0 &&
+		  strcmp(d->deltas[0].changes[0].from, "0") == 0 && strcmp(d->deltas[0].changes[0].to, "42") == 0);
+	CHECK(d->deltas[1].what == BP_SCHEMA_CHANGED && d->deltas[1].changes[0].to == NULL);
+	CHECK(d->deltas[2].what == BP_SCHEMA_CHANGED && strcmp(d->deltas[2].object->kind, "table") == 0 &&
+		  strcmp(d->deltas[2].changes[0].key, "acl") == 0);
+	text = BpSchemaDiffText(d);
+	CHECK(strstr(text, "~ column public.t.amount\n    default: 0 -> 42\n") != NULL);
+	CHECK(strstr(text, "~ column public.t.id\n    not_null: true -> (none)\n") != NULL);
+	CHECK(strstr(text, "~ table public.t\n    acl: app=arwdDxt/app -> app=arwdDxt/app,\"reader\"=r/app\n") != NULL);
+	json = BpSchemaDiffJson(d);
+	CHECK(strstr(json, "\"changes\": {\"default\": {\"from\": \"0\", \"to\": \"42\"}}") != NULL);
+	CHECK(strstr(json, "\"changes\": {\"not_null\": {\"from\": \"true\", \"to\": null}}") != NULL);
+	CHECK(strstr(json, "{\"from\": \"app=arwdDxt/app\", \"to\": \"app=arwdDxt/app,\\\"reader\\\"=r/app\"}") != NULL);
+	CHECK(strstr(json, "\"added\": [], \"removed\": []") != NULL);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 2),
+				 "column public.t.amount changed (default), column public.t.id changed (not_null), and 1 more") == 0);
+
+	/* a changed function body: multi-line blocks */
+	memcpy(edited, base, sizeof(base));
+	edited[7].value = "CREATE FUNCTION f(integer)\nAS $$\nSELECT 2\n$$\n";
+	edited[2].key = "owner";	/* and a column's type becomes its owner */
+	d = RowsDiff(base, n, edited, n);
+	CHECK(d->ndeltas == 2);
+	CHECK(d->deltas[0].nchanges == 2 && strcmp(d->deltas[0].changes[0].key, "owner") == 0 &&
+		  d->deltas[0].changes[0].from == NULL && d->deltas[0].changes[1].to == NULL);
+	CHECK(d->deltas[1].what == BP_SCHEMA_CHANGED && strcmp(d->deltas[1].object->kind, "function") == 0);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 10),
+				 "column public.t.id changed (owner, type), function public.f(integer) changed (definition)") == 0);
+	CHECK(strcmp(BpSchemaDiffText(d),
+				 "~ column public.t.id\n"
+				 "    owner: (none) -> bigint\n"
+				 "    type: bigint -> (none)\n"
+				 "~ function public.f(integer)\n"
+				 "    definition (from):\n"
+				 "        CREATE FUNCTION f(integer)\n"
+				 "        AS $$\n"
+				 "        SELECT 1\n"
+				 "        $$\n"
+				 "    definition (to):\n"
+				 "        CREATE FUNCTION f(integer)\n"
+				 "        AS $$\n"
+				 "        SELECT 2\n"
+				 "        $$\n") == 0);
+	CHECK(strstr(BpSchemaDiffJson(d), "\"from\": \"CREATE FUNCTION f(integer)\\nAS $$\\nSELECT 1\\n$$\\n\"") != NULL);
+
+	/* duplicate keys merge, sorted, whatever the order; NULL values add nothing */
+	s = BpSchemaBuild(dup1, lengthof(dup1));
+	CHECK(s->nobjects == 1 && s->objects[0].nattrs == 2 &&
+		  strcmp(s->objects[0].attrs[0].key, "labels") == 0 &&
+		  strcmp(s->objects[0].attrs[0].value, "a\nb") == 0);
+	CHECK(strcmp(SchemaText(dup1, lengthof(dup1)), SchemaText(dup2, lengthof(dup2))) == 0);
+	CHECK(RowsDiff(dup1, lengthof(dup1), dup2, lengthof(dup2))->ndeltas == 0);
+	/* only NULLs: the objects exist, without attributes */
+	CHECK(strcmp(SchemaText(nulls, lengthof(nulls)), "schema\ts\nview\tpublic.v\n") == 0);
+	CHECK(strcmp(SchemaText(NULL, 0), "") == 0);
+
+	/* parse inverts serialize, tabs, newlines and backslashes included */
+	s = BpSchemaBuild(odd, lengthof(odd));
+	text = BpSchemaSerialize(s);
+	CHECK(strstr(text, "column\tpublic.\"a\\tb\".c\\\\d\tdefault\t'x\\ty'\\n'z\\\\w'\n") != NULL);
+	CHECK(strstr(text, "\ttype\t\n") != NULL);
+	p = BpSchemaParse(text);
+	CHECK(p != NULL);
+	if (p != NULL)
+	{
+		CHECK(strcmp(BpSchemaSerialize(p), text) == 0);
+		CHECK(BpSchemaCompare(s, p)->ndeltas == 0);
+		CHECK(p->nobjects == 4 && strcmp(p->objects[0].name, "public.\"a\tb\".c\\d") == 0 &&
+			  strcmp(p->objects[0].attrs[0].value, "'x\ty'\n'z\\w'") == 0 &&
+			  strcmp(p->objects[0].attrs[1].value, "") == 0 && p->objects[2].nattrs == 0);
+	}
+	p = BpSchemaParse("");
+	CHECK(p != NULL && p->nobjects == 0);
+	p = BpSchemaParse(SchemaText(base, n));
+	CHECK(p != NULL && strcmp(BpSchemaSerialize(p), SchemaText(base, n)) == 0);
+	/* escaping in JSON: quotes, backslashes and control characters */
+	json = BpSchemaDiffJson(BpSchemaCompare(BpSchemaBuild(NULL, 0), s));
+	CHECK(strstr(json, "\"name\": \"public.\\\"q\\\"\\\"v\\\"\"") != NULL);
+	CHECK(strstr(json, "\"definition\": \"SELECT '\\\"quoted\\\"'\\r\\u0001\"") != NULL);
+	CHECK(strstr(json, "\"name\": \"public.\\\"a\\tb\\\".c\\\\d\"") != NULL);
+	CHECK(strstr(json, "\"attributes\": {}") != NULL);
+	/* an added multi-line value is a block */
+	CHECK(strstr(BpSchemaDiffText(BpSchemaCompare(BpSchemaBuild(NULL, 0), s)),
+				 "+ function public.g()\n    definition:\n        line1\n        line2\n+ schema bare\n") != NULL);
+
+	/* malformed text */
+	CHECK(BpSchemaParse("table\n") == NULL);	/* one field */
+	CHECK(BpSchemaParse("table\tpublic.t\towner\n") == NULL);	/* three */
+	CHECK(BpSchemaParse("table\tpublic.t\towner\tapp\textra\n") == NULL);	/* five */
+	CHECK(BpSchemaParse("table\tpublic.t\towner\tapp") == NULL);	/* no newline */
+	CHECK(BpSchemaParse("table\tpublic.t\towner\ta\\pp\n") == NULL);	/* unknown escape */
+	CHECK(BpSchemaParse("table\tpublic.t\towner\tapp\\\n") == NULL);	/* cut escape */
+	CHECK(BpSchemaParse("\n") == NULL);
+	CHECK(BpSchemaParse("table\tpublic.u\ntable\tpublic.t\n") == NULL);	/* out of order */
+	CHECK(BpSchemaParse("table\tpublic.t\towner\ta\ntable\tpublic.t\towner\tb\n") == NULL);	/* key twice */
+	CHECK(BpSchemaParse("table\tpublic.t\ntable\tpublic.t\towner\ta\n") == NULL);	/* bare and attributes */
+	CHECK(BpSchemaParse("table\tpublic.t\towner\ta\\\\pp\n") != NULL);
+
+	/* the summary stops at limit */
+	d = RowsDiff(many_from, 1, many_to, lengthof(many_to));
+	CHECK(d->ndeltas == 5);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 2),
+				 "column public.t.a added, column public.t.b added, and 3 more") == 0);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 5),
+				 "column public.t.a added, column public.t.b added, column public.t.c added, "
+				 "column public.t.d added, column public.t.e added") == 0);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 0), "column public.t.a added, and 4 more") == 0);
+	d = RowsDiff(many_to, lengthof(many_to), many_from, 1);
+	CHECK(strcmp(BpSchemaDiffSummary(d, 1), "column public.t.a removed, and 4 more") == 0);
+	CHECK(strncmp(BpSchemaDiffText(d), "- column public.t.a\n- column public.t.b\n", 40) == 0);
+}
+
 int
 main(void)
 {
@@ -251,5 +489,6 @@ main(void)
 	test_ledger();
 	test_history();
 	test_manifest();
+	test_schema();
 	return CheckReport("unit");
 }
