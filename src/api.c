@@ -1080,7 +1080,6 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
 	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
-	CatalogEnd();
 
 	initStringInfo(&list);
 	initStringInfo(&skipped);
@@ -1110,5 +1109,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	PutRaw(&r, "applied", list.data);
 	PutRaw(&r, "skipped", skipped.data);
 	PutRaw(&r, "attempts", applied.attempts);
+	PutStr(&r, "schema_fingerprint", applied.result.fingerprint);
+	CatalogEnd();				/* after the results are copied into r: SPI frees its memory */
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }

@@ -64,11 +64,14 @@ test_names(void)
 static void
 test_planner(void)
 {
-	BpProjectState none = {false, NULL, 0, false};
-	BpProjectState pinned = {true, "v1", 0, false};
-	BpProjectState unpinned = {true, NULL, 0, false};
-	BpProjectState pending = {true, "v1", 2, false};
-	BpProjectState drifted = {true, "v1", 0, true};
+	BpProjectState none = {false, NULL, 0, false, false, false};
+	BpProjectState pinned = {true, "v1", 0, false, false, false};
+	BpProjectState unpinned = {true, NULL, 0, false, false, false};
+	BpProjectState pending = {true, "v1", 2, false, false, false};
+	BpProjectState drifted = {true, "v1", 0, true, false, false};
+	BpProjectState dev_schema = {true, "v1", 0, false, true, false};
+	BpProjectState prod_schema = {true, "v1", 0, false, false, true};
+	BpProjectState prod_schema_pending = {true, "v1", 1, false, false, true};
 
 	CHECK(BpPlanPromotion(&none, NULL).action == BP_ACTION_FIRST_DEPLOY);
 	CHECK(BpPlanPromotion(&none, "v1").action == BP_ACTION_FIRST_DEPLOY);
@@ -81,6 +84,14 @@ test_planner(void)
 	CHECK(BpPlanPromotion(&pending, "v1").action == BP_ACTION_REDEPLOY);
 	CHECK(BpPlanPromotion(&drifted, "v1").action == BP_ACTION_REDEPLOY);
 	CHECK(strstr(BpPlanPromotion(&drifted, "v1").summary, "drift") != NULL);
+	/* schema drift: never a noop, even with the release pinned and nothing pending */
+	CHECK(BpPlanPromotion(&dev_schema, "v1").action == BP_ACTION_REDEPLOY);
+	CHECK(strstr(BpPlanPromotion(&dev_schema, "v1").summary, "refused: dev's schema") != NULL);
+	CHECK(BpPlanPromotion(&prod_schema, "v1").action == BP_ACTION_REDEPLOY);
+	CHECK(strstr(BpPlanPromotion(&prod_schema, "v1").summary, "refused: prod's schema") != NULL);
+	CHECK(BpPlanPromotion(&prod_schema_pending, "v2").action == BP_ACTION_REDEPLOY);
+	CHECK(strstr(BpPlanPromotion(&prod_schema_pending, "v2").summary, "refused") == NULL);
+	CHECK(strstr(BpPlanPromotion(&prod_schema_pending, "v2").summary, "exactly dev's schema") != NULL);
 	CHECK(strcmp(BpActionName(BP_ACTION_FIRST_DEPLOY), "first_deploy") == 0);
 	CHECK(strcmp(BpActionName(BP_ACTION_REDEPLOY), "redeploy") == 0);
 	CHECK(strcmp(BpActionName(BP_ACTION_NOOP), "noop") == 0);
