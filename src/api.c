@@ -621,7 +621,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 		BpLedger	inherited;
 
 		/* dev's prepared transactions are not prod's; prod starts with dev's ledger */
-		DropInheritedPrepared(&prod.spec, p.name, p.password, &inherited);
+		DropInheritedPrepared(&prod.spec, p.name, p.password, &inherited, NULL);
 		CatalogReplaceLedgerMirror(prod_tl, &inherited);
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}

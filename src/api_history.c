@@ -168,8 +168,9 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	BpComputeSpec trial;
 	BpReply		reply;
 	BpLedger	ledger;
+	BpSchemaCheck schema;		/* the new prod's, mirrored: a plan of it at zero wakes nothing */
 	instr_time	t;
-	double		ms[2];			/* since t: replayed and promoted, ledger read */
+	double		ms[2];			/* since t: replayed and promoted, ledger and schema read */
 
 	INSTR_TIME_SET_CURRENT(t);
 	trial.compute_id = CatalogNextComputeId();
@@ -177,7 +178,7 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	trial.port = FreePort();
 	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
 	ms[0] = MsSince(t);
-	DropInheritedPrepared(&trial, p->name, p->password, &ledger);
+	DropInheritedPrepared(&trial, p->name, p->password, &ledger, &schema);
 	ms[1] = MsSince(t);
 	(void) AskWorker(BP_REQ_STOP, &trial, false, bp_compute_start_timeout_ms);
 	StepPhases(r, "replay on the new timeline",
@@ -191,6 +192,7 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 	CatalogSetEnvironment(p->id, "prod", new_tl, release);
 	CatalogMoveCompute(prod->compute.id, new_tl);
 	CatalogReplaceLedgerMirror(new_tl, &ledger);
+	CatalogSetSchemaMirror(new_tl, SchemaCheckJson(&schema));
 
 	if (!prod->running)
 	{
@@ -597,7 +599,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
-	DropInheritedPrepared(&c.spec, p.name, p.password, NULL);
+	DropInheritedPrepared(&c.spec, p.name, p.password, NULL, NULL);
 	if (at_head)
 		InsertBaseSnapshot(&r, new_tl, base_id, &fork.base);
 	else

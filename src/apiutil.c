@@ -688,7 +688,7 @@ OptText(FunctionCallInfo fcinfo, int n)
  */
 void
 DropInheritedPrepared(const BpComputeSpec *spec, const char *project, const char *password,
-					  BpLedger *ledger)
+					  BpLedger *ledger, BpSchemaCheck *schema)
 {
 	PGconn	   *conn;
 
@@ -696,5 +696,7 @@ DropInheritedPrepared(const BpComputeSpec *spec, const char *project, const char
 	(void) BpTwoPhaseDropInherited(conn);
 	if (ledger)					/* and its ledger, in the same session */
 		LedgerRead(conn, ledger);
+	if (schema)					/* and its schema check */
+		SchemaCheck(conn, schema);
 	BpDisconnect(conn);
 }

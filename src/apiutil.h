@@ -68,6 +68,6 @@ extern void ReadLedger(const BpProject *p, const BpComputeRow *c, BpLedger *out)
 extern char *OptText(FunctionCallInfo fcinfo, int n);
 extern int64 IntervalMs(const Interval *iv, const char *what, const char *hint);
 extern void DropInheritedPrepared(const BpComputeSpec *spec, const char *project,
-								  const char *password, BpLedger *ledger);
+								  const char *password, BpLedger *ledger, BpSchemaCheck *schema);
 
 #endif
