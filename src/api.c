@@ -1057,6 +1057,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	PGconn	   *conn;
 	BpApplied	applied;
 	BpLedger	after;
+	BpSchemaCheck before;
 	StringInfoData list;
 	StringInfoData skipped;
 
@@ -1072,6 +1073,17 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	LoadCompute(&p, env, &c);
 	RefuseSecondRun(&p, &c, env);
 	(void) UseCompute(&r, &p, &c, env, true);
+	/*
+	 * DDL made outside migrations is absorbed into the state this run
+	 * records: say so (a re-deploy still compares prod's result with dev).
+	 */
+	ReadLedgerAndSchema(&p, &c, NULL, &before);
+	if (before.drift)
+		ereport(WARNING,
+				(errmsg("%s's schema was not what its migrations left: %s", env,
+						BpSchemaDiffSummary(before.drift, 8)),
+				 errdetail("A run that applies a migration records the schema it leaves, those changes included."),
+				 errhint("Make them migrations, or a re-deploy will find that prod lacks them.")));
 	conn = LedgerConnect(&c.spec, p.name, p.password);
 	LedgerApply(conn, p.name, env, m, n, false, BP_APPLY_PREPARE, &applied, &after);
 	CatalogRecordPrepared(applied.gid, c.id);
@@ -1110,6 +1122,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	PutRaw(&r, "skipped", skipped.data);
 	PutRaw(&r, "attempts", applied.attempts);
 	PutStr(&r, "schema_fingerprint", applied.result.fingerprint);
+	PutRaw(&r, "schema_drift", before.drift ? BpSchemaDiffJson(before.drift) : "null");
 	CatalogEnd();				/* after the results are copied into r: SPI frees its memory */
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
