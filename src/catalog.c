@@ -803,7 +803,7 @@ CatalogSchemaMirror(int64 timeline_id, char **json, char **drift)
 	Datum		values[1] = {Int64GetDatum(timeline_id)};
 
 	if (Run("SELECT schema_mirror::pg_catalog.text, "
-			"pg_catalog.nullif(schema_mirror OPERATOR(pg_catalog.->) 'drift', 'null')::pg_catalog.text "
+			"NULLIF(schema_mirror OPERATOR(pg_catalog.->) 'drift', 'null'::pg_catalog.jsonb)::pg_catalog.text "
 			"FROM branchpromote.timeline WHERE id = $1 AND schema_mirror IS NOT NULL",
 			1, types, values, NULL, SPI_OK_SELECT) == 0)
 		return false;

@@ -45,7 +45,10 @@ ok(proxy_running(), 'and keeps running');
 ($ret, $out, $err) = $node->psql('postgres',
 	"SET statement_timeout = '30s'; CREATE EXTENSION branchpromote VERSION '0.1.0'; ALTER EXTENSION branchpromote UPDATE");
 is($ret, 0, 'CREATE EXTENSION at 0.1.0 and ALTER EXTENSION UPDATE complete') or diag($err);
-is($bp->sql("SELECT extversion FROM pg_extension WHERE extname = 'branchpromote'"), '0.5.0', 'at 0.5.0');
+is($bp->sql("SELECT extversion FROM pg_extension WHERE extname = 'branchpromote'"),
+	$bp->sql("SELECT default_version FROM pg_available_extensions WHERE name = 'branchpromote'"), 'at the default version, through every update script');
+is($bp->sql("SELECT pg_get_function_identity_arguments('branchpromote.promote_branch'::regproc)"),
+	'project text, release text, rehearse boolean, accept_schema boolean', 'the updated promote_branch takes accept_schema');
 # what the dropped catalog left is not the new one's to delete: strays, kept
 my @left = $bp->timeline_dirs;
 ok($bp->reconciler_pass && $bp->reconciler_pass, 'the reconciler passes');

@@ -143,6 +143,17 @@ is(names($plan->{drift}{differences}{added}), 'column public.customers.full_name
 refused_promote('DDL on dev outside migrations', ", 'v5'", qr/dev's schema is not what its migrations left/);
 compute_safe_psql($bp->uri('shop', 'dev'), "ALTER TABLE customers RENAME COLUMN full_name TO name");
 is(plan_now()->{drift}, undef, 'undone by hand: no drift');
+# a migration run on a drifted dev says what it absorbs; the deploy still catches it
+compute_safe_psql($bp->uri('shop', 'dev'), "CREATE TABLE scratch (x int)");
+$r = apply({ version => '0005a', sql => 'CREATE TABLE t5a (x int)' });
+is(names($r->{schema_drift}{added}), 'column public.scratch.x,table public.scratch', 'apply_migrations on a drifted dev reports the drift it absorbs');
+is(plan_now()->{drift}, undef, 'absorbed: the ledger-side check no longer sees it');
+refused_promote('... but the deploy proves prod would lack it', ", 'v5'", qr/table public\.scratch removed/);
+compute_safe_psql($bp->uri('shop', 'dev'), "DROP TABLE scratch");
+is(plan_now()->{drift}{env}, 'dev', 'dropped again by hand: drift on dev');
+$acc = $bp->json("SELECT branchpromote.accept_schema('shop', 'dev')");
+is(names($acc->{accepted}{removed}), 'column public.scratch.x,table public.scratch', 'accept_schema on dev records it');
+is(plan_now()->{drift}, undef, 'no drift');
 
 # ---- schema_diff between dev, prod, a preview and prod+pending
 apply({ version => '0006', sql => 'ALTER TABLE customers ADD COLUMN email text' });
