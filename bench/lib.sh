@@ -1,5 +1,5 @@
 # bench/lib.sh — shared by bench/promote, bench/redeploy, bench/rollback,
-# bench/sizes, bench/idle, bench/migrate, bench/reconcile and bench/proxy:
+# bench/sizes, bench/idle, bench/migrate, bench/schema, bench/reconcile and bench/proxy:
 # sourced, not run.
 #
 # Options, settings, the benchmark's own control server on its own data root,
