@@ -42,7 +42,7 @@ ReadLedgerAndSchema(const BpProject *p, const BpComputeRow *c, BpLedger *ledger,
 
 	if (ledger)
 		LedgerRead(conn, ledger);
-	SchemaCheck(conn, check);
+	SchemaCheck(conn, check, true);
 	BpDisconnect(conn);
 	CatalogSetSchemaMirror(c->spec.timeline_id, SchemaCheckJson(check));
 }
@@ -163,7 +163,7 @@ branchpromote_accept_schema(PG_FUNCTION_ARGS)
 	LoadCompute(&p, env, &c);
 	(void) UseCompute(&r, &p, &c, env, true);
 	conn = LedgerConnectReader(&c.spec, p.name, p.password);
-	SchemaCheck(conn, &check);
+	SchemaCheck(conn, &check, false);	/* a record that does not parse is replaced */
 	EnsureLedger(conn);
 	SchemaRecord(conn, &check.actual, NULL, 0);
 	BpDisconnect(conn);

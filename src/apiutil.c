@@ -697,6 +697,6 @@ DropInheritedPrepared(const BpComputeSpec *spec, const char *project, const char
 	if (ledger)					/* and its ledger, in the same session */
 		LedgerRead(conn, ledger);
 	if (schema)					/* and its schema check */
-		SchemaCheck(conn, schema);
+		SchemaCheck(conn, schema, true);
 	BpDisconnect(conn);
 }

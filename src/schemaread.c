@@ -218,10 +218,11 @@ SchemaRead(PGconn *conn, BpSchemaState *out)
 /*
  * The state this timeline's ledger recorded; false when it has none (a
  * timeline made before 0.6.0: unknown, not drift).  A row that does not
- * parse is refused: it is the tenant's table, something changed it.
+ * parse (it is the tenant's table: something changed it) is refused when
+ * strict, else taken as none (accept_schema, which records it again).
  */
 bool
-SchemaRecorded(PGconn *conn, BpSchemaState *out)
+SchemaRecorded(PGconn *conn, BpSchemaState *out, bool strict)
 {
 	PGresult   *res;
 
@@ -243,6 +244,8 @@ SchemaRecorded(PGconn *conn, BpSchemaState *out)
 	memset(out, 0, sizeof(*out));
 	out->schema = BpSchemaParse(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (out->schema == NULL && !strict)
+		return false;
 	if (out->schema == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -287,13 +290,16 @@ SchemaRecord(PGconn *conn, const BpSchemaState *st, const char *const *versions,
 	}
 }
 
-/* Read actual and recorded over one session; drift if both exist and differ. */
+/*
+ * Read actual and recorded over one session; drift if both exist and
+ * differ.  strict: see SchemaRecorded.
+ */
 void
-SchemaCheck(PGconn *conn, BpSchemaCheck *out)
+SchemaCheck(PGconn *conn, BpSchemaCheck *out, bool strict)
 {
 	memset(out, 0, sizeof(*out));
 	SchemaRead(conn, &out->actual);
-	out->recorded = SchemaRecorded(conn, &out->rec);
+	out->recorded = SchemaRecorded(conn, &out->rec, strict);
 	if (out->recorded && strcmp(out->rec.fingerprint, out->actual.fingerprint) != 0)
 		out->drift = BpSchemaCompare(out->rec.schema, out->actual.schema);
 }

@@ -29,9 +29,9 @@ typedef struct BpSchemaCheck
 } BpSchemaCheck;
 
 extern void SchemaRead(PGconn *conn, BpSchemaState *out);
-extern void SchemaCheck(PGconn *conn, BpSchemaCheck *out);
+extern void SchemaCheck(PGconn *conn, BpSchemaCheck *out, bool strict);
 extern char *SchemaCheckJson(const BpSchemaCheck *c);
-extern bool SchemaRecorded(PGconn *conn, BpSchemaState *out);
+extern bool SchemaRecorded(PGconn *conn, BpSchemaState *out, bool strict);
 extern void SchemaRecord(PGconn *conn, const BpSchemaState *st, const char *const *versions,
 						 int nversions);
 extern void SchemaEnsureTable(PGconn *conn);

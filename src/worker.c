@@ -685,7 +685,7 @@ MirrorSchema(const BpComputeRow *row)
 	{
 		PGconn	   *conn = LedgerConnectReader(&row->spec, row->project, row->project_password);
 
-		SchemaCheck(conn, &check);
+		SchemaCheck(conn, &check, true);
 		BpDisconnect(conn);
 	}
 	PG_CATCH();

@@ -191,6 +191,16 @@ is(compute_safe_psql($prod, "SELECT to_regclass('audit') IS NULL AND (SELECT cou
 	'prod kept its schema and ledger: the prepared transaction aborted');
 is($bp->sql("SELECT count(*) FROM pg_prepared_xacts"), '0', 'no prepared transaction left on the control');
 
+# ---- a hostile tenant breaks its own record: refused with a hint, repaired by accept_schema
+compute_safe_psql($bp->uri('shop', 'dev'), "UPDATE branchpromote_ledger.schema_state SET objects = 'not a schema'");
+my $err;
+($st, $err) = $bp->sqlstate("SELECT branchpromote.plan_promotion('shop', 'v9')");
+is($st, 'XX001', 'a recorded schema that does not parse: XX001');
+like($err, qr/accept_schema/, 'the hint names the way out');
+$acc = $bp->json("SELECT branchpromote.accept_schema('shop', 'dev')");
+is($acc->{previous}, undef, 'accept_schema replaces the broken record');
+is(plan_now()->{drift}, undef, 'and the plan works again');
+
 # ---- suspended computes: the plan reads the mirrored check and wakes nothing
 apply({ version => '0008', sql => 'DROP TABLE audit' });
 # (dev's 0007 and 0008 leave dev as before; the conditional column never happened on dev)
