@@ -58,7 +58,10 @@ echo "-- 6. a new migration on dev; the re-deploy keeps prod's data and applies 
 ctl -c "SELECT jsonb_pretty(branchpromote.apply_migrations('demo', 'dev', \$\$[
   {\"version\": \"0002\", \"name\": \"email\", \"sql\": \"ALTER TABLE customers ADD COLUMN email text\"}]\$\$))"
 ctl -c "SELECT branchpromote.plan_promotion('demo', 'v2')->'pending' AS pending"
+echo "-- what the deploy will do to prod's schema (a throwaway fork of prod, the pending migrations applied and rolled back)"
+ctl -Atc "SELECT branchpromote.schema_diff('demo', 'prod', 'prod+pending', format => 'text') #>> '{}'"
 ctl -c "SELECT jsonb_pretty(branchpromote.promote_branch('demo', 'v2'))"
+ctl -c "SELECT branchpromote.schema_diff('demo', 'dev', 'prod')->'equal' AS prod_has_devs_schema"
 psql -X "$PROD" -c "SELECT count(*) AS prod_customers, bool_or(id = 1001) AS kept_prod_write, count(email) AS emails FROM customers"
 
 echo "-- 7. a preview: a throwaway fork of prod with its own compute and a TTL"
