@@ -566,12 +566,12 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 				 errmsg("rehearse must not be null"),
 				 errhint("Pass true (the default) to rehearse on a fork of prod first, or false to skip it.")));
 	rehearse = PG_GETARG_BOOL(2);
-	if (PG_ARGISNULL(3))
+	if (PG_NARGS() > 3 && PG_ARGISNULL(3))	/* the 0.5.0 SQL definition has 3 */
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("accept_schema must not be null"),
 				 errhint("Pass false (the default) to require that prod ends with dev's schema, or true to accept a difference (recorded in the deploy).")));
-	accept_schema = PG_GETARG_BOOL(3);
+	accept_schema = PG_NARGS() > 3 && PG_GETARG_BOOL(3);
 	OperationBegin(&r, "promote_branch", name);
 	CatalogBegin();
 	LoadProject(name, true, &p);	/* serializes operations on the project */

@@ -788,6 +788,10 @@ CatalogSetSchemaMirror(int64 timeline_id, const char *json)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(timeline_id), json ? CStringGetTextDatum(json) : (Datum) 0};
 
+	/* a catalog not yet updated to 0.6.0 (ALTER EXTENSION UPDATE pending) has no mirror */
+	if (Run("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'branchpromote.timeline'::pg_catalog.regclass "
+			"AND attname = 'schema_mirror' AND NOT attisdropped", 0, NULL, NULL, NULL, SPI_OK_SELECT) == 0)
+		return;
 	Run("UPDATE branchpromote.timeline SET schema_mirror = $2::pg_catalog.jsonb WHERE id = $1",
 		2, types, values, json ? NULL : " n", SPI_OK_UPDATE);
 }
