@@ -18,6 +18,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/pg_lsn.h"
@@ -809,6 +810,9 @@ ComputeRequest(FunctionCallInfo fcinfo, BpRequestKind kind)
 	BpProject	p;
 	BpComputeRow c;
 	BpReply		reply;
+	BpSchemaCheck check;
+	MemoryContext outer;
+	char	   *mirror = NULL;
 
 	/*
 	 * The reconciler acts on committed state and takes the project's lock:
@@ -822,11 +826,22 @@ ComputeRequest(FunctionCallInfo fcinfo, BpRequestKind kind)
 						kind == BP_REQ_START ? "wake_compute" : "suspend_compute"),
 				 errhint("Commit first, then call it in its own transaction.")));
 	ResultInit(&r);
+	outer = CurrentMemoryContext;
 	CatalogBegin();
 	LoadProject(name, false, &p);
 	LoadCompute(&p, env, &c);
+	/* suspend: the schema check first, mirrored once it is down (as an idle suspend's) */
+	if (kind == BP_REQ_STOP && strcmp(c.actual_state, "running") == 0 &&
+		SchemaCheckQuietly(&c.spec, p.name, p.password, &check))
+		mirror = MemoryContextStrdup(outer, SchemaCheckJson(&check));
 	CatalogEnd();
 	reply = AskWorker(kind, &c.spec, true, bp_compute_start_timeout_ms);
+	if (mirror)
+	{
+		CatalogBegin();
+		CatalogSetSchemaMirror(c.spec.timeline_id, mirror);
+		CatalogEnd();
+	}
 	PutStr(&r, "project", name);
 	PutStr(&r, "env", env);
 	PutStr(&r, "state", kind == BP_REQ_START ? "running" : "suspended");

@@ -20,6 +20,7 @@
 
 #include "portability/instr_time.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 
 #include "guc.h"
 #include "ledger.h"
@@ -321,4 +322,39 @@ SchemaCheckJson(const BpSchemaCheck *c)
 	appendStringInfo(&j, ", \"drift\": %s, \"ms\": %.3f}",
 					 c->drift ? BpSchemaDiffJson(c->drift) : "null", c->actual.ms);
 	return j.data;
+}
+
+/*
+ * A running compute's check, as its project's role, or false (logged) if
+ * it could not be read.  libpq only: nothing an abort must release, as
+ * ledger.c's Try, so the error is dropped here without one.
+ */
+bool
+SchemaCheckQuietly(const BpComputeSpec *spec, const char *project, const char *password,
+				   BpSchemaCheck *check)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		PGconn	   *conn = LedgerConnectReader(spec, project, password);
+
+		SchemaCheck(conn, check, true);
+		BpDisconnect(conn);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("branchpromote: could not read the schema of project %s's timeline " INT64_FORMAT ": %s",
+						project, spec->timeline_id, ed->message)));
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
 }

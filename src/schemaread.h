@@ -7,6 +7,8 @@
 
 #include "libpq-fe.h"
 
+#include "driver.h"
+
 #include "schemafp.h"
 
 /* A schema with its canonical text and fingerprint (sha256 of the text). */
@@ -31,6 +33,8 @@ typedef struct BpSchemaCheck
 extern void SchemaRead(PGconn *conn, BpSchemaState *out);
 extern void SchemaCheck(PGconn *conn, BpSchemaCheck *out, bool strict);
 extern char *SchemaCheckJson(const BpSchemaCheck *c);
+extern bool SchemaCheckQuietly(const BpComputeSpec *spec, const char *project,
+							   const char *password, BpSchemaCheck *check);
 extern bool SchemaRecorded(PGconn *conn, BpSchemaState *out, bool strict);
 extern void SchemaRecord(PGconn *conn, const BpSchemaState *st, const char *const *versions,
 						 int nversions);

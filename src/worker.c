@@ -45,7 +45,6 @@
 #include "twophase.h"
 #include "worker.h"
 
-static void MirrorSchema(const BpComputeRow *row);
 
 typedef void (*ItemFn) (void *arg);
 
@@ -390,17 +389,6 @@ DoRequest(void *arg)
 			EndStart(s, 0, psprintf("compute " INT64_FORMAT " was stopped while it was starting",
 									spec.compute_id));
 		}
-		if (it->req.committed)
-		{
-			BpComputeRow row;
-			bool		locked;
-			int			pid;
-
-			/* suspend_compute: its schema check first, as an idle suspend's */
-			if (s == NULL && CatalogGetComputeById(spec.compute_id, false, &locked, &row) &&
-				BpCompute()->status(&row.spec, &pid) == BP_COMPUTE_READY)
-				MirrorSchema(&row);
-		}
 		BpCompute()->stop(&spec);
 		if (it->req.committed)
 			CatalogSetComputeState(spec.compute_id, "suspended", 0, NULL);
@@ -670,38 +658,17 @@ ResolvePrepared(PGconn *conn, int64 compute_id)
 
 /*
  * Mirror a running compute's schema check in the catalog, so that
- * plan_promotion sees it once the compute is down.  The read is libpq
- * only (nothing an abort must release, as ledger.c's Try); if it fails,
- * the mirror says "unknown" and plan_promotion will wake the compute.
+ * plan_promotion sees it once the compute is down; "unknown" if it could
+ * not be read (plan_promotion then wakes the compute).
  */
 static void
 MirrorSchema(const BpComputeRow *row)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	BpSchemaCheck check;
-	volatile bool ok = true;
 
-	PG_TRY();
-	{
-		PGconn	   *conn = LedgerConnectReader(&row->spec, row->project, row->project_password);
-
-		SchemaCheck(conn, &check, true);
-		BpDisconnect(conn);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		ereport(LOG,
-				(errmsg("branchpromote reconciler: could not read the schema of %s/%s: %s",
-						row->project, row->env, ed->message)));
-		ok = false;
-	}
-	PG_END_TRY();
-	CatalogSetSchemaMirror(row->spec.timeline_id, ok ? SchemaCheckJson(&check) : NULL);
+	CatalogSetSchemaMirror(row->spec.timeline_id,
+						   SchemaCheckQuietly(&row->spec, row->project, row->project_password, &check) ?
+						   SchemaCheckJson(&check) : NULL);
 }
 
 /*
