@@ -506,17 +506,12 @@ RecordFirstSchema(const BpProject *p, const BpComputeRow *prod, const BpComputeR
 				  BpSchemaState *out)
 {
 	PGconn	   *conn = LedgerConnectReader(&prod->spec, p->name, p->password);
-	BpSchemaCheck check;
 
 	SchemaRead(conn, out);
 	EnsureLedger(conn);
 	SchemaRecord(conn, out, NULL, 0);
 	BpDisconnect(conn);
-	memset(&check, 0, sizeof(check));
-	check.actual = *out;
-	check.recorded = true;
-	check.rec = *out;
-	CatalogSetSchemaMirror(prod->spec.timeline_id, SchemaCheckJson(&check));
+	CatalogSetSchemaMirror(prod->spec.timeline_id, SchemaRecordedJson(out));
 	if (dev == NULL)
 		return;
 	conn = LedgerConnectReader(&dev->spec, p->name, p->password);

@@ -104,14 +104,17 @@ JsonString(const char *s)
 	return q.data;
 }
 
-/* The check of an environment's compute, woken if it is down. */
+/*
+ * The check (and the ledger, unless NULL) of an environment's compute,
+ * woken if it is down; locked: the caller holds the project.
+ */
 static void
 CheckEnv(ApiResult *r, const BpProject *p, const char *env, bool locked, BpComputeRow *c,
-		 BpSchemaCheck *check)
+		 BpLedger *ledger, BpSchemaCheck *check)
 {
 	LoadCompute(p, env, c);
 	(void) UseComputeLocked(r, p, c, env, true, locked);
-	ReadLedgerAndSchema(p, c, NULL, check);
+	ReadLedgerAndSchema(p, c, ledger, check);
 }
 
 /* schema_fingerprint(project, env) → jsonb: the actual schema, the recorded one, the drift. */
@@ -128,7 +131,7 @@ branchpromote_schema_fingerprint(PG_FUNCTION_ARGS)
 	ResultInit(&r);
 	CatalogBegin();
 	LoadProject(name, false, &p);
-	CheckEnv(&r, &p, env, false, &c, &check);
+	CheckEnv(&r, &p, env, false, &c, NULL, &check);
 	PutWoke(&r);
 	PutStr(&r, "project", name);
 	PutStr(&r, "env", env);
@@ -168,14 +171,7 @@ branchpromote_accept_schema(PG_FUNCTION_ARGS)
 	SchemaRecord(conn, &check.actual, NULL, 0);
 	BpDisconnect(conn);
 	Step(&r, "record the schema");
-	{
-		BpSchemaCheck now = check;
-
-		now.recorded = true;
-		now.rec = check.actual;
-		now.drift = NULL;
-		CatalogSetSchemaMirror(c.spec.timeline_id, SchemaCheckJson(&now));
-	}
+	CatalogSetSchemaMirror(c.spec.timeline_id, SchemaRecordedJson(&check.actual));
 	CatalogRecordOperation(name, "accept_schema", CallerName(), r.started_at, StepsJson(&r));
 	PutWoke(&r);
 	PutStr(&r, "project", name);
@@ -250,9 +246,7 @@ ReadNamed(ApiResult *r, const BpProject *p, const char *what, BpSchemaState *out
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"%s\" is not a schema_diff name", what),
 					 errhint("Only prod takes \"+pending\": 'prod+pending' is prod after dev's pending migrations.")));
-		LoadCompute(p, "dev", &dev);
-		(void) UseCompute(r, p, &dev, "dev", true);
-		ReadLedgerAndSchema(p, &dev, &dev_ledger, &ignored);
+		CheckEnv(r, p, "dev", true, &dev, &dev_ledger, &ignored);
 		LoadCompute(p, "prod", &src);
 		(void) UseCompute(r, p, &src, "prod", false);	/* stopped: forked from its files */
 		ReadThrowaway(r, p, src.spec.timeline_id, &src.spec, &dev_ledger, out);
@@ -264,9 +258,7 @@ ReadNamed(ApiResult *r, const BpProject *p, const char *what, BpSchemaState *out
 		BpComputeRow c;
 		BpSchemaCheck check;
 
-		LoadCompute(p, what, &c);
-		(void) UseCompute(r, p, &c, what, true);
-		ReadLedgerAndSchema(p, &c, NULL, &check);
+		CheckEnv(r, p, what, true, &c, NULL, &check);
 		*out = check.actual;
 		return;
 	}

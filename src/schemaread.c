@@ -358,3 +358,16 @@ SchemaCheckQuietly(const BpComputeSpec *spec, const char *project, const char *p
 	PG_END_TRY();
 	return ok;
 }
+
+/* The check of a timeline whose record is st, just written: no drift. */
+char *
+SchemaRecordedJson(const BpSchemaState *st)
+{
+	BpSchemaCheck c;
+
+	memset(&c, 0, sizeof(c));
+	c.actual = *st;
+	c.recorded = true;
+	c.rec = *st;
+	return SchemaCheckJson(&c);
+}

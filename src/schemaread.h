@@ -33,6 +33,7 @@ typedef struct BpSchemaCheck
 extern void SchemaRead(PGconn *conn, BpSchemaState *out);
 extern void SchemaCheck(PGconn *conn, BpSchemaCheck *out, bool strict);
 extern char *SchemaCheckJson(const BpSchemaCheck *c);
+extern char *SchemaRecordedJson(const BpSchemaState *st);
 extern bool SchemaCheckQuietly(const BpComputeSpec *spec, const char *project,
 							   const char *password, BpSchemaCheck *check);
 extern bool SchemaRecorded(PGconn *conn, BpSchemaState *out, bool strict);
