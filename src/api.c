@@ -825,18 +825,12 @@ ComputeRequest(FunctionCallInfo fcinfo, BpRequestKind kind)
 	CatalogBegin();
 	LoadProject(name, false, &p);
 	LoadCompute(&p, env, &c);
-	/* suspend: the schema check first, mirrored once it is down (as an idle suspend's) */
+	/* suspend: the schema check first; the reconciler mirrors it with the new state (as an idle suspend's) */
 	if (kind == BP_REQ_STOP && strcmp(c.actual_state, "running") == 0 &&
 		SchemaCheckQuietly(&c.spec, p.name, p.password, &check))
 		mirror = MemoryContextStrdup(outer, SchemaCheckJson(&check));
 	CatalogEnd();
-	reply = AskWorker(kind, &c.spec, true, bp_compute_start_timeout_ms);
-	if (mirror)
-	{
-		CatalogBegin();
-		CatalogSetSchemaMirror(c.spec.timeline_id, mirror);
-		CatalogEnd();
-	}
+	reply = AskWorkerMirroring(kind, &c.spec, true, bp_compute_start_timeout_ms, mirror);
 	PutStr(&r, "project", name);
 	PutStr(&r, "env", env);
 	PutStr(&r, "state", kind == BP_REQ_START ? "running" : "suspended");

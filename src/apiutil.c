@@ -336,8 +336,23 @@ LoadCompute(const BpProject *p, const char *env, BpComputeRow *c)
 BpReply
 AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms)
 {
+	return AskWorkerMirroring(kind, spec, committed, timeout_ms, NULL);
+}
+
+/*
+ * The same, and for a committed stop the schema check (JSON) the reconciler
+ * mirrors in the transaction that records the new state: handed over in a
+ * dynamic shared memory segment, so the caller's transaction writes nothing
+ * (and a loop of suspends in one statement stays possible).  The segment
+ * goes with the caller's resource owner, even if this errors.
+ */
+BpReply
+AskWorkerMirroring(BpRequestKind kind, const BpComputeSpec *spec, bool committed,
+				   int timeout_ms, const char *mirror)
+{
 	BpRequest	req;
 	BpReply		reply;
+	dsm_segment *seg = NULL;
 
 	memset(&req, 0, sizeof(req));
 	req.kind = kind;
@@ -345,7 +360,17 @@ AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int tim
 	req.timeout_ms = timeout_ms;
 	if (spec)
 		req.spec = *spec;
+	if (mirror)
+	{
+		Size		len = strlen(mirror) + 1;
+
+		seg = dsm_create(len, 0);
+		memcpy(dsm_segment_address(seg), mirror, len);
+		req.mirror = dsm_segment_handle(seg);
+	}
 	BpAsk(&req, timeout_ms + 5000, &reply);	/* the worker's own bound fires first */
+	if (seg)
+		dsm_detach(seg);
 	if (!reply.ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),

@@ -5,6 +5,7 @@
 #define BP_REQUESTS_H
 
 #include "datatype/timestamp.h"
+#include "storage/dsm.h"
 
 #include "driver.h"
 
@@ -43,6 +44,8 @@ typedef struct BpRequest
 	int			timeout_ms;		/* BP_REQ_START: how long the start may take (0: compute_start_timeout) */
 	BpComputeSpec spec;
 	BpFailedDeploy failed;		/* BP_REQ_RECORD_FAILED_DEPLOY */
+	dsm_handle	mirror;			/* committed BP_REQ_STOP: the schema check to
+								 * mirror with the new state (0: none) */
 } BpRequest;
 
 typedef struct BpReply

@@ -341,6 +341,23 @@ DoTemplate(void *arg)
 	BpStorage()->ensure_template();
 }
 
+/*
+ * The schema check a suspend_compute read before the stop, from the
+ * segment its backend holds while it waits; gone (it gave up): none.
+ */
+static void
+MirrorHandedOver(dsm_handle h, int64 timeline_id)
+{
+	dsm_segment *seg;
+	char	   *json;
+
+	if (h == DSM_HANDLE_INVALID || (seg = dsm_attach(h)) == NULL)
+		return;
+	json = pnstrdup(dsm_segment_address(seg), dsm_segment_map_length(seg));
+	dsm_detach(seg);
+	CatalogSetSchemaMirror(timeline_id, json);
+}
+
 /* Carry out one start/stop request. */
 static void
 DoRequest(void *arg)
@@ -391,7 +408,10 @@ DoRequest(void *arg)
 		}
 		BpCompute()->stop(&spec);
 		if (it->req.committed)
+		{
 			CatalogSetComputeState(spec.compute_id, "suspended", 0, NULL);
+			MirrorHandedOver(it->req.mirror, spec.timeline_id);
+		}
 	}
 	it->reply.ok = true;
 }
