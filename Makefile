@@ -30,6 +30,10 @@ OBJS = \
 	src/gate.o \
 	src/api.o \
 	src/api_schema.o \
+	src/api_recovery.o \
+	src/api_mask.o \
+	src/maskapply.o \
+	src/masking.o \
 	src/api_history.o \
 	src/api_stray.o \
 	src/journal.o \
@@ -42,7 +46,8 @@ OBJS = \
 
 DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \
 	sql/branchpromote--0.2.0--0.3.0.sql sql/branchpromote--0.3.0--0.4.0.sql \
-	sql/branchpromote--0.4.0--0.5.0.sql sql/branchpromote--0.5.0--0.6.0.sql
+	sql/branchpromote--0.4.0--0.5.0.sql sql/branchpromote--0.5.0--0.6.0.sql \
+	sql/branchpromote--0.6.0--0.7.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # The privileged helper of the local drivers (computes as their own OS
@@ -80,9 +85,9 @@ $(OBJS): $(wildcard src/*.h)
 
 # Unit tests of the pure core (no server needed).
 UNIT_SRCS = test/unit/test_core.c src/names.c src/planner.c src/ledgerplan.c src/history.c src/manifest.c \
-	src/jsonstr.c src/schemafp.c
+	src/jsonstr.c src/schemafp.c src/masking.c
 test/unit/test_core: $(UNIT_SRCS) test/unit/check.h src/names.h src/planner.h src/ledgerplan.h src/history.h src/manifest.h \
-		src/jsonstr.h src/schemafp.h
+		src/jsonstr.h src/schemafp.h src/masking.h
 	$(CC) -DFRONTEND -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 		-I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(UNIT_SRCS) -L$(shell $(PG_CONFIG) --pkglibdir) -lpgcommon -lpgport

@@ -25,7 +25,16 @@ ctl -c "CREATE EXTENSION IF NOT EXISTS branchpromote" -c "ALTER EXTENSION branch
 say "the journey: project 'demo'"
 if [ "$(ctl -Atc "SELECT count(*) FROM branchpromote.projects WHERE project = 'demo'")" = 1 ]; then
 	echo "(dropping the demo project from an earlier run)"
+	ctl -Atc "SELECT branchpromote.unprotect('demo', name) FROM branchpromote.protections WHERE project = 'demo'" >/dev/null
 	ctl -Atc "SELECT branchpromote.drop_project('demo', 'demo')" >/dev/null
+fi
+if [ "$(ctl -Atc "SELECT count(*) FROM branchpromote.pending_removal WHERE project = 'demo' AND branch IS NULL")" = 1 ]; then
+	echo "(purging the dropped demo project of an earlier run: its name is wanted back)"
+	ctl -Atc "SELECT branchpromote.purge_project('demo')" >/dev/null
+	for _ in $(seq 600); do
+		[ "$(ctl -Atc "SELECT count(*) FROM branchpromote.pending_removal WHERE project = 'demo'")" = 0 ] && break
+		sleep 0.1
+	done
 fi
 
 echo "-- 1. create the project: a dev timeline with its own compute"
@@ -83,7 +92,15 @@ psql -X "$PROD" -c "SELECT count(*) AS prod_customers FROM customers"
 echo "(woken and answered in $((($(date +%s%N) - t0) / 1000000)) ms, psql included)"
 ctl -c "SELECT project, env, connections_total, wakes, round(wake_ms_max) AS wake_ms, bytes_in, bytes_out FROM branchpromote.proxy_stats WHERE project = 'demo'"
 
-echo "-- 10. the catalog"
+echo "-- 10. nothing lost by a slip: prod is protected from its first deploy, a discard can be undone"
+ctl -Atc "SELECT name || ' is protected' FROM branchpromote.protections WHERE project = 'demo'"
+ctl -c "SELECT branchpromote.drop_project('demo', 'demo')" 2>&1 | sed -n '1,3p' || true
+ctl -c "SELECT jsonb_pretty(branchpromote.discard_branch('demo', 'pr-1'))"
+ctl -c "SELECT project, branch, kind, removal_at FROM branchpromote.pending_removal WHERE project = 'demo'"
+ctl -c "SELECT jsonb_pretty(branchpromote.restore_branch('demo', 'pr-1'))"
+psql -X "$PR" -c "SELECT count(*) AS restored_preview_customers FROM customers"
+
+echo "-- 11. the catalog"
 ctl -c "SELECT * FROM branchpromote.environments" -c "SELECT project, env, timeline, port, actual_state, pid FROM branchpromote.computes" \
 	-c "SELECT project, env, version, name FROM branchpromote.ledger ORDER BY env, version" \
 	-c "SELECT project, deploy_id, release, action, status, fork_lsn, clone_method, anchor_lsn, migrations_applied, round(elapsed_ms) AS ms FROM branchpromote.deploys" \

@@ -54,9 +54,38 @@ SELECT kind, branch, durable, discarded_at IS NULL AS live, size_bytes > 0 AS ha
   FROM branchpromote.timelines WHERE project = 'hist' ORDER BY timeline;
 SELECT r->>'discarded' AS discarded, r->>'kind' AS kind FROM branchpromote.discard_branch('hist', 'pr-1') r;
 SELECT bp_try($$SELECT branchpromote.discard_branch('hist', 'pr-1')$$);
-SELECT branch, discarded_at IS NOT NULL AS discarded, size_bytes
+SELECT branch, discarded_at IS NOT NULL AS discarded, size_bytes > 0 AS data_kept,
+       kept_until > now() + interval '6 days' AS kept_for_the_window
   FROM branchpromote.timelines WHERE project = 'hist' AND kind = 'preview';
 SELECT count(*) AS preview_computes FROM branchpromote.computes WHERE project = 'hist' AND env = 'pr-1';
 SELECT kind FROM branchpromote.operations WHERE project = 'hist' ORDER BY operation;
+-- restore it, then discard it again
+SELECT branch, kind FROM branchpromote.pending_removal WHERE project = 'hist';
+SELECT bp_try($$SELECT branchpromote.restore_branch('hist', 'dev')$$);
+SELECT bp_try($$SELECT branchpromote.restore_branch('hist', 'nope')$$);
+SELECT r->>'restored' AS restored, r->>'kind' AS kind FROM branchpromote.restore_branch('hist', 'pr-1') r;
+SELECT env FROM branchpromote.environments WHERE project = 'hist' ORDER BY env;
+SELECT bp_try($$SELECT branchpromote.restore_branch('hist', 'pr-1')$$);
+SELECT r->>'discarded' AS discarded FROM branchpromote.discard_branch('hist', 'pr-1') r;
+-- protection: prod from its first deploy; a protected branch refuses discard
+SELECT bp_try($$SELECT branchpromote.reset_prod('hist', 'hist')$$);
+SELECT bp_try($$SELECT branchpromote.protect('hist', 'pr-1')$$);
+SELECT bp_try($$SELECT branchpromote.protect('hist', 'nope')$$);
+SELECT r->>'changed' AS changed FROM branchpromote.protect('hist', 'dev') r;
+SELECT r->>'changed' AS changed FROM branchpromote.protect('hist', 'dev') r;
+SELECT name FROM branchpromote.protections WHERE project = 'hist' ORDER BY name;
+SELECT bp_try($$SELECT branchpromote.drop_project('hist', 'hist')$$);
+SELECT count(*) AS unprotected FROM branchpromote.protections p,
+       LATERAL branchpromote.unprotect(p.project, p.name) WHERE p.project = 'hist';
+SELECT r->>'changed' AS changed FROM branchpromote.unprotect('hist', 'prod') r;
 SELECT r->>'dropped' AS dropped FROM branchpromote.drop_project('hist', 'hist') r;
+-- a dropped project: hidden, its name held, brought back, dropped again
+SELECT bp_try($$SELECT branchpromote.connection_uri('hist', 'dev')$$);
+SELECT bp_try($$SELECT branchpromote.create_project('hist')$$);
+SELECT bp_try($$SELECT branchpromote.undrop_project('nope')$$);
+SELECT r->>'undropped' AS undropped FROM branchpromote.undrop_project('hist') r;
+SELECT bp_try($$SELECT branchpromote.undrop_project('hist')$$);
+SELECT env FROM branchpromote.environments WHERE project = 'hist' ORDER BY env;
+SELECT r->>'dropped' AS dropped FROM branchpromote.drop_project('hist', 'hist') r;
+SELECT bp_try($$SELECT branchpromote.purge_project('hist')$$);
 DROP FUNCTION public.bp_try_lsn(text);

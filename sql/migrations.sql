@@ -78,4 +78,5 @@ SELECT r->>'action' AS action, r->'drift' AS drift FROM branchpromote.plan_promo
 SELECT bp_try($$SELECT branchpromote.promote_branch('mig', 'v3')$$);
 SELECT count(*) AS succeeded_deploys FROM branchpromote.deploys WHERE project = 'mig' AND status = 'succeeded';
 
+SELECT (branchpromote.unprotect('mig', 'prod'))->>'changed' AS unprotected;
 SELECT (branchpromote.drop_project('mig', 'mig'))->>'dropped' AS dropped;

@@ -19,6 +19,13 @@ SELECT bp_try($$SELECT branchpromote.promote_branch('alices')$$);
 SELECT bp_try($$SELECT branchpromote.connection_uri('alices')$$);
 SELECT bp_try($$SELECT branchpromote.drop_project('alices', 'alices')$$);
 SELECT bp_try($$SELECT branchpromote.plan_promotion('alices')$$);
+SELECT bp_try($$SELECT branchpromote.protect('alices', 'dev')$$);
+SELECT bp_try($$SELECT branchpromote.unprotect('alices', 'dev')$$);
+SELECT bp_try($$SELECT branchpromote.restore_branch('alices', 'pr')$$);
+SELECT bp_try($$SELECT branchpromote.undrop_project('alices')$$);
+SELECT bp_try($$SELECT branchpromote.purge_project('alices')$$);
+SELECT bp_try($$SELECT branchpromote.set_mask_rule('alices', 'items', 'id', 'null')$$);
+SELECT bp_try($$SELECT branchpromote.set_preview_masking('alices', true)$$);
 RESET ROLE;
 -- nor learns its size by calling the view's helper directly
 SELECT t.id AS alices_tl FROM branchpromote.timeline t

@@ -47,8 +47,14 @@ SELECT bp_try($$SELECT branchpromote.drop_project('shop', 'shop2')$$);
 SELECT bp_try($$SELECT branchpromote.drop_project('shop', NULL)$$);
 SELECT bp_try($$SELECT branchpromote.drop_project('nope', 'nope')$$);
 SELECT count(*) AS projects FROM branchpromote.projects;
-SELECT r->>'dropped' AS dropped, jsonb_array_length(r->'timelines') AS timelines
+-- prod is protected from its first deploy: drop_project refuses, the owner unprotects
+SELECT bp_try($$SELECT branchpromote.drop_project('shop', 'shop')$$);
+SELECT project, name FROM branchpromote.protections;
+SELECT r->>'unprotected' AS unprotected, r->>'changed' AS changed FROM branchpromote.unprotect('shop', 'prod') r;
+SELECT r->>'dropped' AS dropped, jsonb_array_length(r->'timelines') AS timelines,
+       (r->>'kept_until')::timestamptz > now() + interval '6 days' AS kept
   FROM branchpromote.drop_project('shop', 'shop') r;
+SELECT project, branch, kind FROM branchpromote.pending_removal;
 SELECT count(*) AS projects FROM branchpromote.projects;
 SELECT count(*) AS timelines FROM branchpromote.timelines;
 SELECT kind, status FROM branchpromote.operations WHERE project = 'shop' ORDER BY operation;

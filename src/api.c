@@ -26,6 +26,7 @@
 #include "utils/varlena.h"
 
 #include "api_schema.h"
+#include "api_recovery.h"
 #include "apiutil.h"
 #include "catalog.h"
 #include "driver.h"
@@ -65,6 +66,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	char	   *actor = CallerName();
 	ApiResult	r;
 	BpProject	existing;
+	char	   *kept_until;
 	char	   *password;
 	int64		project_id;
 	int64		timeline_id;
@@ -81,6 +83,12 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("project \"%s\" already exists", name),
 				 errhint("Choose another name, or drop the existing one with branchpromote.drop_project('%s', '%s').", name, name)));
+	if (CatalogFindDroppedProject(name, &existing, &kept_until))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("project \"%s\" was dropped and is still kept", name),
+				 errdetail("It is kept until %s.", kept_until),
+				 errhint("SELECT branchpromote.undrop_project('%s') brings it back; the name is free once the reconciler removes it (branchpromote.recovery_window).", name)));
 	if (!BpStorage()->template_ready())
 		(void) AskWorker(BP_REQ_TEMPLATE, NULL, false, TEMPLATE_TIMEOUT_MS);
 	Step(&r, "template");
@@ -612,6 +620,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	CatalogInsertTimeline(prod_tl, p.id, "prod", dev_tl, fork.fork_lsn,
 						  BpCloneMethodName(fork.method));
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
+	(void) CatalogProtect(p.id, "prod", CatalogCaller());	/* from its first deploy */
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
 	{
 		BpLedger	inherited;
@@ -768,6 +777,7 @@ branchpromote_drop_project(PG_FUNCTION_ARGS)
 	List	   *timelines;
 	ListCell   *lc;
 	StringInfoData ids;
+	char	   *kept_until;
 
 	OperationBegin(&r, "drop_project", name);
 	CatalogBegin();
@@ -776,11 +786,12 @@ branchpromote_drop_project(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("confirm does not match the project name"),
-				 errhint("To drop project \"%s\" and all its data, call branchpromote.drop_project('%s', '%s').", name, name, name)));
+				 errhint("To drop project \"%s\" (kept for branchpromote.recovery_window, then removed), call branchpromote.drop_project('%s', '%s').", name, name, name)));
+	RefuseProtectedProject(&p);
 	timelines = CatalogProjectTimelines(p.id);
-	CatalogDeleteProject(p.id);
+	kept_until = CatalogDropProject(p.id, bp_recovery_window_s);
 	BpWakeWorkerAtCommit();
-	Step(&r, "delete catalog rows");
+	Step(&r, "drop");
 	CatalogRecordOperation(name, "drop_project", actor, r.started_at, StepsJson(&r));
 	CatalogEnd();
 
@@ -791,7 +802,9 @@ branchpromote_drop_project(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&ids, ']');
 	PutStr(&r, "dropped", name);
 	PutRaw(&r, "timelines", ids.data);
-	PutStr(&r, "cleanup", "after commit the reconciler stops the computes and removes the timelines' data");
+	PutStr(&r, "kept_until", kept_until);
+	PutStr(&r, "cleanup", "after commit the reconciler stops the computes; undrop_project brings it all back "
+		   "until kept_until, then the reconciler removes the timelines' data");
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 

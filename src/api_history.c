@@ -20,6 +20,8 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "api_mask.h"
+#include "api_recovery.h"
 #include "apiutil.h"
 #include "catalog.h"
 #include "driver.h"
@@ -500,7 +502,52 @@ ArgTtlMs(FunctionCallInfo fcinfo, int n)
 	return ms;
 }
 
-/* fork_branch(project, name, from_env, at_lsn, ttl) → jsonb: a preview with its own compute. */
+/*
+ * Is a new fork of this source masked?  A fork of a masked timeline always
+ * is (inherited: its source's digest, the rules not applied again); else
+ * as asked, or by the project's default for forks of prod.  When the
+ * rules are to be applied, they are loaded (an error if there are none).
+ */
+typedef struct ForkMask
+{
+	bool		apply;			/* apply the project's rules to the fork */
+	char	   *inherited;		/* the masked source's digest */
+	BpMaskRule *rules;
+	int			nrules;
+	char	   *seed;
+} ForkMask;
+
+static void
+DecideMask(FunctionCallInfo fcinfo, const BpProject *p, const char *from, int64 from_tl, ForkMask *m)
+{
+	bool		asked = !PG_ARGISNULL(5);
+	bool		want = asked && PG_GETARG_BOOL(5);
+
+	memset(m, 0, sizeof(*m));
+	m->inherited = CatalogTimelineMask(from_tl);
+	if (m->inherited)
+	{
+		if (asked && !want)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("\"%s\" is masked: a fork of it is masked too", from),
+					 errhint("Fork prod itself for unmasked data (masked => false), if you may see it.")));
+		return;
+	}
+	m->apply = asked ? want : strcmp(from, "prod") == 0 && CatalogPreviewMasking(p->id);
+	if (!m->apply)
+		return;
+	m->rules = CatalogMaskRules(p->id, &m->nrules);
+	if (m->nrules == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no masking rules", p->name),
+				 errhint("Set them with branchpromote.set_mask_rule first%s.",
+						 asked ? "" : ", or fork with masked => false (or set_preview_masking(..., false))")));
+	m->seed = CatalogMaskSeed(p->id, NULL);
+}
+
+/* fork_branch(project, name, from_env, at_lsn, ttl, masked) → jsonb: a preview with its own compute. */
 Datum
 branchpromote_fork_branch(PG_FUNCTION_ARGS)
 {
@@ -525,6 +572,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	int64		new_tl;
 	int64		parent_tl;
 	BpComputeRow c;
+	ForkMask	mask;
 
 	OperationBegin(&r, "fork_branch", name);
 	RequireName("branch", branch);
@@ -565,6 +613,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project \"%s\" has no environment or branch \"%s\"", name, from),
 				 errhint("SELECT env FROM branchpromote.environments WHERE project = '%s' lists environments; SELECT branch FROM branchpromote.timelines lists branches.", name)));
+	DecideMask(fcinfo, &p, from, from_tl, &mask);
 	Step(&r, "plan");
 
 	if (at_head)
@@ -572,7 +621,8 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		new_tl = CatalogNextTimelineId();
 		base_id = CatalogNextSnapshotId();
 		BpWakeWorkerAtCommit();
-		BpStorage()->fork_at_head(from_tl, &source, new_tl, base_id, &fork);
+		/* a masked fork's base snapshot is taken after the mask */
+		BpStorage()->fork_at_head(from_tl, &source, new_tl, mask.apply ? 0 : base_id, &fork);
 		StepPhases(&r, fork.source_was_running ? "fork running source (backup mode)" : "fork stopped source",
 				   fork.phases);
 		parent_tl = from_tl;
@@ -600,10 +650,29 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
 	DropInheritedPrepared(&c.spec, p.name, p.password, NULL, NULL);
-	if (at_head)
-		InsertBaseSnapshot(&r, new_tl, base_id, &fork.base);
+	if (mask.apply)
+	{
+		char	   *digest;
+		XLogRecPtr	floor = MaskNewFork(&r, &p, &c.spec, mask.rules, mask.nrules, mask.seed, &digest);
+
+		CatalogSetTimelineMask(new_tl, digest, floor);
+		BaseSnapshot(&r, &c.spec);
+	}
 	else
-		BaseSnapshot(&r, &c.spec);	/* a fork at an LSN replays to it first: a backup of it */
+	{
+		if (mask.inherited)
+		{
+			CatalogSetTimelineMask(new_tl, mask.inherited, InvalidXLogRecPtr);
+			PutRaw(&r, "masked", "true");
+			PutStr(&r, "mask_digest", mask.inherited);
+		}
+		else
+			PutRaw(&r, "masked", "false");
+		if (at_head)
+			InsertBaseSnapshot(&r, new_tl, base_id, &fork.base);
+		else
+			BaseSnapshot(&r, &c.spec);	/* a fork at an LSN replays to it first: a backup of it */
+	}
 	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 	CatalogEnd();
@@ -635,6 +704,7 @@ branchpromote_discard_branch(PG_FUNCTION_ARGS)
 	BpTimelineRow t;
 	int64		env_tl;
 	char	   *env;
+	char	   *kept_until;
 
 	OperationBegin(&r, "discard_branch", name);
 	RequireName("branch", branch);
@@ -658,7 +728,8 @@ branchpromote_discard_branch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("branch \"%s\" is the %s environment's timeline", branch, env),
 				 errhint("Move %s elsewhere first.", env)));
-	CatalogDiscardTimeline(t.id);
+	RefuseProtected(&p, branch, "discard_branch");
+	kept_until = CatalogDiscardTimeline(t.id, bp_recovery_window_s);
 	BpWakeWorkerAtCommit();
 	Step(&r, "discard");
 	CatalogRecordOperation(name, "discard_branch", actor, r.started_at, StepsJson(&r));
@@ -668,7 +739,9 @@ branchpromote_discard_branch(PG_FUNCTION_ARGS)
 	PutStr(&r, "discarded", branch);
 	PutStr(&r, "kind", t.kind);
 	PutInt(&r, "timeline", t.id);
-	PutStr(&r, "cleanup", "after commit the reconciler stops its compute and removes its data");
+	PutStr(&r, "kept_until", kept_until);
+	PutStr(&r, "cleanup", "after commit the reconciler stops its compute; restore_branch brings it back "
+		   "until kept_until, then the reconciler removes its data");
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
@@ -701,6 +774,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("confirm does not match the project name"),
 				 errhint("To replace prod's data with dev's (prod is kept as a backup branch), call branchpromote.reset_prod('%s', '%s').", name, name)));
+	RefuseProtected(&p, "prod", "reset_prod");
 	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))

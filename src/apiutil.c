@@ -305,10 +305,20 @@ LoadProject(const char *name, bool for_update, BpProject *p)
 	for (int pass = 0; pass < (for_update ? 2 : 1); pass++)
 	{
 		if (!CatalogFindProject(name, pass == 1, p))
+		{
+			char	   *kept_until;
+
+			if (CatalogFindDroppedProject(name, p, &kept_until) && CanSeeProject(p->owner))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("project \"%s\" was dropped", name),
+						 errdetail("It is kept until %s.", kept_until),
+						 errhint("SELECT branchpromote.undrop_project('%s') brings it back.", name)));
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("project \"%s\" does not exist", name),
 					 errhint("SELECT project FROM branchpromote.projects lists the projects you can see.")));
+		}
 		RequireProjectAccess(p);
 	}
 }

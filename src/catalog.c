@@ -240,8 +240,10 @@ CatalogFindProject(const char *name, bool for_update, BpProject *out)
 	bool		isnull;
 
 	if (Run(for_update ?
-			"SELECT id, name, owner, app_password FROM branchpromote.project WHERE name = $1 FOR UPDATE" :
-			"SELECT id, name, owner, app_password FROM branchpromote.project WHERE name = $1",
+			"SELECT id, name, owner, app_password FROM branchpromote.project "
+			"WHERE name = $1 AND dropped_at IS NULL FOR UPDATE" :
+			"SELECT id, name, owner, app_password FROM branchpromote.project "
+			"WHERE name = $1 AND dropped_at IS NULL",
 			1, types, values, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	out->id = ColInt64(0, 1);
@@ -263,15 +265,251 @@ CatalogInsertProject(const char *name, Oid owner, const char *password)
 	return ColInt64(0, 1);
 }
 
-/* Delete a project; its timelines, environments, computes and deploys cascade. */
+/*
+ * A dropped project by name, locked, and whether it is still within its
+ * recovery window (its data kept); false if no dropped project has it.
+ */
+bool
+CatalogFindDroppedProject(const char *name, BpProject *out, char **kept_until)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+
+	if (Run("SELECT id, name, owner, app_password, kept_until::text FROM branchpromote.project "
+			"WHERE name = $1 AND dropped_at IS NOT NULL FOR UPDATE",
+			1, types, values, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	out->id = ColInt64(0, 1);
+	out->name = ColText(0, 2);
+	out->owner = DatumGetObjectId(Col(0, 3, &isnull));
+	out->password = ColText(0, 4);
+	*kept_until = ColText(0, 5);
+	return true;
+}
+
+/*
+ * Drop a project for the recovery window: hidden from every call, view and
+ * route, its computes stopped by the reconciler, its data kept.  Returns
+ * when it will be removed.
+ */
+char *
+CatalogDropProject(int64 project_id, int window_s)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(project_id), Int32GetDatum(window_s)};
+
+	Run("UPDATE branchpromote.compute SET desired_state = 'stopped' WHERE project_id = $1",
+		1, types, values, NULL, SPI_OK_UPDATE);
+	Run("UPDATE branchpromote.project SET dropped_at = pg_catalog.now(), "
+		"kept_until = pg_catalog.now() + $2 * interval '1 second' WHERE id = $1 "
+		"RETURNING kept_until::text", 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	return ColText(0, 1);
+}
+
+/* Bring a dropped project back: its computes wake on demand, as suspended ones. */
 void
-CatalogDeleteProject(int64 project_id)
+CatalogUndropProject(int64 project_id)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(project_id)};
 
-	Run("DELETE FROM branchpromote.project WHERE id = $1", 1, types, values, NULL,
-		SPI_OK_DELETE);
+	Run("UPDATE branchpromote.compute SET desired_state = 'running', "
+		"actual_state = CASE WHEN actual_state = 'stopped' THEN 'suspended' ELSE actual_state END "
+		"WHERE project_id = $1", 1, types, values, NULL, SPI_OK_UPDATE);
+	Run("UPDATE branchpromote.project SET dropped_at = NULL, kept_until = NULL WHERE id = $1",
+		1, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/* A dropped project's recovery window ends now (purge_project). */
+void
+CatalogEndRecoveryWindow(int64 project_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+
+	Run("UPDATE branchpromote.project SET kept_until = pg_catalog.now() WHERE id = $1",
+		1, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * The recovery window's end, for the reconciler: delete the dropped
+ * projects past it (their rows cascade; the directories no row names then
+ * go by the usual rule), and let go of the discarded branches past it (their
+ * snapshot and ledger mirror rows go; the timeline row stays, keeping the
+ * name).  Projects and timelines an operation holds wait for the next pass.
+ * Returns how many of each.
+ */
+void
+CatalogPurgeExpired(int *projects, int *branches)
+{
+	*projects = Run("DELETE FROM branchpromote.project WHERE id IN ("
+					"SELECT id FROM branchpromote.project WHERE dropped_at IS NOT NULL "
+					"AND kept_until <= pg_catalog.now() FOR UPDATE SKIP LOCKED)",
+					0, NULL, NULL, NULL, SPI_OK_DELETE);
+	*branches = Run("WITH gone AS (UPDATE branchpromote.timeline SET kept_until = NULL "
+					"WHERE id IN (SELECT t.id FROM branchpromote.timeline t "
+					"JOIN branchpromote.project p ON p.id = t.project_id "
+					"WHERE t.discarded_at IS NOT NULL AND t.kept_until <= pg_catalog.now() "
+					"FOR KEY SHARE OF p SKIP LOCKED) RETURNING id), "
+					"s AS (DELETE FROM branchpromote.snapshot WHERE timeline_id IN (SELECT id FROM gone)), "
+					"l AS (DELETE FROM branchpromote.ledger_mirror WHERE timeline_id IN (SELECT id FROM gone)) "
+					"SELECT id FROM gone", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+}
+
+/* ----------------------------------------------------------- masking */
+
+static char *FirstText(const char *sql, int64 id);
+static bool Exists(const char *sql, int64 id);
+
+/* The project's rules, sorted by schema, table, column (n: how many). */
+BpMaskRule *
+CatalogMaskRules(int64 project_id, int *n)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	BpMaskRule *out;
+
+	*n = Run("SELECT schema_name, table_name, column_name, rule, arg FROM branchpromote.mask_rule "
+			 "WHERE project_id = $1 ORDER BY schema_name COLLATE \"C\", table_name COLLATE \"C\", "
+			 "column_name COLLATE \"C\"", 1, types, values, NULL, SPI_OK_SELECT);
+	out = SPI_palloc(sizeof(BpMaskRule) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		out[i].schema = ColText(i, 1);
+		out[i].table = ColText(i, 2);
+		out[i].column = ColText(i, 3);
+		if (!BpMaskParseKind(ColText(i, 4), &out[i].kind))
+			elog(ERROR, "mask rule of unknown kind \"%s\"", ColText(i, 4));
+		out[i].arg = ColText(i, 5);
+	}
+	return out;
+}
+
+/* The project's masking seed, made (random) the first time if make. */
+char *
+CatalogMaskSeed(int64 project_id, const char *make)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(project_id), CStringGetTextDatum(make ? make : "")};
+
+	if (make)
+		Run("UPDATE branchpromote.project SET mask_seed = $2 WHERE id = $1 AND mask_seed IS NULL",
+			2, types, values, NULL, SPI_OK_UPDATE);
+	return FirstText("SELECT mask_seed FROM branchpromote.project WHERE id = $1", project_id);
+}
+
+/* Set a column's rule; returns the rule it replaced (NULL: none). */
+char *
+CatalogSetMaskRule(int64 project_id, const BpMaskRule *rule, Oid by)
+{
+	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		values[7] = {Int64GetDatum(project_id), CStringGetTextDatum(rule->schema),
+		CStringGetTextDatum(rule->table), CStringGetTextDatum(rule->column),
+		CStringGetTextDatum(BpMaskKindName(rule->kind)),
+	rule->arg ? CStringGetTextDatum(rule->arg) : (Datum) 0, ObjectIdGetDatum(by)};
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', rule->arg ? ' ' : 'n', ' '};
+
+	Run("WITH old AS (SELECT rule FROM branchpromote.mask_rule WHERE project_id = $1 "
+		"AND schema_name = $2 AND table_name = $3 AND column_name = $4), "
+		"up AS (INSERT INTO branchpromote.mask_rule (project_id, schema_name, table_name, column_name, rule, arg, created_by) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, schema_name, table_name, column_name) "
+		"DO UPDATE SET rule = EXCLUDED.rule, arg = EXCLUDED.arg, created_by = EXCLUDED.created_by, "
+		"created_at = pg_catalog.now()) SELECT (SELECT rule FROM old)",
+		7, types, values, nulls, SPI_OK_SELECT);
+	return ColText(0, 1);
+}
+
+/* Drop a column's rule; false if it had none. */
+bool
+CatalogDropMaskRule(int64 project_id, const char *schema, const char *table, const char *column)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {Int64GetDatum(project_id), CStringGetTextDatum(schema),
+	CStringGetTextDatum(table), CStringGetTextDatum(column)};
+
+	return Run("DELETE FROM branchpromote.mask_rule WHERE project_id = $1 AND schema_name = $2 "
+			   "AND table_name = $3 AND column_name = $4", 4, types, values, NULL, SPI_OK_DELETE) > 0;
+}
+
+void
+CatalogSetPreviewMasking(int64 project_id, bool on)
+{
+	Oid			types[2] = {INT8OID, BOOLOID};
+	Datum		values[2] = {Int64GetDatum(project_id), BoolGetDatum(on)};
+
+	Run("UPDATE branchpromote.project SET mask_previews = $2 WHERE id = $1", 2, types, values, NULL,
+		SPI_OK_UPDATE);
+}
+
+bool
+CatalogPreviewMasking(int64 project_id)
+{
+	return Exists("SELECT 1 FROM branchpromote.project WHERE id = $1 AND mask_previews", project_id);
+}
+
+/* A masked timeline's rule set digest; NULL if it is not masked. */
+char *
+CatalogTimelineMask(int64 timeline_id)
+{
+	return FirstText("SELECT mask_digest FROM branchpromote.timeline WHERE id = $1", timeline_id);
+}
+
+/* Mark a timeline masked (lsn valid: masked here, its history starts there). */
+void
+CatalogSetTimelineMask(int64 timeline_id, const char *digest, XLogRecPtr lsn)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, PG_LSNOID};
+	Datum		values[3] = {Int64GetDatum(timeline_id), CStringGetTextDatum(digest), LSNGetDatum(lsn)};
+	char		nulls[3] = {' ', ' ', XLogRecPtrIsInvalid(lsn) ? 'n' : ' '};
+
+	Run("UPDATE branchpromote.timeline SET mask_digest = $2, mask_lsn = $3 WHERE id = $1",
+		3, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/* ----------------------------------------------------------- protection */
+
+/* Is this environment or branch of the project protected? */
+bool
+CatalogIsProtected(int64 project_id, const char *name)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(project_id), CStringGetTextDatum(name)};
+
+	return Run("SELECT 1 FROM branchpromote.protection WHERE project_id = $1 AND name = $2",
+			   2, types, values, NULL, SPI_OK_SELECT) > 0;
+}
+
+/* Protect a name (true) or find it already protected (false). */
+bool
+CatalogProtect(int64 project_id, const char *name, Oid by)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, OIDOID};
+	Datum		values[3] = {Int64GetDatum(project_id), CStringGetTextDatum(name),
+	ObjectIdGetDatum(by)};
+
+	return Run("INSERT INTO branchpromote.protection (project_id, name, protected_by) "
+			   "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+			   3, types, values, NULL, SPI_OK_INSERT) > 0;
+}
+
+/* Unprotect a name (true) or find it unprotected (false). */
+bool
+CatalogUnprotect(int64 project_id, const char *name)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(project_id), CStringGetTextDatum(name)};
+
+	return Run("DELETE FROM branchpromote.protection WHERE project_id = $1 AND name = $2",
+			   2, types, values, NULL, SPI_OK_DELETE) > 0;
+}
+
+/* The project's protected names, comma-separated in order; NULL if none. */
+char *
+CatalogProtectedNames(int64 project_id)
+{
+	return FirstText("SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) "
+					 "FROM branchpromote.protection WHERE project_id = $1", project_id);
 }
 
 /* A timeline id, taken before the directory is made (non-transactional). */
@@ -328,7 +566,8 @@ FirstText(const char *sql, int64 id)
 bool
 CatalogTimelineExists(int64 id)
 {
-	return Exists("SELECT 1 FROM branchpromote.timeline WHERE id = $1 AND discarded_at IS NULL", id);
+	return Exists("SELECT 1 FROM branchpromote.timeline WHERE id = $1 "
+				  "AND (discarded_at IS NULL OR kept_until IS NOT NULL)", id);
 }
 
 bool
@@ -972,10 +1211,12 @@ CatalogLineage(int64 timeline_id, int *n)
 	BpLineageStep *out;
 	bool		isnull;
 
-	*n = Run("WITH RECURSIVE l(id, parent_id, fork_lsn, depth) AS ("
-			 " SELECT id, parent_id, fork_lsn, 0 FROM branchpromote.timeline WHERE id = $1"
-			 " UNION ALL SELECT t.id, t.parent_id, t.fork_lsn, l.depth + 1"
-			 " FROM branchpromote.timeline t JOIN l ON t.id = l.parent_id WHERE l.depth < 1000)"
+	/* a timeline masked in place has no history before its mask: the walk stops there */
+	*n = Run("WITH RECURSIVE l(id, parent_id, fork_lsn, mask_lsn, depth) AS ("
+			 " SELECT id, parent_id, fork_lsn, mask_lsn, 0 FROM branchpromote.timeline WHERE id = $1"
+			 " UNION ALL SELECT t.id, t.parent_id, t.fork_lsn, t.mask_lsn, l.depth + 1"
+			 " FROM branchpromote.timeline t JOIN l ON t.id = l.parent_id"
+			 " WHERE l.depth < 1000 AND l.mask_lsn IS NULL)"
 			 " SELECT id, fork_lsn FROM l ORDER BY depth", 1, types, values, NULL, SPI_OK_SELECT);
 	ids = palloc(sizeof(int64) * Max(1, *n));
 	forks = palloc(sizeof(XLogRecPtr) * Max(1, *n));
@@ -1088,7 +1329,8 @@ CatalogTimelineStates(MemoryContext cxt, const int64 *ids, int nids, int *n)
 	values[0] = PointerGetDatum(construct_array(elems, nids, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	*n = Run("SELECT t.id, EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.timeline_id = t.id) "
-			 "FROM branchpromote.timeline t WHERE t.id = ANY ($1) AND t.discarded_at IS NULL "
+			 "FROM branchpromote.timeline t WHERE t.id = ANY ($1) "
+			 "AND (t.discarded_at IS NULL OR t.kept_until IS NOT NULL) "
 			 "ORDER BY t.id",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	out = MemoryContextAlloc(cxt, sizeof(BpTimelineState) * Max(1, *n));
@@ -1111,12 +1353,13 @@ CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(project_id), CStringGetTextDatum(branch)};
 
-	if (Run("SELECT id, kind, discarded_at IS NOT NULL FROM branchpromote.timeline "
+	if (Run("SELECT id, kind, discarded_at IS NOT NULL, kept_until::text FROM branchpromote.timeline "
 			"WHERE project_id = $1 AND branch = $2", 2, types, values, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	out->id = ColInt64(0, 1);
 	out->kind = ColText(0, 2);
 	out->discarded = ColText(0, 3)[0] == 't';
+	out->kept_until = ColText(0, 4);
 	return true;
 }
 
@@ -1135,26 +1378,39 @@ CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_m
 }
 
 /*
- * Discard a branch: drop its environment, compute, snapshot and ledger
- * mirror rows, mark the
- * timeline discarded (the reconciler then stops its server and removes its
- * data).
+ * Discard a branch: drop its environment and compute rows (the reconciler
+ * then stops its server) and mark the timeline discarded, its data (with
+ * its snapshots and ledger mirror) kept for the recovery window.  Returns
+ * when it will be removed.
  */
-void
-CatalogDiscardTimeline(int64 id)
+char *
+CatalogDiscardTimeline(int64 id, int window_s)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(id), Int32GetDatum(window_s)};
 
 	Run("DELETE FROM branchpromote.compute WHERE timeline_id = $1", 1, types, values, NULL,
 		SPI_OK_DELETE);
 	Run("DELETE FROM branchpromote.environment WHERE timeline_id = $1", 1, types, values, NULL,
 		SPI_OK_DELETE);
-	Run("DELETE FROM branchpromote.snapshot WHERE timeline_id = $1", 1, types, values, NULL,
-		SPI_OK_DELETE);
-	Run("DELETE FROM branchpromote.ledger_mirror WHERE timeline_id = $1", 1, types, values, NULL,
-		SPI_OK_DELETE);
-	Run("UPDATE branchpromote.timeline SET discarded_at = pg_catalog.now() WHERE id = $1",
+	Run("UPDATE branchpromote.timeline SET discarded_at = pg_catalog.now(), "
+		"kept_until = pg_catalog.now() + $2 * interval '1 second' WHERE id = $1 "
+		"RETURNING kept_until::text", 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	return ColText(0, 1);
+}
+
+/*
+ * Undo a discard within the window: the timeline is live again; a TTL that
+ * has passed meanwhile is dropped (the restore is the newer wish).
+ */
+void
+CatalogRestoreTimeline(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	Run("UPDATE branchpromote.timeline SET discarded_at = NULL, kept_until = NULL, "
+		"expires_at = CASE WHEN expires_at > pg_catalog.now() THEN expires_at END WHERE id = $1",
 		1, types, values, NULL, SPI_OK_UPDATE);
 }
 
@@ -1163,19 +1419,21 @@ CatalogDiscardTimeline(int64 id)
  * returns how many.
  */
 int
-CatalogExpirePreviews(void)
+CatalogExpirePreviews(int window_s)
 {
 	int			n = Run("SELECT t.id FROM branchpromote.timeline t "
 						"JOIN branchpromote.project p ON p.id = t.project_id "
 						"WHERE t.kind = 'preview' AND t.discarded_at IS NULL "
-						"AND t.expires_at < pg_catalog.now() "
+						"AND t.expires_at < pg_catalog.now() AND p.dropped_at IS NULL "
+						"AND NOT EXISTS (SELECT 1 FROM branchpromote.protection x "
+						"WHERE x.project_id = t.project_id AND x.name = t.branch) "
 						"FOR KEY SHARE OF p SKIP LOCKED", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	int64	   *ids = palloc(sizeof(int64) * Max(1, n));
 
 	for (int i = 0; i < n; i++)
 		ids[i] = ColInt64(i, 1);
 	for (int i = 0; i < n; i++)
-		CatalogDiscardTimeline(ids[i]);
+		(void) CatalogDiscardTimeline(ids[i], window_s);
 	return n;
 }
 

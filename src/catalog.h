@@ -12,6 +12,7 @@
 #include "history.h"
 #include "ledger.h"
 #include "manifest.h"
+#include "masking.h"
 
 typedef struct BpProject
 {
@@ -101,6 +102,7 @@ typedef struct BpTimelineRow
 	int64		id;
 	char	   *kind;
 	bool		discarded;
+	char	   *kept_until;		/* discarded, data kept until (text); NULL: live or gone */
 } BpTimelineRow;
 
 /* Session: SPI connected, running as the extension owner. */
@@ -113,7 +115,24 @@ extern bool CatalogExtensionInstalled(void);
 extern void CatalogLockProjectName(const char *name);
 extern bool CatalogFindProject(const char *name, bool for_update, BpProject *out);
 extern int64 CatalogInsertProject(const char *name, Oid owner, const char *password);
-extern void CatalogDeleteProject(int64 project_id);
+extern bool CatalogFindDroppedProject(const char *name, BpProject *out, char **kept_until);
+extern char *CatalogDropProject(int64 project_id, int window_s);
+extern void CatalogUndropProject(int64 project_id);
+extern void CatalogEndRecoveryWindow(int64 project_id);
+extern void CatalogPurgeExpired(int *projects, int *branches);
+extern BpMaskRule *CatalogMaskRules(int64 project_id, int *n);
+extern char *CatalogMaskSeed(int64 project_id, const char *make);
+extern char *CatalogSetMaskRule(int64 project_id, const BpMaskRule *rule, Oid by);
+extern bool CatalogDropMaskRule(int64 project_id, const char *schema, const char *table,
+								const char *column);
+extern void CatalogSetPreviewMasking(int64 project_id, bool on);
+extern bool CatalogPreviewMasking(int64 project_id);
+extern char *CatalogTimelineMask(int64 timeline_id);
+extern void CatalogSetTimelineMask(int64 timeline_id, const char *digest, XLogRecPtr lsn);
+extern bool CatalogIsProtected(int64 project_id, const char *name);
+extern bool CatalogProtect(int64 project_id, const char *name, Oid by);
+extern bool CatalogUnprotect(int64 project_id, const char *name);
+extern char *CatalogProtectedNames(int64 project_id);
 
 extern int64 CatalogNextTimelineId(void);
 extern void CatalogInsertTimeline(int64 id, int64 project_id, const char *kind,
@@ -181,8 +200,9 @@ extern bool CatalogTimelineOwner(int64 timeline_id, Oid *owner);
 extern bool CatalogLockTimelineProject(int64 timeline_id);
 extern bool CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out);
 extern void CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_ms);
-extern void CatalogDiscardTimeline(int64 id);
-extern int	CatalogExpirePreviews(void);
+extern char *CatalogDiscardTimeline(int64 id, int window_s);
+extern void CatalogRestoreTimeline(int64 id);
+extern int	CatalogExpirePreviews(int window_s);
 extern char *CatalogTimelineEnvironment(int64 timeline_id);
 extern void CatalogMoveCompute(int64 compute_id, int64 timeline_id);
 extern bool CatalogAnchorExists(int64 timeline_id, const char *name);

@@ -28,6 +28,7 @@ int			bp_history_retention_s = 7 * 24 * 3600;
 int			bp_trash_retention_s = 24 * 3600;
 int			bp_snapshot_interval_s = 3600;
 int			bp_suspend_timeout_s = 300;
+int			bp_recovery_window_s = 7 * 24 * 3600;
 char	   *bp_crash_at = NULL;
 int			bp_proxy_port = 0;
 char	   *bp_proxy_listen_addresses = NULL;
@@ -133,6 +134,11 @@ BpGucInit(void)
 							"A compute with no client connection for this long is shut down (scale to zero; 0: never).",
 							"A project can override it with branchpromote.set_suspend_timeout.",
 							&bp_suspend_timeout_s, 300, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("branchpromote.recovery_window",
+							"How long a discarded branch or a dropped project keeps its data for restore_branch or undrop_project.",
+							"After it the reconciler removes them (0: at its next pass).",
+							&bp_recovery_window_s, 7 * 24 * 3600, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("branchpromote.crash_at",
 							   "Tests only: kill the backend (\"postmaster:<step>\": and the control postmaster) with SIGKILL right after the named operation step.",

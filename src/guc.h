@@ -20,6 +20,7 @@ extern int	bp_history_retention_s;
 extern int	bp_trash_retention_s;
 extern int	bp_snapshot_interval_s;
 extern int	bp_suspend_timeout_s;
+extern int	bp_recovery_window_s;
 extern char *bp_crash_at;
 extern int	bp_proxy_port;
 extern char *bp_proxy_listen_addresses;

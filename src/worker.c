@@ -955,13 +955,31 @@ DoListTimelines(void *arg)
 static void
 DoExpirePreviews(void *arg)
 {
-	int			n = CatalogExpirePreviews();
+	int			n = CatalogExpirePreviews(bp_recovery_window_s);
 
 	if (n > 0)
 		BpWakeWorkerAtCommit();	/* their routes go (the proxy asks again) */
 	if (n > 0)
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: discarded %d expired preview(s)", n)));
+}
+
+/*
+ * The recovery window's end: dropped projects and discarded branches past
+ * it let go of their rows; their directories then go by the usual rule
+ * (no live row names them) in this same pass.
+ */
+static void
+DoPurgeExpired(void *arg)
+{
+	int			projects;
+	int			branches;
+
+	CatalogPurgeExpired(&projects, &branches);
+	if (projects > 0 || branches > 0)
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: the recovery window of %d dropped project(s) and %d discarded branch(es) ended; removing their data",
+						projects, branches)));
 }
 
 static void
@@ -1287,6 +1305,7 @@ ReconcilePass(bool full)
 		return false;
 	(void) RunItem("making the timeline template", false, DoTemplate, NULL, NULL, 0);
 	(void) RunItem("expiring previews", true, DoExpirePreviews, NULL, NULL, 0);
+	(void) RunItem("ending recovery windows", true, DoPurgeExpired, NULL, NULL, 0);
 	if (RunItem("listing ended operations", false, DoListJournals, &journals, NULL, 0))
 		foreach(lc, journals)
 		{

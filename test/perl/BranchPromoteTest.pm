@@ -48,7 +48,7 @@ our $WAIT_SECONDS = 90;
 
 =pod
 
-=item BranchPromoteTest->new_node($name, port_base => N, data_root => DIR, remove_data_root => 0|1, cron => 0|1, proxy_port => N)
+=item BranchPromoteTest->new_node($name, port_base => N, data_root => DIR, remove_data_root => 0|1, cron => 0|1, proxy_port => N, recovery_window => INTERVAL)
 
 Initialise and start a control node with branchpromote preloaded and the
 extension created in database postgres.  port_base must differ per test
@@ -81,7 +81,10 @@ sub new_node
 		# the trash is emptied at the next full pass: teardown waits for it
 		"branchpromote.trash_retention = 0",
 		# scale to zero only where a test asks for it (set_suspend_timeout)
-		"branchpromote.suspend_timeout = 0");
+		"branchpromote.suspend_timeout = 0",
+		# discarded branches and dropped projects go at the next pass unless
+		# a test keeps them (recovery_window => '7d'): teardown waits for it
+		"branchpromote.recovery_window = '" . ($opt{recovery_window} // '0') . "'");
 	$conf .= "\nbranchpromote.data_root = '$opt{data_root}'" if $opt{data_root};
 	# computes as their own OS user (scripts/test.sh sets it up: user, group, sudo rule)
 	if ($ENV{BP_TEST_COMPUTE_USER})
@@ -436,6 +439,8 @@ sub _drop_all
 	my ($self, $seconds) = @_;
 	my @projects = grep { $_ ne '' }
 	  split /\n/, $self->sql('SELECT project FROM branchpromote.projects ORDER BY 1');
+	# prod is protected from its first deploy; the superuser may unprotect
+	$self->sql("SELECT branchpromote.unprotect(project, name) FROM branchpromote.protections");
 	$self->sql("SELECT branchpromote.drop_project('$_', '$_')") for @projects;
 	my $dirs_gone = wait_until(sub { !$self->timeline_dirs && !glob("$self->{root}/trash/*") }, $seconds);
 	my $procs_gone = wait_until(sub { !$self->processes_under_root }, $seconds);

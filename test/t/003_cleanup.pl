@@ -183,6 +183,10 @@ ok($bp->reconciler_pass, 'the reconciler completed a pass after the refused drop
 is_deeply([ $bp->timeline_dirs ], \@dirs, 'the refused drop removed no directory');
 ok(pid_alive($p_dev_pid) && pid_alive($p_prod_pid), 'the refused drop stopped no compute');
 
+($state, $err) = $bp->sqlstate("SELECT branchpromote.drop_project('p', 'p')");
+is($state, '55000', 'drop_project refuses a project whose prod is protected') or diag($err);
+like($err, qr/unprotect\('p', name\)/, 'the hint names the way: unprotect');
+$bp->json("SELECT branchpromote.unprotect('p', 'prod')");
 my $d = $bp->json("SELECT branchpromote.drop_project('p', 'p')");
 is($d->{dropped}, 'p', 'drop_project reports the dropped project');
 is_deeply([ sort { $a <=> $b } @{ $d->{timelines} } ], [ $p_dev_tl, $p_prod_tl ],

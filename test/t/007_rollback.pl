@@ -229,6 +229,9 @@ is($bp->sql("SELECT count(*) FROM branchpromote.computes WHERE project = 'acme' 
 is($st, '22023', 'reset_prod refuses a wrong confirm');
 is(prod_ids(), '0,1,7,9,10', 'and prod is untouched');
 my $old = prod_timeline();
+($st) = $bp->sqlstate("SELECT branchpromote.reset_prod('acme', 'acme')");
+is($st, '55000', 'reset_prod refuses a protected prod (protected from its first deploy)');
+$bp->json("SELECT branchpromote.unprotect('acme', 'prod')");
 $r = $bp->json("SELECT branchpromote.reset_prod('acme', 'acme')");
 is(prod_ids(), '0', "prod has dev's data after a reset");
 is($r->{backup_branch}, "prod-backup-$old", 'the old prod is kept as a backup');

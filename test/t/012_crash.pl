@@ -16,7 +16,8 @@ use BranchPromoteTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $bp = BranchPromoteTest->new_node('main', port_base => 26800);
+# a discarded branch and a dropped project stay restorable for the whole test
+my $bp = BranchPromoteTest->new_node('main', port_base => 26800, recovery_window => '7d');
 my $node = $bp->node;
 # a killed backend makes the postmaster reinitialize, as in production
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
@@ -42,6 +43,13 @@ $bp->json("SELECT branchpromote.promote_branch('acme', 'v2')");
 $bp->json("SELECT branchpromote.apply_migrations('acme', 'dev', '" . mig('0003', 'ALTER TABLE items ADD COLUMN b int') . "')");
 $bp->json("SELECT branchpromote.fork_branch('acme', 'keep')");
 $bp->json("SELECT branchpromote.create_project('second')");
+# undo: a discarded preview "kept" and a dropped project "gone", both in
+# their recovery window; reset_prod needs acme's prod unprotected
+$bp->json("SELECT branchpromote.fork_branch('acme', 'kept')");
+$bp->json("SELECT branchpromote.discard_branch('acme', 'kept')");
+$bp->json("SELECT branchpromote.create_project('gone')");
+$bp->json("SELECT branchpromote.drop_project('gone', 'gone')");
+$bp->json("SELECT branchpromote.unprotect('acme', 'prod')");
 ok(BranchPromoteTest::wait_until(sub {
 	$bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE project = 'acme'") > 0
 }), 'setup: prod has a snapshot');
@@ -67,7 +75,9 @@ SQL
 
 sub live_ids
 {
-	return $bp->sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM branchpromote.timeline WHERE discarded_at IS NULL");
+	# with the data of discarded branches and dropped projects still kept
+	return $bp->sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM branchpromote.timeline "
+		  . "WHERE discarded_at IS NULL OR kept_until IS NOT NULL");
 }
 
 # Snapshot directories on disk / in the catalog, as "timeline:id" lists.
@@ -156,7 +166,10 @@ my @cases = (
 	[ "discard_branch('acme', 'keep')", 'discard' ],
 	[ "create_anchor('acme', 'prod', 'a1')", 'snapshot' ],
 	[ "apply_migrations('acme', 'dev', '" . mig('0004', 'ALTER TABLE items ADD COLUMN c int') . "')", 'apply migrations' ],
-	[ "drop_project('second', 'second')", 'delete catalog rows' ],
+	[ "drop_project('second', 'second')", 'drop' ],
+	[ "restore_branch('acme', 'kept')", 'restore', 'start compute' ],
+	[ "undrop_project('gone')", 'undrop' ],
+	[ "protect('acme', 'keep')", 'protect' ],
 	[ "rollback_to_lsn('acme', '$lsn')", "postmaster:stop prod's compute" ],
 	[ "reset_prod('acme', 'acme')", 'postmaster:fork running dev (backup mode)' ],
 	[ "promote_branch('acme', 'v3')", 'worker:rehearse on a fork of prod' ],

@@ -162,6 +162,7 @@ is(rows('pr-2'), '1,2,3,10,20,30,40', 'a preview of a suspended prod at an LSN: 
 on_zero('discard_branch', "SELECT branchpromote.discard_branch('acme', 'pr-1')");
 
 # reset of a suspended app, then history from the new prod's first moment
+$bp->json("SELECT branchpromote.unprotect('acme', 'prod')");
 $r = on_zero('reset_prod', "SELECT branchpromote.reset_prod('acme', 'acme')");
 is(rows('prod'), '1,2,3', "after reset_prod prod has dev's rows");
 my $l5 = lsn_between('prod', '50', '51');

@@ -127,6 +127,7 @@ is($r->{schema}{equal}, JSON::PP::true, 'dev caught up by a migration: dev and p
 # way out 4: reset_prod (prod kept as a backup first)
 compute_safe_psql($prod, "CREATE FUNCTION total() RETURNS numeric LANGUAGE sql AS 'SELECT sum(amount) FROM orders'");
 is(plan_now()->{drift}{differences}{added}[0]{kind}, 'function', 'a function made by hand on prod is drift');
+$bp->json("SELECT branchpromote.unprotect('shop', 'prod')");
 $r = $bp->json("SELECT branchpromote.reset_prod('shop', 'shop')");
 my $backup = $r->{backup_branch};
 ok($backup, "reset_prod: prod replaced by dev, kept as $backup");

@@ -1,6 +1,6 @@
 /*
  * test_core.c — unit tests of the pure core (names.c, planner.c,
- * ledgerplan.c, history.c, manifest.c, jsonstr.c, schemafp.c).
+ * ledgerplan.c, history.c, manifest.c, jsonstr.c, schemafp.c, masking.c).
  * Built and run by `make unitcheck`; no server needed.
  */
 #include "postgres_fe.h"
@@ -11,6 +11,7 @@
 #include "history.h"
 #include "manifest.h"
 #include "schemafp.h"
+#include "masking.h"
 
 #include "check.h"
 
@@ -492,6 +493,80 @@ test_schema(void)
 	CHECK(strncmp(BpSchemaDiffText(d), "- column public.t.a\n- column public.t.b\n", 40) == 0);
 }
 
+static void
+test_masking(void)
+{
+	BpMaskKind	k;
+	const char *hint;
+	char	   *sql;
+	BpMaskRule	rules[2] = {
+		{"public", "customers", "email", BP_MASK_HASH, NULL},
+		{"public", "customers", "note", BP_MASK_EXPRESSION, "left(note, 1) || E'\t\"'"},
+	};
+	char	   *canon;
+
+	/* kinds */
+	CHECK(BpMaskParseKind("hash", &k) && k == BP_MASK_HASH);
+	CHECK(BpMaskParseKind("expression", &k) && k == BP_MASK_EXPRESSION);
+	CHECK(!BpMaskParseKind("Hash", &k));
+	CHECK(!BpMaskParseKind("", &k));
+	CHECK(!BpMaskParseKind(NULL, &k));
+	CHECK_STR(BpMaskKindName(BP_MASK_PARTIAL), "partial");
+
+	/* arguments and types */
+	CHECK(BpMaskCheck(BP_MASK_VALUE, "x", BP_MASK_TYPE_OTHER, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_VALUE, NULL, BP_MASK_TYPE_TEXT, &hint) != NULL && hint != NULL);
+	CHECK(BpMaskCheck(BP_MASK_NULL, NULL, BP_MASK_TYPE_OTHER, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_NULL, "x", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_HASH, NULL, BP_MASK_TYPE_TEXT, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_HASH, NULL, BP_MASK_TYPE_UUID, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_HASH, NULL, BP_MASK_TYPE_OTHER, &hint) != NULL && strstr(hint, "expression"));
+	CHECK(BpMaskCheck(BP_MASK_HASH, "sha1", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "0,4", BP_MASK_TYPE_TEXT, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "2,2", BP_MASK_TYPE_TEXT, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "4", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "0,4,1", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "-1,4", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "0, 4", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "1001,0", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, NULL, BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_PARTIAL, "0,4", BP_MASK_TYPE_UUID, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_FAKE, "email", BP_MASK_TYPE_TEXT, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_FAKE, "company", BP_MASK_TYPE_TEXT, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_FAKE, "ssn", BP_MASK_TYPE_TEXT, &hint) != NULL && strstr(hint, "phone"));
+	CHECK(BpMaskCheck(BP_MASK_FAKE, "name", BP_MASK_TYPE_OTHER, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, "id * 2", BP_MASK_TYPE_OTHER, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, " \t\n", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, NULL, BP_MASK_TYPE_TEXT, &hint) != NULL);
+
+	/* SQL: the seed is $1, never inlined; NULL stays NULL; literals escaped */
+	sql = BpMaskSql(BP_MASK_HASH, NULL, BP_MASK_TYPE_TEXT, "\"e mail\"");
+	CHECK(strstr(sql, "$1::pg_catalog.text") != NULL);
+	CHECK(strncmp(sql, "CASE WHEN \"e mail\" IS NULL THEN NULL ", strlen("CASE WHEN \"e mail\" IS NULL THEN NULL ")) == 0);
+	CHECK(strstr(sql, "'@example.com'") != NULL);
+	sql = BpMaskSql(BP_MASK_HASH, NULL, BP_MASK_TYPE_UUID, "id");
+	CHECK(strstr(sql, "AS pg_catalog.uuid") != NULL && strstr(sql, "example") == NULL);
+	CHECK_STR(BpMaskSql(BP_MASK_VALUE, "it's", BP_MASK_TYPE_TEXT, "c"), "'it''s'");
+	CHECK_STR(BpMaskSql(BP_MASK_VALUE, "a\\b", BP_MASK_TYPE_TEXT, "c"), "'a\\b'");
+	CHECK_STR(BpMaskSql(BP_MASK_NULL, NULL, BP_MASK_TYPE_OTHER, "c"), "NULL");
+	CHECK_STR(BpMaskSql(BP_MASK_EXPRESSION, "id * 2", BP_MASK_TYPE_OTHER, "c"), "(id * 2)");
+	sql = BpMaskSql(BP_MASK_PARTIAL, "1,4", BP_MASK_TYPE_TEXT, "card");
+	CHECK(strstr(sql, "<= 5 THEN") != NULL);
+	CHECK(strstr(sql, "pg_catalog.left((card)::pg_catalog.text, 1)") != NULL);
+	CHECK(strstr(sql, "pg_catalog.right((card)::pg_catalog.text, 4)") != NULL);
+	CHECK(strstr(sql, "$1") == NULL);
+	sql = BpMaskSql(BP_MASK_FAKE, "email", BP_MASK_TYPE_TEXT, "mail");
+	CHECK(strstr(sql, "@example.com") != NULL && strstr(sql, "$1") != NULL);
+	sql = BpMaskSql(BP_MASK_FAKE, "phone", BP_MASK_TYPE_TEXT, "tel");
+	CHECK(strstr(sql, "'+1-555-'") != NULL);
+
+	/* canonical text: one JSON array per rule, arguments escaped */
+	canon = BpMaskCanonical(rules, 2);
+	CHECK_STR(canon, "[\"public\", \"customers\", \"email\", \"hash\", null]\n"
+			  "[\"public\", \"customers\", \"note\", \"expression\", \"left(note, 1) || E'\\t\\\"'\"]\n");
+	CHECK_STR(BpMaskCanonical(rules, 0), "");
+}
+
 int
 main(void)
 {
@@ -501,5 +576,6 @@ main(void)
 	test_history();
 	test_manifest();
 	test_schema();
+	test_masking();
 	return CheckReport("unit");
 }
