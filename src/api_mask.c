@@ -220,7 +220,7 @@ MaskNewFork(ApiResult *r, const BpProject *p, const BpComputeSpec *spec, const B
 	int			pruned;
 
 	BpCompute()->admin_address(spec, &addr);
-	admin = BpConnect(&addr, bp_operation_timeout_ms);
+	admin = BpConnectTo(&addr, p->name, bp_operation_timeout_ms);	/* the project's database */
 	MaskApply(conn, admin, rules, n, seed, &out);
 	BpDisconnect(conn);
 	Step(r, "mask");
@@ -241,6 +241,7 @@ MaskNewFork(ApiResult *r, const BpProject *p, const BpComputeSpec *spec, const B
 	PutInt(r, "masked_tables", list_length(out.tables));
 	PutInt(r, "masked_rows", out.rows);
 	PutInt(r, "refreshed_views", out.views);
+	PutInt(r, "foreign_keys_revalidated", out.keys);
 	PutRaw(r, "skipped_rules", out.skipped.data);
 	PutLsn(r, "mask_lsn", floor);
 	PutInt(r, "archive_segments_cut", pruned);

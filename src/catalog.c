@@ -1180,10 +1180,13 @@ CatalogSnapshots(int64 timeline_id, int *n)
 	BpSnapshotInfo *out;
 	bool		isnull;
 
-	/* a base snapshot stands for its timeline's history from the fork point on */
+	/*
+	 * a base snapshot stands for its timeline's history from the fork point
+	 * on (a masked one's: from its mask on)
+	 */
 	*n = Run("SELECT s.id, s.start_lsn, s.lsn, s.created_at, "
 			 "CASE WHEN s.reason = 'base' AND t.fork_lsn IS NOT NULL "
-			 "THEN LEAST(t.fork_lsn, s.lsn) ELSE s.lsn END "
+			 "THEN LEAST(COALESCE(t.mask_lsn, t.fork_lsn), s.lsn) ELSE s.lsn END "
 			 "FROM branchpromote.snapshot s "
 			 "JOIN branchpromote.timeline t ON t.id = s.timeline_id "
 			 "WHERE s.timeline_id = $1 AND t.discarded_at IS NULL ORDER BY s.lsn, s.id",

@@ -4,12 +4,15 @@
  *
  * A fork is masked on its closed compute (gate.c: clients get in once the
  * creating transaction commits) in three steps:
- *   1. as the project's role, in one transaction: per table with rules,
- *      its enabled user triggers off (an audit trigger must not copy the
- *      old values elsewhere), one UPDATE of every masked column (row
- *      security off, so no row is silently left out), the triggers back
- *      on; every populated materialized view refreshed.  A rule that fails
- *      aborts the fork.
+ *   1. as the project's role, in one transaction: the foreign keys on a
+ *      masked column dropped (so no cascade masks a value twice, and
+ *      each side is masked on its own); per table with rules, its enabled
+ *      user triggers off (an audit trigger must not copy the old values
+ *      elsewhere), one UPDATE of every masked column (row security off, so
+ *      no row is silently left out), the triggers back on; the foreign
+ *      keys added again, as they were (validated: a key masked on one side
+ *      only fails here); every populated materialized view refreshed.  A
+ *      rule that fails aborts the fork.
  *   2. as the compute's superuser, fixed statements only: VACUUM (FULL,
  *      ANALYZE) of those tables and views (no dead tuple, index entry or
  *      statistic keeps an old value), VACUUM FULL of pg_statistic.
@@ -63,15 +66,13 @@ TextArray(const char *const *v, int n)
 	return s.data;
 }
 
-static MaskColumn *
-Inspect(PGconn *conn, const BpMaskRule *rules, int n)
+/* The rules' columns as three text[] parameters: schemas, tables, columns. */
+static void
+RuleArrays(const BpMaskRule *rules, int n, const char *params[3])
 {
 	const char **s = palloc(sizeof(char *) * Max(1, n));
 	const char **t = palloc(sizeof(char *) * Max(1, n));
 	const char **c = palloc(sizeof(char *) * Max(1, n));
-	const char *params[3];
-	MaskColumn *out = palloc0(sizeof(MaskColumn) * Max(1, n));
-	PGresult   *res;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -82,6 +83,16 @@ Inspect(PGconn *conn, const BpMaskRule *rules, int n)
 	params[0] = TextArray(s, n);
 	params[1] = TextArray(t, n);
 	params[2] = TextArray(c, n);
+}
+
+static MaskColumn *
+Inspect(PGconn *conn, const BpMaskRule *rules, int n)
+{
+	const char *params[3];
+	MaskColumn *out = palloc0(sizeof(MaskColumn) * Max(1, n));
+	PGresult   *res;
+
+	RuleArrays(rules, n, params);
 	res = BpExec(conn,
 				 "SELECT k.oid IS NOT NULL, a.attnum IS NOT NULL, "
 				 "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x WHERE x.conrelid OPERATOR(pg_catalog.=) k.oid "
@@ -93,7 +104,7 @@ Inspect(PGconn *conn, const BpMaskRule *rules, int n)
 				 " WHEN a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype THEN 'uuid' "
 				 " ELSE 'other' END, "
 				 "pg_catalog.format('%I.%I', r.s, r.t), pg_catalog.quote_ident(r.c) "
-				 "FROM pg_catalog.unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[]) "
+				 "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[])) "
 				 " WITH ORDINALITY AS r(s, t, c, i) "
 				 "LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) r.s "
 				 "LEFT JOIN pg_catalog.pg_class k ON k.relnamespace OPERATOR(pg_catalog.=) n.oid "
@@ -146,6 +157,13 @@ RequireMaskable(const BpMaskRule *rule, const MaskColumn *col, const char *where
 				 errhint("Drop the rule with a migration, or drop the table's masking rules.")));
 }
 
+/* Only the rendered rules write $1 (BpMaskCheck refuses it in an expression). */
+static int
+SeedParams(const char *sql)
+{
+	return strstr(sql, "$1") ? 1 : 0;
+}
+
 /* The session a rule's SQL runs in: the seed as $1 (text), pinned names. */
 static void
 MaskSession(PGconn *conn)
@@ -185,10 +203,11 @@ MaskCheckRule(PGconn *conn, const BpMaskRule *rule, const char *seed)
 	/* parsed and type-checked by the compute, not run: EXPLAIN, rolled back */
 	PG_TRY();
 	{
+		char	   *sql = psprintf("EXPLAIN (COSTS OFF) UPDATE %s SET %s = %s", col->qtable, col->qcolumn,
+								   BpMaskSql(rule->kind, rule->arg, col->type, col->qcolumn));
+
 		MaskSession(conn);
-		PQclear(BpExec(conn, psprintf("EXPLAIN (COSTS OFF) UPDATE %s SET %s = %s", col->qtable, col->qcolumn,
-									  BpMaskSql(rule->kind, rule->arg, col->type, col->qcolumn)),
-					   1, params, bp_operation_timeout_ms));
+		PQclear(BpExec(conn, sql, SeedParams(sql), params, bp_operation_timeout_ms));
 		BpExecCommand(conn, "ROLLBACK", bp_operation_timeout_ms);
 	}
 	PG_CATCH();
@@ -254,7 +273,7 @@ MaskTable(PGconn *conn, const BpMaskRule *rules, const MaskColumn *cols, int fir
 		BpExecCommand(conn, psprintf("ALTER TABLE %s DISABLE TRIGGER %s", cols[first].qtable,
 									 PQgetvalue(trig, i, 0)), bp_operation_timeout_ms);
 	{
-		PGresult   *res = BpExec(conn, sql.data, 1, params, bp_operation_timeout_ms);
+		PGresult   *res = BpExec(conn, sql.data, SeedParams(sql.data), params, bp_operation_timeout_ms);
 
 		out->rows += strtol(PQcmdTuples(res), NULL, 10);
 		PQclear(res);
@@ -277,6 +296,8 @@ MaskApply(PGconn *conn, PGconn *admin, const BpMaskRule *rules, int n, const cha
 {
 	MaskColumn *cols = Inspect(conn, rules, n);
 	PGresult   *views;
+	PGresult   *keys;
+	const char *params[3];
 	List	   *rewritten;
 	ListCell   *lc;
 
@@ -286,6 +307,25 @@ MaskApply(PGconn *conn, PGconn *admin, const BpMaskRule *rules, int n, const cha
 
 	/* 1. the project's role, one transaction */
 	MaskSession(conn);
+	RuleArrays(rules, n, params);
+	keys = BpExec(conn,
+				  "WITH m AS (SELECT a.attrelid, a.attnum "
+				  " FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[])) r(s, t, c) "
+				  " JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) r.s "
+				  " JOIN pg_catalog.pg_class k ON k.relnamespace OPERATOR(pg_catalog.=) n.oid AND k.relname OPERATOR(pg_catalog.=) r.t "
+				  " JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.oid AND a.attname OPERATOR(pg_catalog.=) r.c) "
+				  "SELECT pg_catalog.format('%I.%I', n.nspname, k.relname), pg_catalog.quote_ident(c.conname), "
+				  " pg_catalog.pg_get_constraintdef(c.oid) "
+				  "FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.conrelid "
+				  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) k.relnamespace "
+				  "WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0 "
+				  "AND EXISTS (SELECT 1 FROM m WHERE (m.attrelid OPERATOR(pg_catalog.=) c.conrelid "
+				  " AND m.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)) OR (m.attrelid OPERATOR(pg_catalog.=) c.confrelid "
+				  " AND m.attnum OPERATOR(pg_catalog.=) ANY (c.confkey))) ORDER BY 1, 2",
+				  3, params, bp_operation_timeout_ms);
+	for (int i = 0; i < PQntuples(keys); i++)
+		BpExecCommand(conn, psprintf("ALTER TABLE %s DROP CONSTRAINT %s", PQgetvalue(keys, i, 0),
+									 PQgetvalue(keys, i, 1)), bp_operation_timeout_ms);
 	for (int first = 0; first < n;)
 	{
 		int			last = first;
@@ -301,6 +341,11 @@ MaskApply(PGconn *conn, PGconn *admin, const BpMaskRule *rules, int n, const cha
 								 rules[i].schema, rules[i].table, rules[i].column);
 		first = last + 1;
 	}
+	for (int i = 0; i < PQntuples(keys); i++)
+		BpExecCommand(conn, psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", PQgetvalue(keys, i, 0),
+									 PQgetvalue(keys, i, 1), PQgetvalue(keys, i, 2)), bp_operation_timeout_ms);
+	out->keys = PQntuples(keys);
+	PQclear(keys);
 	rewritten = list_copy(out->tables);
 	views = BpExec(conn, "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c "
 				   "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "

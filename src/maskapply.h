@@ -15,6 +15,7 @@ typedef struct BpMaskOutcome
 {
 	List	   *tables;			/* quoted names of the tables masked */
 	int			views;			/* materialized views refreshed */
+	int			keys;			/* foreign keys on masked columns, dropped and added again */
 	int64		rows;			/* rows updated */
 	StringInfoData skipped;		/* JSON array: rules whose table or column the fork lacks */
 } BpMaskOutcome;

@@ -130,6 +130,11 @@ BpMaskCheck(BpMaskKind kind, const char *arg, BpMaskType type, const char **hint
 			if (arg == NULL || arg[strspn(arg, " \t\r\n")] == '\0')
 				return (*hint = "Pass an SQL expression over the row, e.g. 'left(name, 1) || ''.'''."),
 					"rule \"expression\" needs the expression as its argument";
+			/* $1 is the project's seed: an expression must not copy it into the data */
+			for (const char *p = strchr(arg, '$'); p != NULL; p = strchr(p + 1, '$'))
+				if (p[1] >= '0' && p[1] <= '9')
+					return (*hint = "An expression sees the row's columns; it takes no parameters."),
+						"rule \"expression\" may not refer to a parameter ($n)";
 			return NULL;
 	}
 	return (*hint = "Use value, null, hash, partial, fake or expression."), "unknown rule";

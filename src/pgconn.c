@@ -144,7 +144,7 @@ PinnedOptions(void)
  * options NULL: the role's own defaults.
  */
 static void
-Fill(const BpComputeAddr *addr, const char *user, const char *password,
+Fill(const BpComputeAddr *addr, const char *dbname, const char *user, const char *password,
 	 const char *options, const char **k, const char **v, char *portbuf)
 {
 	int			n = 0;
@@ -155,7 +155,7 @@ Fill(const BpComputeAddr *addr, const char *user, const char *password,
 	k[n] = "port";
 	v[n++] = portbuf;
 	k[n] = "dbname";
-	v[n++] = user ? user : "postgres";
+	v[n++] = dbname ? dbname : user ? user : "postgres";
 	k[n] = "user";
 	v[n++] = user ? user : BpOsUserName();
 	k[n] = "application_name";
@@ -223,7 +223,19 @@ BpConnect(const BpComputeAddr *addr, int timeout_ms)
 	const char *v[8];
 	char		port[16];
 
-	Fill(addr, NULL, NULL, PinnedOptions(), k, v, port);
+	Fill(addr, NULL, NULL, NULL, PinnedOptions(), k, v, port);
+	return ConnectParams(k, v, addr->port, timeout_ms);
+}
+
+/* The same, to another database (a project's: its role's name). */
+PGconn *
+BpConnectTo(const BpComputeAddr *addr, const char *dbname, int timeout_ms)
+{
+	const char *k[8];
+	const char *v[8];
+	char		port[16];
+
+	Fill(addr, dbname, NULL, NULL, PinnedOptions(), k, v, port);
 	return ConnectParams(k, v, addr->port, timeout_ms);
 }
 
@@ -241,7 +253,7 @@ BpConnectAs(const BpComputeAddr *addr, const char *role, const char *password,
 	const char *v[8];
 	char		port[16];
 
-	Fill(addr, role, password, pinned ? PinnedOptions() : NULL, k, v, port);
+	Fill(addr, NULL, role, password, pinned ? PinnedOptions() : NULL, k, v, port);
 	return ConnectParams(k, v, addr->port, timeout_ms);
 }
 

@@ -14,6 +14,7 @@ typedef struct BpComputeAddr
 } BpComputeAddr;
 
 extern PGconn *BpConnect(const BpComputeAddr *addr, int timeout_ms);
+extern PGconn *BpConnectTo(const BpComputeAddr *addr, const char *dbname, int timeout_ms);
 extern PGconn *BpConnectAs(const BpComputeAddr *addr, const char *role,
 						   const char *password, bool pinned, int timeout_ms);
 extern PGresult *BpExecScript(PGconn *conn, const char *sql, int timeout_ms);

@@ -538,6 +538,10 @@ test_masking(void)
 	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, "id * 2", BP_MASK_TYPE_OTHER, &hint) == NULL);
 	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, " \t\n", BP_MASK_TYPE_TEXT, &hint) != NULL);
 	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, NULL, BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, "$1", BP_MASK_TYPE_TEXT, &hint) != NULL);	/* the seed */
+	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, "md5($1 || id)", BP_MASK_TYPE_TEXT, &hint) != NULL);
+	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, "$$x$$ || id", BP_MASK_TYPE_TEXT, &hint) == NULL);
+	CHECK(BpMaskCheck(BP_MASK_EXPRESSION, "'US$' || id", BP_MASK_TYPE_TEXT, &hint) == NULL);
 
 	/* SQL: the seed is $1, never inlined; NULL stays NULL; literals escaped */
 	sql = BpMaskSql(BP_MASK_HASH, NULL, BP_MASK_TYPE_TEXT, "\"e mail\"");
