@@ -6,7 +6,8 @@
 # converge to exactly the committed state before the call: the same
 # environments on the same timelines, the same rows in prod, no timeline or
 # snapshot directory that no committed row references, every compute
-# running, no prepared transaction left on a compute.
+# running, no prepared transaction left on a compute.  Undo (restore_branch,
+# undrop_project), protection and masked forks are in the matrix too.
 use strict;
 use warnings FATAL => 'all';
 
@@ -50,6 +51,8 @@ $bp->json("SELECT branchpromote.discard_branch('acme', 'kept')");
 $bp->json("SELECT branchpromote.create_project('gone')");
 $bp->json("SELECT branchpromote.drop_project('gone', 'gone')");
 $bp->json("SELECT branchpromote.unprotect('acme', 'prod')");
+# masking: a rule for masked forks
+$bp->json("SELECT branchpromote.set_mask_rule('acme', 'items', 'a', 'null')");
 ok(BranchPromoteTest::wait_until(sub {
 	$bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE project = 'acme'") > 0
 }), 'setup: prod has a snapshot');
@@ -170,6 +173,8 @@ my @cases = (
 	[ "restore_branch('acme', 'kept')", 'restore', 'start compute' ],
 	[ "undrop_project('gone')", 'undrop' ],
 	[ "protect('acme', 'keep')", 'protect' ],
+	[ "fork_branch('acme', 'crashm', masked => true)", 'plan', 'fork running source (backup mode)', 'start compute',
+		'mask', 'cut history before the mask', 'base snapshot' ],
 	[ "rollback_to_lsn('acme', '$lsn')", "postmaster:stop prod's compute" ],
 	[ "reset_prod('acme', 'acme')", 'postmaster:fork running dev (backup mode)' ],
 	[ "promote_branch('acme', 'v3')", 'worker:rehearse on a fork of prod' ],
