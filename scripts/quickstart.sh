@@ -31,10 +31,6 @@ fi
 if [ "$(ctl -Atc "SELECT count(*) FROM branchpromote.pending_removal WHERE project = 'demo' AND branch IS NULL")" = 1 ]; then
 	echo "(purging the dropped demo project of an earlier run: its name is wanted back)"
 	ctl -Atc "SELECT branchpromote.purge_project('demo')" >/dev/null
-	for _ in $(seq 600); do
-		[ "$(ctl -Atc "SELECT count(*) FROM branchpromote.pending_removal WHERE project = 'demo'")" = 0 ] && break
-		sleep 0.1
-	done
 fi
 
 echo "-- 1. create the project: a dev timeline with its own compute"

@@ -243,9 +243,10 @@ branchpromote_undrop_project(PG_FUNCTION_ARGS)
 
 /*
  * purge_project(project) → jsonb: end a dropped project's recovery window
- * now (an erasure request, or its name wanted back); the reconciler
- * removes its data at its next pass.  Only a superuser or an admin, and
- * only for a project already dropped: no single call destroys a live one.
+ * now (an erasure request, or its name wanted back): its rows go in this
+ * transaction (its name is free at commit), its data at the reconciler's
+ * next pass.  Only a superuser or an admin, and only for a project already
+ * dropped: no single call destroys a live one.
  */
 Datum
 branchpromote_purge_project(PG_FUNCTION_ARGS)
@@ -270,7 +271,7 @@ branchpromote_purge_project(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no dropped project \"%s\" is kept", name),
 				 errhint("Only a dropped project is purged: SELECT branchpromote.drop_project('%s', '%s') first.", name, name)));
-	CatalogEndRecoveryWindow(p.id);
+	CatalogDeleteProject(p.id);
 	BpWakeWorkerAtCommit();
 	Step(&r, "purge");
 	CatalogRecordOperation(name, "purge_project", actor, r.started_at, StepsJson(&r));

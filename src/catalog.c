@@ -321,15 +321,15 @@ CatalogUndropProject(int64 project_id)
 		1, types, values, NULL, SPI_OK_UPDATE);
 }
 
-/* A dropped project's recovery window ends now (purge_project). */
+/* Delete a project; its timelines, environments, computes and deploys cascade. */
 void
-CatalogEndRecoveryWindow(int64 project_id)
+CatalogDeleteProject(int64 project_id)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(project_id)};
 
-	Run("UPDATE branchpromote.project SET kept_until = pg_catalog.now() WHERE id = $1",
-		1, types, values, NULL, SPI_OK_UPDATE);
+	Run("DELETE FROM branchpromote.project WHERE id = $1", 1, types, values, NULL,
+		SPI_OK_DELETE);
 }
 
 /*

@@ -118,7 +118,7 @@ extern int64 CatalogInsertProject(const char *name, Oid owner, const char *passw
 extern bool CatalogFindDroppedProject(const char *name, BpProject *out, char **kept_until);
 extern char *CatalogDropProject(int64 project_id, int window_s);
 extern void CatalogUndropProject(int64 project_id);
-extern void CatalogEndRecoveryWindow(int64 project_id);
+extern void CatalogDeleteProject(int64 project_id);
 extern void CatalogPurgeExpired(int *projects, int *branches);
 extern BpMaskRule *CatalogMaskRules(int64 project_id, int *n);
 extern char *CatalogMaskSeed(int64 project_id, const char *make);

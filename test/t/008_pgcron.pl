@@ -80,7 +80,7 @@ my $reap = as('alice',
 	"SELECT cron.schedule('reap-previews', '$min $hour * * *', \$\$"
 	  . "SELECT branchpromote.discard_branch(project, branch) FROM branchpromote.timelines "
 	  . "WHERE kind = 'preview' AND discarded_at IS NULL AND expires_at IS NULL "
-	  . "AND created_at < now() - interval '0 days'\$\$)");
+	  . "AND created_at < now() - interval '0 days' AND NOT protected\$\$)");
 my $intruder = as('mallory',
 	"SELECT cron.schedule('steal-anchor', '$min $hour * * *', "
 	  . "\$\$SELECT branchpromote.create_anchor('shop', 'prod', 'mallory-' || $stamp)\$\$)");

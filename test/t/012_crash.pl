@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/../perl";
 use BranchPromoteTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 # a discarded branch and a dropped project stay restorable for the whole test
 my $bp = BranchPromoteTest->new_node('main', port_base => 26800, recovery_window => '7d');
@@ -133,13 +134,20 @@ sub converged
 # Start the control server again after its postmaster was killed.
 sub restart_control
 {
-	$node->{_pid} = undef;
+	my $pid = $node->{_pid};
+
+	# the killed postmaster gone (not even a zombie), and every child of it
+	BranchPromoteTest::wait_until(sub { !defined $pid || !-e "/proc/$pid" }, 30);
 	BranchPromoteTest::wait_until(sub {
-		my $out = `pgrep -f -- '-D @{[ $node->data_dir ]}' 2>/dev/null`;
+		# list form, no shell: a shell's own command line would match
+		open(my $ps, '-|', 'pgrep', '-f', '--', '-D ' . $node->data_dir) or die "pgrep: $!";
+		my $out = join('', <$ps>);
+		close($ps);
 		$out eq '';
 	}, 30);
 	for (1 .. 50)
 	{
+		$node->{_pid} = undef;	# a failed start read the old postmaster.pid
 		return if $node->start(fail_ok => 1);
 		usleep(200_000);
 	}
