@@ -231,6 +231,18 @@ CatalogLockProjectName(const char *name)
 		"pg_catalog.hashtext($1))", 1, types, values, NULL, SPI_OK_SELECT);
 }
 
+/*
+ * Is the catalog 0.7.0's (recovery window, protection, masking)?  A 0.7.0
+ * library on a catalog whose ALTER EXTENSION UPDATE is pending (or inside
+ * the update scripts of a fresh CREATE EXTENSION) reads it as before.
+ */
+bool
+CatalogHasRecoveryWindow(void)
+{
+	return Run("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'branchpromote.project'::pg_catalog.regclass "
+			   "AND attname = 'dropped_at' AND NOT attisdropped", 0, NULL, NULL, NULL, SPI_OK_SELECT) > 0;
+}
+
 /* Look a project up by name, optionally locking it for the transaction. */
 bool
 CatalogFindProject(const char *name, bool for_update, BpProject *out)
@@ -238,13 +250,16 @@ CatalogFindProject(const char *name, bool for_update, BpProject *out)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
+	bool		v7 = CatalogHasRecoveryWindow();
+	const char *sql = for_update ?
+		(v7 ? "SELECT id, name, owner, app_password FROM branchpromote.project "
+		 "WHERE name = $1 AND dropped_at IS NULL FOR UPDATE" :
+		 "SELECT id, name, owner, app_password FROM branchpromote.project WHERE name = $1 FOR UPDATE") :
+		(v7 ? "SELECT id, name, owner, app_password FROM branchpromote.project "
+		 "WHERE name = $1 AND dropped_at IS NULL" :
+		 "SELECT id, name, owner, app_password FROM branchpromote.project WHERE name = $1");
 
-	if (Run(for_update ?
-			"SELECT id, name, owner, app_password FROM branchpromote.project "
-			"WHERE name = $1 AND dropped_at IS NULL FOR UPDATE" :
-			"SELECT id, name, owner, app_password FROM branchpromote.project "
-			"WHERE name = $1 AND dropped_at IS NULL",
-			1, types, values, NULL, SPI_OK_SELECT) == 0)
+	if (Run(sql, 1, types, values, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	out->id = ColInt64(0, 1);
 	out->name = ColText(0, 2);
@@ -276,6 +291,8 @@ CatalogFindDroppedProject(const char *name, BpProject *out, char **kept_until)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
 
+	if (!CatalogHasRecoveryWindow())
+		return false;
 	if (Run("SELECT id, name, owner, app_password, kept_until::text FROM branchpromote.project "
 			"WHERE name = $1 AND dropped_at IS NOT NULL FOR UPDATE",
 			1, types, values, NULL, SPI_OK_SELECT) == 0)
@@ -566,6 +583,8 @@ FirstText(const char *sql, int64 id)
 bool
 CatalogTimelineExists(int64 id)
 {
+	if (!CatalogHasRecoveryWindow())
+		return Exists("SELECT 1 FROM branchpromote.timeline WHERE id = $1 AND discarded_at IS NULL", id);
 	return Exists("SELECT 1 FROM branchpromote.timeline WHERE id = $1 "
 				  "AND (discarded_at IS NULL OR kept_until IS NOT NULL)", id);
 }
@@ -1331,9 +1350,13 @@ CatalogTimelineStates(MemoryContext cxt, const int64 *ids, int nids, int *n)
 		elems[i] = Int64GetDatum(ids[i]);
 	values[0] = PointerGetDatum(construct_array(elems, nids, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*n = Run("SELECT t.id, EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.timeline_id = t.id) "
+	*n = Run(CatalogHasRecoveryWindow() ?
+			 "SELECT t.id, EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.timeline_id = t.id) "
 			 "FROM branchpromote.timeline t WHERE t.id = ANY ($1) "
 			 "AND (t.discarded_at IS NULL OR t.kept_until IS NOT NULL) "
+			 "ORDER BY t.id" :
+			 "SELECT t.id, EXISTS (SELECT 1 FROM branchpromote.compute c WHERE c.timeline_id = t.id) "
+			 "FROM branchpromote.timeline t WHERE t.id = ANY ($1) AND t.discarded_at IS NULL "
 			 "ORDER BY t.id",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	out = MemoryContextAlloc(cxt, sizeof(BpTimelineState) * Max(1, *n));

@@ -113,6 +113,7 @@ extern Oid	CatalogCaller(void);
 extern bool CatalogExtensionInstalled(void);
 
 extern void CatalogLockProjectName(const char *name);
+extern bool CatalogHasRecoveryWindow(void);
 extern bool CatalogFindProject(const char *name, bool for_update, BpProject *out);
 extern int64 CatalogInsertProject(const char *name, Oid owner, const char *password);
 extern bool CatalogFindDroppedProject(const char *name, BpProject *out, char **kept_until);

@@ -951,11 +951,11 @@ DoListTimelines(void *arg)
 	MemoryContextSwitchTo(old);
 }
 
-/* Discard previews past their expiry. */
+/* Discard previews past their expiry (a catalog not yet updated to 0.7.0: later). */
 static void
 DoExpirePreviews(void *arg)
 {
-	int			n = CatalogExpirePreviews(bp_recovery_window_s);
+	int			n = CatalogHasRecoveryWindow() ? CatalogExpirePreviews(bp_recovery_window_s) : 0;
 
 	if (n > 0)
 		BpWakeWorkerAtCommit();	/* their routes go (the proxy asks again) */
@@ -975,6 +975,8 @@ DoPurgeExpired(void *arg)
 	int			projects;
 	int			branches;
 
+	if (!CatalogHasRecoveryWindow())
+		return;					/* ALTER EXTENSION UPDATE pending */
 	CatalogPurgeExpired(&projects, &branches);
 	if (projects > 0 || branches > 0)
 		ereport(LOG,
