@@ -90,6 +90,7 @@ ctl -c "SELECT project, env, connections_total, wakes, round(wake_ms_max) AS wak
 
 echo "-- 10. nothing lost by a slip: prod is protected from its first deploy, a discard can be undone"
 ctl -Atc "SELECT name || ' is protected' FROM branchpromote.protections WHERE project = 'demo'"
+echo "(drop_project is refused, as it should be:)"
 ctl -c "SELECT branchpromote.drop_project('demo', 'demo')" 2>&1 | sed -n '1,3p' || true
 ctl -c "SELECT jsonb_pretty(branchpromote.discard_branch('demo', 'pr-1'))"
 ctl -c "SELECT project, branch, kind, removal_at FROM branchpromote.pending_removal WHERE project = 'demo'"
