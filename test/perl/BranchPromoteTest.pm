@@ -442,8 +442,10 @@ sub _drop_all
 	# prod is protected from its first deploy; the superuser may unprotect
 	$self->sql("SELECT branchpromote.unprotect(project, name) FROM branchpromote.protections");
 	$self->sql("SELECT branchpromote.drop_project('$_', '$_')") for @projects;
-	# a test that keeps dropped projects (recovery_window): their data goes now
-	$self->sql("SELECT branchpromote.purge_project(project) FROM branchpromote.pending_removal WHERE branch IS NULL");
+	# a test that keeps dropped projects (recovery_window): their data goes
+	# now (those whose window has ended are the reconciler's already)
+	$self->sql("SELECT branchpromote.purge_project(project) FROM branchpromote.pending_removal "
+		  . "WHERE branch IS NULL AND removal_at > now()");
 	my $dirs_gone = wait_until(sub { !$self->timeline_dirs && !glob("$self->{root}/trash/*") }, $seconds);
 	my $procs_gone = wait_until(sub { !$self->processes_under_root }, $seconds);
 	return ($dirs_gone, $procs_gone);
