@@ -34,6 +34,21 @@ OBJS = \
 	src/api_mask.o \
 	src/maskapply.o \
 	src/masking.o \
+	src/drivers.o \
+	src/local.o \
+	src/digest.o \
+	src/tenantconn.o \
+	src/reconcile_items.o \
+	src/reconcile_starts.o \
+	src/reconcile_requests.o \
+	src/reconcile_computes.o \
+	src/reconcile_twophase.o \
+	src/reconcile_idle.o \
+	src/reconcile_timelines.o \
+	src/reconcile_jobs.o \
+	src/reconcile_snapshots.o \
+	src/reconcile_retention.o \
+	src/reconcile_manifests.o \
 	src/api_history.o \
 	src/api_stray.o \
 	src/journal.o \
@@ -141,6 +156,8 @@ cppcheck:
 		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 		--suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
+	@# no include or call circle between the modules of src/ (after a build: it reads the objects)
+	perl test/tools/cycles.pl
 	@# server code lists directories with AllocateDir/ReadDir (an ERROR releases the handle)
 	@! grep -n '[^a-zA-Z_]\(opendir\|readdir\|closedir\)(' src/*.c || \
 		{ echo 'raw opendir/readdir/closedir in server code: use AllocateDir/ReadDir/FreeDir'; exit 1; }

@@ -30,7 +30,7 @@ show_diffs() { find "$T/src" -name regression.diffs -exec cat {} + 2>/dev/null |
 
 suite "build (-Wall -Wextra -Werror)" in_tree clean all
 make -C "$T/src" -s PG_CONFIG="$PG_CONFIG" install >/dev/null || die "make install failed"
-suite "cppcheck" in_tree cppcheck
+suite "cppcheck, no include or call circle" in_tree cppcheck
 suite "unit tests (pure core)" in_tree unitcheck
 suite "fuzz the wire parser (${FUZZ_SECONDS:-30} s, ASan/UBSan)" in_tree fuzzcheck FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 

@@ -38,6 +38,7 @@
 #include "pgconn.h"
 #include "planner.h"
 #include "requests.h"
+#include "tenantconn.h"
 
 /* initdb of the template, once per data root, may take a while */
 #define TEMPLATE_TIMEOUT_MS (10 * 60 * 1000)

@@ -14,11 +14,13 @@
 #include "api_mask.h"
 #include "apiutil.h"
 #include "catalog.h"
+#include "digest.h"
 #include "driver.h"
 #include "ledger.h"
 #include "maskapply.h"
 #include "guc.h"
 #include "pgconn.h"
+#include "tenantconn.h"
 
 PG_FUNCTION_INFO_V1(branchpromote_set_mask_rule);
 PG_FUNCTION_INFO_V1(branchpromote_drop_mask_rule);

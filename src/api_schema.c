@@ -23,6 +23,7 @@
 #include "driver.h"
 #include "guc.h"
 #include "pgconn.h"
+#include "tenantconn.h"
 
 PG_FUNCTION_INFO_V1(branchpromote_schema_fingerprint);
 PG_FUNCTION_INFO_V1(branchpromote_accept_schema);

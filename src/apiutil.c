@@ -27,6 +27,7 @@
 #include "names.h"
 #include "pgconn.h"
 #include "process.h"
+#include "tenantconn.h"
 #include "twophase.h"
 #include "xactend.h"
 

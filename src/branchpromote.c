@@ -8,7 +8,9 @@
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "utils/guc.h"
 
+#include "drivers.h"
 #include "guc.h"
 #include "jobs.h"
 #include "proxy.h"
@@ -75,6 +77,8 @@ _PG_init(void)
 				 errmsg("branchpromote must be loaded via shared_preload_libraries"),
 				 errhint("Add branchpromote to shared_preload_libraries in postgresql.conf and restart the server.")));
 	BpGucInit();
+	BpDriversInit();
+	MarkGUCPrefixReserved("branchpromote");	/* after every setting of ours is defined */
 	(void) BpDataRoot();		/* refuse to start with an unsafe derived data root */
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ShmemRequest;

@@ -36,57 +36,7 @@ static bool SyncHba(int64 timeline_id, bool open);
 static BpComputeStatus LocalStatus(const BpComputeSpec *spec, int *pid);
 static void LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr);
 
-char *
-LocalSocketDir(int64 compute_id)
-{
-	return psprintf("%s/c" INT64_FORMAT, BpSocketRoot(), compute_id);
-}
 
-/*
- * The pid in pgdata/postmaster.pid if that process is alive, the file
- * names this directory, and the process started when the file says its
- * postmaster did, within two minutes (after a crash the pid may be another
- * process's, even one of ours; the slack absorbs wall-clock steps, which
- * move the boot time the process start is read against); 0 otherwise.
- * ready (if not NULL): the postmaster says it accepts connections (its
- * status line, the eighth, is "ready"); read from the file, so a hung
- * postmaster never blocks the reader.
- */
-static int
-PidFilePid(const char *pgdata, bool *ready)
-{
-	FILE	   *f = AllocateFile(psprintf("%s/postmaster.pid", pgdata), "r");
-	char		line[LOCK_FILE_LINE_PM_STATUS][MAXPGPATH];
-	int			n = 0;
-	int			pid;
-
-	if (ready)
-		*ready = false;
-	if (f == NULL)
-		return 0;
-	while (n < LOCK_FILE_LINE_PM_STATUS && fgets(line[n], MAXPGPATH, f))
-	{
-		line[n][strcspn(line[n], "\n")] = '\0';
-		n++;
-	}
-	FreeFile(f);
-	if (n < LOCK_FILE_LINE_START_TIME)
-		return 0;
-	pid = atoi(line[LOCK_FILE_LINE_PID - 1]);
-	if (strcmp(line[LOCK_FILE_LINE_DATA_DIR - 1], pgdata) != 0 || !BpPidAlive(pid) ||
-		!BpProcessStartedNear(pid, (time_t) atoll(line[LOCK_FILE_LINE_START_TIME - 1]), 120))
-		return 0;
-	if (ready && n == LOCK_FILE_LINE_PM_STATUS)
-		*ready = strncmp(line[LOCK_FILE_LINE_PM_STATUS - 1], PM_STATUS_READY,
-						 strlen("ready")) == 0;
-	return pid;
-}
-
-int
-LocalPostmasterPid(const char *pgdata)
-{
-	return PidFilePid(pgdata, NULL);
-}
 
 /*
  * Signal pgdata's postmaster: ours to signal if it runs as the server's
@@ -124,7 +74,7 @@ WaitGone(int pid, int timeout_ms)
  * Stop the postmaster of pgdata: fast shutdown (unless immediate: the data
  * is about to be removed), then immediate shutdown, then kill.
  */
-void
+static void
 LocalStopPgdata(const char *pgdata, bool immediate)
 {
 	int			pid = LocalPostmasterPid(pgdata);
@@ -246,12 +196,7 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 static BpComputeStatus
 LocalStatus(const BpComputeSpec *spec, int *pid)
 {
-	bool		ready;
-
-	*pid = PidFilePid(LocalPgdata(spec->timeline_id), &ready);
-	if (*pid == 0)
-		return BP_COMPUTE_DOWN;
-	return ready ? BP_COMPUTE_READY : BP_COMPUTE_STARTING;
+	return LocalPostmasterStatus(spec->timeline_id, pid);
 }
 
 static int
@@ -275,8 +220,7 @@ LocalStopTimeline(int64 timeline_id, bool immediate)
 static void
 LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr)
 {
-	strlcpy(addr->socket_dir, LocalSocketDir(spec->compute_id), sizeof(addr->socket_dir));
-	addr->port = spec->port;
+	LocalComputeAddress(spec, addr);
 }
 
 /* Is 127.0.0.1:port free to bind (nothing else listening there)? */
@@ -377,16 +321,6 @@ ClosedMarkerPath(int64 timeline_id)
 	return psprintf("%s/closed", LocalTimelineDir(timeline_id));
 }
 
-/*
- * The compute's pg_hba.conf: beside its data directory, not in it (the
- * data directory may belong to the compute user, and a fork must not
- * inherit its source's).
- */
-char *
-LocalHbaFile(int64 timeline_id)
-{
-	return psprintf("%s/pg_hba.conf", LocalTimelineDir(timeline_id));
-}
 
 static bool
 LocalClientAccessClosed(const BpComputeSpec *spec)
@@ -472,7 +406,7 @@ LocalSetClientAccess(const BpComputeSpec *spec, bool open)
 	BpDisconnect(conn);
 }
 
-static const BpComputeDriver local_compute = {
+const BpComputeDriver bp_local_compute = {
 	.name = "local",
 	.start = LocalStart,
 	.stop = LocalStop,
@@ -488,9 +422,3 @@ static const BpComputeDriver local_compute = {
 	.set_client_access = LocalSetClientAccess,
 	.client_access_closed = LocalClientAccessClosed,
 };
-
-const BpComputeDriver *
-BpCompute(void)
-{
-	return &local_compute;
-}

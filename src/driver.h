@@ -191,6 +191,7 @@ typedef struct BpComputeDriver
 	char	   *(*log_tail) (const BpComputeSpec *spec);
 } BpComputeDriver;
 
+/* The drivers branchpromote.storage_driver and compute_driver chose (drivers.c). */
 extern const BpStorageDriver *BpStorage(void);
 extern const BpComputeDriver *BpCompute(void);
 

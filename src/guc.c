@@ -47,7 +47,7 @@ CheckPathSetting(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-/* Register every GUC and reserve the prefix. */
+/* Register every GUC but the drivers' (drivers.c); _PG_init reserves the prefix. */
 void
 BpGucInit(void)
 {
@@ -179,7 +179,6 @@ BpGucInit(void)
 							   &bp_proxy_ssl_key_file, "",
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
-	MarkGUCPrefixReserved("branchpromote");
 }
 
 /* The data root: the setting, or "branchpromote" beside the data directory. */

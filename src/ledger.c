@@ -13,8 +13,6 @@
 
 #include <limits.h>
 
-#include "common/cryptohash.h"
-#include "common/sha2.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
@@ -24,6 +22,7 @@
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
+#include "digest.h"
 #include "guc.h"
 #include "ledger.h"
 #include "migcheck.h"
@@ -44,54 +43,6 @@ BpMigrationChecksum(const BpMigration *m)
 					   psprintf("-- branchpromote: transaction false\n%s", m->sql) : m->sql);
 }
 
-/* Lowercase hex sha256 of a string. */
-char *
-BpSha256Hex(const char *data)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char	   *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) data, strlen(data)) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute a sha256 checksum"),
-				 errhint("Check the server log for out-of-memory errors.")));
-	pg_cryptohash_free(ctx);
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	return hex;
-}
-
-/*
- * Connect to read a ledger: as the project's own role, over the compute's
- * private socket, with pinned settings.  The ledger is the tenant's table
- * in the tenant's database, so it is only ever read with the tenant's own
- * rights: whatever the tenant put there runs as the tenant.
- */
-PGconn *
-LedgerConnectReader(const BpComputeSpec *spec, const char *project, const char *password)
-{
-	BpComputeAddr addr;
-
-	BpCompute()->admin_address(spec, &addr);
-	return BpConnectAs(&addr, project, password, true, bp_operation_timeout_ms);
-}
-
-/*
- * Connect to run migrations: as the project's role with its own defaults
- * (a migration sees the search_path its author expects).
- */
-PGconn *
-LedgerConnect(const BpComputeSpec *spec, const char *project, const char *password)
-{
-	BpComputeAddr addr;
-
-	BpCompute()->admin_address(spec, &addr);
-	return BpConnectAs(&addr, project, password, false, bp_operation_timeout_ms);
-}
 
 static void
 Cmd(PGconn *conn, const char *sql)

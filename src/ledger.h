@@ -29,12 +29,7 @@ typedef struct BpApplied
 	BpSchemaState result;		/* the schema once this commits (the last batch's end) */
 } BpApplied;
 
-extern char *BpSha256Hex(const char *data);
 extern char *BpMigrationChecksum(const BpMigration *m);
-extern PGconn *LedgerConnectReader(const BpComputeSpec *spec, const char *project,
-								   const char *password);
-extern PGconn *LedgerConnect(const BpComputeSpec *spec, const char *project,
-							 const char *password);
 extern void EnsureLedger(PGconn *conn);
 extern void LedgerRefuse(const BpLedgerPlan *plan, const BpMigration *wanted,
 						 const BpLedger *have, const char *env, bool from_dev);

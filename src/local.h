@@ -1,5 +1,6 @@
 /*
- * local.h — on-disk layout shared by the local storage and compute drivers.
+ * local.h — on-disk layout shared by the local storage and compute drivers
+ * (local.c), which use nothing of each other.
  *
  *   <data_root>/template/               initdb'd base, never started
  *   <data_root>/timelines/<id>/owner    creating transaction's xid
@@ -15,6 +16,8 @@
 
 #include "access/xlogdefs.h"
 
+#include "driver.h"
+
 extern char *LocalTimelineDir(int64 timeline_id);
 extern char *LocalPgdata(int64 timeline_id);
 extern char *LocalArchive(int64 timeline_id);
@@ -22,9 +25,14 @@ extern char *LocalLogFile(int64 timeline_id);
 extern char *LocalTemplateDir(void);
 extern char *LocalSocketDir(int64 compute_id);
 extern char *LocalHbaFile(int64 timeline_id);
-extern void LocalStopPgdata(const char *pgdata, bool immediate);
-extern int	LocalPostmasterPid(const char *pgdata);
-extern XLogRecPtr LocalStoppedHead(int64 timeline_id);
 extern void LocalWriteFile(const char *path, const char *content);
+extern int	LocalPidFile(const char *pgdata, bool *ready);
+extern int	LocalPostmasterPid(const char *pgdata);
+extern BpComputeStatus LocalPostmasterStatus(int64 timeline_id, int *pid);
+extern void LocalComputeAddress(const BpComputeSpec *spec, BpComputeAddr *addr);
+
+/* the drivers themselves, chosen by name in drivers.c */
+extern const BpStorageDriver bp_local_storage;
+extern const BpComputeDriver bp_local_compute;
 
 #endif

@@ -22,10 +22,11 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 
+#include "digest.h"
 #include "guc.h"
-#include "ledger.h"
 #include "pgconn.h"
 #include "schemaread.h"
+#include "tenantconn.h"
 
 static const char *const SchemaQuery =
 	"WITH ns AS (\n"

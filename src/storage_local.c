@@ -44,35 +44,6 @@
 #include "localuser.h"
 #include "process.h"
 
-char *
-LocalTimelineDir(int64 timeline_id)
-{
-	return psprintf("%s/timelines/" INT64_FORMAT, BpDataRoot(), timeline_id);
-}
-
-char *
-LocalPgdata(int64 timeline_id)
-{
-	return psprintf("%s/pgdata", LocalTimelineDir(timeline_id));
-}
-
-char *
-LocalArchive(int64 timeline_id)
-{
-	return psprintf("%s/archive", LocalTimelineDir(timeline_id));
-}
-
-char *
-LocalLogFile(int64 timeline_id)
-{
-	return psprintf("%s/compute.log", LocalTimelineDir(timeline_id));
-}
-
-char *
-LocalTemplateDir(void)
-{
-	return psprintf("%s/template", BpDataRoot());
-}
 
 /* mkdir -p for one level; an existing directory is fine. */
 static void
@@ -85,36 +56,6 @@ EnsureDir(const char *path)
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 }
 
-/*
- * Write a whole small file durably, replacing it atomically: a temporary
- * file beside it, fsync'd, then renamed over it, so a crash leaves the old
- * content or the new, never a torn file.
- */
-void
-LocalWriteFile(const char *path, const char *content)
-{
-	char	   *tmp = psprintf("%s.tmp", path);
-	int			fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	size_t		len = strlen(content);
-
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", tmp),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	if (write(fd, content, len) != (ssize_t) len)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmp),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	if (pg_fsync(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", tmp),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	CloseTransientFile(fd);
-	(void) durable_rename(tmp, path, ERROR);
-}
 
 /*
  * Create dir (under root) with an owner file naming the current top
@@ -380,7 +321,7 @@ StoppedControl(int64 timeline_id)
 	return control;
 }
 
-XLogRecPtr
+static XLogRecPtr
 LocalStoppedHead(int64 timeline_id)
 {
 	ControlFileData *control = StoppedControl(timeline_id);
@@ -549,7 +490,7 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, bo
 	int			segsz;
 
 	INSTR_TIME_SET_CURRENT(t);
-	BpCompute()->admin_address(source, &addr);
+	LocalComputeAddress(source, &addr);
 	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
 	/* the source's timeline and segment size name the WAL files the fork needs */
@@ -664,7 +605,7 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 				int64 base_snapshot_id, BpForkResult *result)
 {
 	int			pid;
-	BpComputeStatus st = BpCompute()->status(source, &pid);
+	BpComputeStatus st = LocalPostmasterStatus(source->timeline_id, &pid);
 	char	   *pgdata = LocalPgdata(new_tl);
 	instr_time	t;
 	size_t		len;
@@ -962,7 +903,7 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 	instr_time	t;
 
 	INSTR_TIME_SET_CURRENT(t);
-	if (BpCompute()->status(spec, &pid) == BP_COMPUTE_DOWN)
+	if (LocalPostmasterStatus(spec->timeline_id, &pid) == BP_COMPUTE_DOWN)
 	{
 		/* stopped cleanly: its files are consistent at the shutdown checkpoint */
 		XLogRecPtr	head = RequireStoppedHead(timeline_id);
@@ -1305,9 +1246,9 @@ LocalHeadLsn(int64 timeline_id, const BpComputeSpec *spec, bool seal)
 	int			pid;
 
 	/* stopped: the shutdown checkpoint; forks copy what the archive lacks */
-	if (BpCompute()->status(spec, &pid) == BP_COMPUTE_DOWN)
+	if (LocalPostmasterStatus(spec->timeline_id, &pid) == BP_COMPUTE_DOWN)
 		return RequireStoppedHead(timeline_id);
-	BpCompute()->admin_address(spec, &addr);
+	LocalComputeAddress(spec, &addr);
 	conn = BpConnect(&addr, bp_operation_timeout_ms);
 	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL,
 				 bp_operation_timeout_ms);
@@ -1511,7 +1452,7 @@ LocalSealStopped(int64 timeline_id)
 	return CopyWalTail(timeline_id, LocalArchive(timeline_id), true);
 }
 
-static const BpStorageDriver local_storage = {
+const BpStorageDriver bp_local_storage = {
 	.name = "local",
 	.template_ready = LocalTemplateReady,
 	.ensure_template = LocalEnsureTemplate,
@@ -1532,9 +1473,3 @@ static const BpStorageDriver local_storage = {
 	.seal_stopped = LocalSealStopped,
 	.stopped_head = LocalStoppedHead,
 };
-
-const BpStorageDriver *
-BpStorage(void)
-{
-	return &local_storage;
-}

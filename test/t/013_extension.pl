@@ -79,4 +79,16 @@ $bp->sql("SELECT branchpromote.purge_stray_timeline(timeline) FROM branchpromote
 is(scalar($bp->timeline_dirs), 0, 'until an admin purges it');
 
 $bp->teardown;
+
+# A driver no build has: the server refuses to start, saying which exist.
+for my $kind (qw(storage compute))
+{
+	my $bad = PostgreSQL::Test::Cluster->new("bad_$kind");
+	$bad->init;
+	$bad->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'branchpromote'\nbranchpromote.${kind}_driver = 'neon'\n");
+	ok(!$bad->start(fail_ok => 1), "a server with ${kind}_driver = 'neon' does not start");
+	like(slurp_file($bad->logfile), qr/FATAL:  unknown $kind driver "neon".*HINT:  Drivers built in: "local"\./s,
+		'and says why, with the drivers built in');
+}
 done_testing();

@@ -1,0 +1,149 @@
+/*
+ * reconcile_idle.c — idle suspend, and the ledger and schema mirrors of
+ * running computes.  A job of the reconciler; worker.c runs the passes.
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/procarray.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "driver.h"
+#include "guc.h"
+#include "jobs.h"
+#include "journal.h"
+#include "ledger.h"
+#include "pgconn.h"
+#include "process.h"
+#include "proxystats.h"
+#include "requests.h"
+#include "tenantconn.h"
+#include "twophase.h"
+#include "reconcile.h"
+
+/*
+ * Mirror a running compute's schema check in the catalog, so that
+ * plan_promotion sees it once the compute is down; "unknown" if it could
+ * not be read (plan_promotion then wakes the compute).
+ */
+static void
+MirrorSchema(const BpComputeRow *row)
+{
+	BpSchemaCheck check;
+
+	CatalogSetSchemaMirror(row->spec.timeline_id,
+						   SchemaCheckQuietly(&row->spec, row->project, row->project_password, &check) ?
+						   SchemaCheckJson(&check) : NULL);
+}
+
+/*
+ * Refresh the catalog's copy of a running compute's ledger (the ledger
+ * itself lives in the timeline: migrations applied there directly, or
+ * inherited by a fork, show up here).
+ */
+void
+DoRefreshLedger(void *arg)
+{
+	int64		id = *(int64 *) arg;
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	PGconn	   *conn;
+	BpLedger	ledger;
+
+	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
+		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		return;
+	conn = LedgerConnect(&row.spec, row.project, row.project_password);
+	ResolvePrepared(conn, id);
+	LedgerRead(conn, &ledger);
+	BpDisconnect(conn);
+	CatalogReplaceLedgerMirror(row.spec.timeline_id, &ledger);
+	MirrorSchema(&row);
+}
+
+/*
+ * Scale to zero: a running compute with client connections is active now;
+ * one without any for longer than its suspend timeout is shut down cleanly
+ * (the proxy or wake_compute starts it again).
+ */
+void
+DoIdle(void *arg)
+{
+	int64		id = *(int64 *) arg;
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	int64		timeout_s;
+	BpComputeAddr addr;
+	PGconn	   *conn;
+	PGresult   *res;
+	int			clients;
+	int64		idle_s;
+	int64		proxy_idle_s;
+
+	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
+		strcmp(row.desired_state, "running") != 0 || strcmp(row.actual_state, "running") != 0)
+		return;
+	timeout_s = CatalogSuspendTimeout(id, bp_suspend_timeout_s);
+	if (timeout_s <= 0)
+		return;					/* never suspended: no need to count clients */
+	if (BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		return;
+	BpCompute()->admin_address(&row.spec, &addr);
+	conn = BpConnect(&addr, bp_operation_timeout_ms);
+	res = BpExec(conn, "SELECT count(*) FROM pg_catalog.pg_stat_activity "
+				 "WHERE backend_type = 'client backend' "
+				 "AND application_name IS DISTINCT FROM 'branchpromote'",	/* not ours */
+				 0, NULL, bp_operation_timeout_ms);
+	clients = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	BpDisconnect(conn);
+	if (clients > 0)
+	{
+		CatalogTouchCompute(id);
+		return;
+	}
+	/* a client of the proxy may have come and gone since the last pass */
+	proxy_idle_s = (GetCurrentTimestamp() - BpProxyLastActive(row.project, row.env)) / USECS_PER_SEC;
+	idle_s = CatalogComputeIdleSeconds(id);
+	if (proxy_idle_s < idle_s)
+	{
+		CatalogTouchCompute(id);
+		idle_s = proxy_idle_s;
+	}
+	if (idle_s < timeout_s)
+		return;
+	if (!BpProxyBeginSuspend(id, row.project, row.env))
+	{
+		CatalogTouchCompute(id);	/* a proxied client arrived just now */
+		return;
+	}
+	PG_TRY();
+	{
+		ereport(LOG,
+				(errmsg("branchpromote reconciler: suspending compute %s/%s: no client for " INT64_FORMAT " s",
+						row.project, row.env, CatalogComputeIdleSeconds(id))));
+		MirrorSchema(&row);		/* closed to new clients: exact while it is down */
+		BpCompute()->stop(&row.spec);
+		CatalogSetComputeState(id, "suspended", 0, NULL);
+	}
+	PG_FINALLY();
+	{
+		BpProxyEndSuspend();
+	}
+	PG_END_TRY();
+}
