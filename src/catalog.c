@@ -239,8 +239,16 @@ CatalogLockProjectName(const char *name)
 bool
 CatalogHasRecoveryWindow(void)
 {
-	return Run("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'branchpromote.project'::pg_catalog.regclass "
-			   "AND attname = 'dropped_at' AND NOT attisdropped", 0, NULL, NULL, NULL, SPI_OK_SELECT) > 0;
+	/* a yes holds for the rest of the transaction (a no may not: an update may follow) */
+	static LocalTransactionId yes_lxid = InvalidLocalTransactionId;
+
+	if (yes_lxid == MyProc->lxid)
+		return true;
+	if (Run("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'branchpromote.project'::pg_catalog.regclass "
+			"AND attname = 'dropped_at' AND NOT attisdropped", 0, NULL, NULL, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	yes_lxid = MyProc->lxid;
+	return true;
 }
 
 /* Look a project up by name, optionally locking it for the transaction. */
