@@ -14,6 +14,12 @@ OBJS = \
 	src/migcheck.o \
 	src/twophase.o \
 	src/catalog.o \
+	src/catalog_project.o \
+	src/catalog_masking.o \
+	src/catalog_timeline.o \
+	src/catalog_compute.o \
+	src/catalog_deploy.o \
+	src/catalog_history.o \
 	src/clone.o \
 	src/pgconn.o \
 	src/storage_local.o \
@@ -23,7 +29,10 @@ OBJS = \
 	src/requests.o \
 	src/worker.o \
 	src/jobs.o \
-	src/apiutil.o \
+	src/api_result.o \
+	src/api_access.o \
+	src/api_provision.o \
+	src/api_compute.o \
 	src/history.o \
 	src/manifest.o \
 	src/xactend.o \
