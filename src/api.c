@@ -364,8 +364,10 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	cb.previous = error_context_stack;
 	error_context_stack = &cb;
 	conn = LedgerConnect(&spec, p->name, p->password);
-	LedgerApply(conn, p->name, "the rehearsal fork", lg->dev_ledger.m, lg->dev_ledger.n, true,
-				BP_APPLY_ROLLBACK, &applied, &after);
+	LedgerApply(&(BpApplyRequest) {.conn = conn, .env = "the rehearsal fork",
+								   .wanted = lg->dev_ledger.m, .nwanted = lg->dev_ledger.n,
+								   .from_dev = true, .end = BP_APPLY_ROLLBACK},
+				&applied, &after);
 	BpDisconnect(conn);
 	error_context_stack = cb.previous;
 	*result = applied.result;
@@ -383,14 +385,33 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 					strcmp(result->fingerprint, lg->dev_schema.actual.fingerprint) == 0 ? "true" : "false");
 }
 
+/* A re-deploy's inputs: what promote_branch was asked and what it found. */
+typedef struct Redeployment
+{
+	ApiResult  *r;
+	const BpProject *p;
+	const char *release;		/* NULL: prod keeps its release */
+	bool		rehearse;
+	bool		accept_schema;
+	int64		prod_tl;
+	const char *prod_release;
+	const Ledgers *lg;
+} Redeployment;
+
 /*
  * A re-deploy: keep prod's data, anchor its current LSN, apply the
  * migrations dev has and prod lacks (SQL from dev's ledger), pin the release.
  */
 static Datum
-Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *release,
-		 int64 prod_tl, const char *prod_release, Ledgers *lg, bool rehearse, bool accept_schema)
+Redeploy(const Redeployment *rd)
 {
+	ApiResult  *r = rd->r;
+	const BpProject *p = rd->p;
+	const char *release = rd->release;
+	int64		prod_tl = rd->prod_tl;
+	const Ledgers *lg = rd->lg;
+	bool		rehearse = rd->rehearse;
+	bool		accept_schema = rd->accept_schema;
 	PGconn	   *conn;
 	BpApplied	applied;
 	char	   *rehearsal;
@@ -429,8 +450,10 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 		strcmp(rehearsed.fingerprint, dev_schema->fingerprint) != 0)
 		SchemaRefuseResult(p, "the rehearsal fork of prod", dev_schema, &rehearsed);
 	conn = LedgerConnect(&lg->prod.spec, p->name, p->password);
-	LedgerApply(conn, p->name, "prod", lg->dev_ledger.m, lg->dev_ledger.n, true,
-				accept_schema ? BP_APPLY_PREPARE_ACCEPT : BP_APPLY_PREPARE, &applied, &after);
+	LedgerApply(&(BpApplyRequest) {.conn = conn, .env = "prod",
+								   .wanted = lg->dev_ledger.m, .nwanted = lg->dev_ledger.n, .from_dev = true,
+								   .end = accept_schema ? BP_APPLY_PREPARE_ACCEPT : BP_APPLY_PREPARE},
+				&applied, &after);
 	CatalogRecordPrepared(applied.gid, lg->prod.id);
 	NotePrepared(lg->prod.id);
 	Step(r, "apply pending migrations to prod");
@@ -444,7 +467,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 
 	snprintf(anchor_name, sizeof(anchor_name), "pre-deploy %s", timestamptz_to_str(r->started_at));
 	CatalogInsertAnchor(prod_tl, anchor_name, "pre-deploy", applied.lsn_before);
-	CatalogSetEnvironment(p->id, "prod", prod_tl, release ? release : prod_release);
+	CatalogSetEnvironment(p->id, "prod", prod_tl, release ? release : rd->prod_release);
 	CatalogReplaceLedgerMirror(prod_tl, &after);
 	CatalogReplaceLedgerMirror(lg->dev.spec.timeline_id, &lg->dev_ledger);
 
@@ -476,7 +499,7 @@ Redeploy(FunctionCallInfo fcinfo, ApiResult *r, BpProject *p, const char *releas
 	d.anchor_lsn = applied.lsn_before;
 	d.migrations_json = versions.data;
 	d.rehearsal_json = rehearse ? rehearsal : NULL;
-	d.previous_release = prod_release;
+	d.previous_release = rd->prod_release;
 	d.attempts_json = applied.attempts;
 	d.dev_schema = dev_schema->fingerprint;
 	d.result_schema = applied.result.fingerprint;
@@ -603,7 +626,10 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	if (plan.action == BP_ACTION_REDEPLOY)
 	{
 		RefuseSecondRun(&p, &lg.prod, "prod");
-		return Redeploy(fcinfo, &r, &p, release, prod_tl, prod_release, &lg, rehearse, accept_schema);
+		return Redeploy(&(Redeployment) {.r = &r, .p = &p, .release = release,
+										 .rehearse = rehearse, .accept_schema = accept_schema,
+										 .prod_tl = prod_tl, .prod_release = prod_release,
+										 .lg = &lg});
 	}
 
 	if (!CatalogGetEnvironment(p.id, "dev", &dev_tl, NULL))
@@ -1103,7 +1129,9 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 				 errdetail("A run that applies a migration records the schema it leaves, those changes included."),
 				 errhint("Make them migrations, or a re-deploy will find that prod lacks them.")));
 	conn = LedgerConnect(&c.spec, p.name, p.password);
-	LedgerApply(conn, p.name, env, m, n, false, BP_APPLY_PREPARE, &applied, &after);
+	LedgerApply(&(BpApplyRequest) {.conn = conn, .env = env, .wanted = m, .nwanted = n,
+								   .from_dev = false, .end = BP_APPLY_PREPARE},
+				&applied, &after);
 	CatalogRecordPrepared(applied.gid, c.id);
 	NotePrepared(c.id);
 	Step(&r, "apply migrations");

@@ -146,6 +146,19 @@ LoadProd(ApiResult *r, const BpProject *p, Prod *prod)
 	prod->running = UseCompute(r, p, &prod->compute, "prod", false);
 }
 
+/* Moving prod onto a new timeline (a rollback or a reset): MoveProd's inputs. */
+typedef struct ProdMove
+{
+	ApiResult  *r;
+	const BpProject *p;
+	Prod	   *prod;			/* as loaded; its compute follows the move */
+	int64		new_tl;			/* forked, never started */
+	int64		parent_tl;		/* what new_tl was forked from */
+	XLogRecPtr	fork_lsn;		/* and where */
+	const BpForkResult *fork;
+	const char *release;		/* prod's release once moved */
+} ProdMove;
+
 /*
  * Point prod at new_tl (forked, never started).  First, while prod still
  * serves, the fork replays and promotes on a port nobody knows (bounded by
@@ -162,10 +175,13 @@ LoadProd(ApiResult *r, const BpProject *p, Prod *prod)
  * it there.  Returns the backup branch's name.
  */
 static char *
-MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 parent_tl,
-		 XLogRecPtr fork_lsn, const BpForkResult *fork, const char *release)
+MoveProd(const ProdMove *m)
 {
+	ApiResult  *r = m->r;
+	const BpProject *p = m->p;
+	Prod	   *prod = m->prod;
 	int64		old_tl = prod->timeline_id;
+	int64		new_tl = m->new_tl;
 	char	   *backup = psprintf(BACKUP_PREFIX INT64_FORMAT, old_tl);
 	BpComputeSpec trial;
 	BpReply		reply;
@@ -188,10 +204,10 @@ MoveProd(ApiResult *r, const BpProject *p, Prod *prod, int64 new_tl, int64 paren
 						ms[0], ms[1] - ms[0], MsSince(t) - ms[1]));
 
 	CatalogLabelTimeline(old_tl, "backup", backup, 0);
-	CatalogInsertTimeline(new_tl, p->id, "prod", parent_tl, fork_lsn,
-						  BpCloneMethodName(fork->method));
+	CatalogInsertTimeline(new_tl, p->id, "prod", m->parent_tl, m->fork_lsn,
+						  BpCloneMethodName(m->fork->method));
 	BaseSnapshot(r, &trial);	/* the stopped trial's files */
-	CatalogSetEnvironment(p->id, "prod", new_tl, release);
+	CatalogSetEnvironment(p->id, "prod", new_tl, m->release);
 	CatalogMoveCompute(prod->compute.id, new_tl);
 	CatalogReplaceLedgerMirror(new_tl, &ledger);
 	CatalogSetSchemaMirror(new_tl, SchemaCheckJson(&schema));
@@ -226,25 +242,23 @@ ArgLsn(FunctionCallInfo fcinfo, int n, const char *name)
 
 /* A deploy row for a rollback or a reset. */
 static int64
-RecordProdMove(ApiResult *r, const BpProject *p, const char *action, const char *release,
-			   const char *previous_release, int64 from_tl, int64 to_tl, XLogRecPtr lsn,
-			   const BpForkResult *fork)
+RecordProdMove(const ProdMove *m, const char *action)
 {
 	BpDeployRow d;
 
 	memset(&d, 0, sizeof(d));
-	d.project_id = p->id;
-	d.release = release;
+	d.project_id = m->p->id;
+	d.release = m->release;
 	d.action = action;
-	d.from_timeline = from_tl;
-	d.to_timeline = to_tl;
-	d.fork_lsn = lsn;
-	d.clone_method = BpCloneMethodName(fork->method);
-	d.started_at = r->started_at;
-	d.elapsed_ms = MsSince(r->start);
+	d.from_timeline = m->prod->timeline_id;
+	d.to_timeline = m->new_tl;
+	d.fork_lsn = m->fork_lsn;
+	d.clone_method = BpCloneMethodName(m->fork->method);
+	d.started_at = m->r->started_at;
+	d.elapsed_ms = MsSince(m->r->start);
 	d.anchor_lsn = InvalidXLogRecPtr;
 	d.migrations_json = "[]";
-	d.previous_release = previous_release;
+	d.previous_release = m->prod->release;
 	return CatalogInsertDeploy(&d);
 }
 
@@ -283,7 +297,9 @@ branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
 	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, head, target);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
-	backup = MoveProd(&r, &p, &prod, new_tl, src.timeline_id, target, &fork, prod.release);
+	backup = MoveProd(&(ProdMove) {.r = &r, .p = &p, .prod = &prod, .new_tl = new_tl,
+								   .parent_tl = src.timeline_id, .fork_lsn = target, .fork = &fork,
+								   .release = prod.release});
 	CatalogRecordOperation(name, "rollback_to_lsn", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 	CatalogEnd();
@@ -331,6 +347,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 	BpForkResult fork;
 	int64		new_tl;
 	int64		rollback_id;
+	ProdMove	move;
 	char	   *backup;
 	bool		found = false;
 
@@ -395,10 +412,11 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, head, d.anchor_lsn);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
-	backup = MoveProd(&r, &p, &prod, new_tl, src.timeline_id, d.anchor_lsn, &fork,
-					  d.previous_release);
-	rollback_id = RecordProdMove(&r, &p, "rollback", d.previous_release, prod.release, old_tl,
-								 new_tl, d.anchor_lsn, &fork);
+	move = (ProdMove) {.r = &r, .p = &p, .prod = &prod, .new_tl = new_tl,
+					   .parent_tl = src.timeline_id, .fork_lsn = d.anchor_lsn, .fork = &fork,
+					   .release = d.previous_release};
+	backup = MoveProd(&move);
+	rollback_id = RecordProdMove(&move, "rollback");
 	/* it and every later deploy still in effect are undone */
 	for (int i = 0; i < nall; i++)
 		if (all[i].id == d.id || (all[i].id > d.id && InEffect(steps, nsteps, head, &all[i])))
@@ -763,6 +781,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	BpForkResult fork;
 	int64		new_tl;
 	int64		deploy_id;
+	ProdMove	move;
 	char	   *backup;
 	char		anchor[64];
 
@@ -797,9 +816,11 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	BpStorage()->fork_at_head(dev_tl, &dev.spec, new_tl, 0, &fork);	/* MoveProd takes its base */
 	StepPhases(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev",
 			   fork.phases);
-	backup = MoveProd(&r, &p, &prod, new_tl, dev_tl, fork.fork_lsn, &fork, NULL);
-	deploy_id = RecordProdMove(&r, &p, "reset", NULL, prod.release, old_tl, new_tl,
-							   fork.fork_lsn, &fork);
+	move = (ProdMove) {.r = &r, .p = &p, .prod = &prod, .new_tl = new_tl,
+					   .parent_tl = dev_tl, .fork_lsn = fork.fork_lsn, .fork = &fork,
+					   .release = NULL};
+	backup = MoveProd(&move);
+	deploy_id = RecordProdMove(&move, "reset");
 	CatalogRecordOperation(name, "reset_prod", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 	CatalogEnd();

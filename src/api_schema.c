@@ -211,8 +211,10 @@ ReadThrowaway(ApiResult *r, const BpProject *p, int64 source_tl, const BpCompute
 		BpLedger	after;
 
 		conn = LedgerConnect(&spec, p->name, p->password);
-		LedgerApply(conn, p->name, "a throwaway fork of prod", dev_ledger->m, dev_ledger->n, true,
-					BP_APPLY_ROLLBACK, &applied, &after);
+		LedgerApply(&(BpApplyRequest) {.conn = conn, .env = "a throwaway fork of prod",
+										   .wanted = dev_ledger->m, .nwanted = dev_ledger->n,
+										   .from_dev = true, .end = BP_APPLY_ROLLBACK},
+					&applied, &after);
 		*out = applied.result;
 	}
 	else

@@ -676,18 +676,19 @@ NonTransactional(Apply *a, const BpMigration *m)
  * lacks is drift.  *after is the ledger as it is once this commits.
  */
 void
-LedgerApply(PGconn *conn, const char *project, const char *env,
-			const BpMigration *wanted, int nwanted, bool from_dev,
-			BpApplyEnd end, BpApplied *out, BpLedger *after)
+LedgerApply(const BpApplyRequest *req, BpApplied *out, BpLedger *after)
 {
+	PGconn	   *conn = req->conn;
+	int			nwanted = req->nwanted;
+	BpApplyEnd	end = req->end;
 	Apply		a;
 
 	memset(&a, 0, sizeof(a));
 	a.conn = conn;
-	a.env = env;
-	a.wanted = wanted;
+	a.env = req->env;
+	a.wanted = req->wanted;
 	a.nwanted = nwanted;
-	a.from_dev = from_dev;
+	a.from_dev = req->from_dev;
 	a.record_always = end == BP_APPLY_PREPARE_ACCEPT;
 	a.out = out;
 	a.after = after;
@@ -730,7 +731,7 @@ LedgerApply(PGconn *conn, const char *project, const char *env,
 			break;
 		Cmd(conn, "COMMIT");	/* in place before the non-transactional one runs */
 		a.committed_any = true;
-		NonTransactional(&a, &wanted[a.next_nontx]);
+		NonTransactional(&a, &req->wanted[a.next_nontx]);
 	}
 	appendStringInfoChar(&a.rt.log, ']');
 	out->attempts = a.rt.log.data;

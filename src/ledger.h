@@ -42,8 +42,17 @@ typedef enum BpApplyEnd
 	BP_APPLY_PREPARE_ACCEPT		/* that, recording the schema it ends with even if nothing ran */
 } BpApplyEnd;
 
-extern void LedgerApply(PGconn *conn, const char *project, const char *env,
-						const BpMigration *wanted, int nwanted, bool from_dev,
-						BpApplyEnd end, BpApplied *out, BpLedger *after);
+/* What LedgerApply is asked to do. */
+typedef struct BpApplyRequest
+{
+	PGconn	   *conn;			/* the compute, as the project's role */
+	const char *env;			/* what to call it in messages */
+	const BpMigration *wanted;	/* the ledger to reach */
+	int			nwanted;
+	bool		from_dev;		/* wanted is dev's: a version it lacks is drift */
+	BpApplyEnd	end;
+} BpApplyRequest;
+
+extern void LedgerApply(const BpApplyRequest *req, BpApplied *out, BpLedger *after);
 
 #endif
