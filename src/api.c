@@ -71,7 +71,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	char	   *password;
 	int64		project_id;
 	int64		timeline_id;
-	BpCloneMethod method;
+	const char *method;
 	BpComputeRow c;
 
 	OperationBegin(&r, "create_project", name);
@@ -101,7 +101,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	method = BpStorage()->create_root(timeline_id);
 	Step(&r, "create timeline");
 	CatalogInsertTimeline(timeline_id, project_id, "dev", 0, InvalidXLogRecPtr,
-						  BpCloneMethodName(method));
+						  method);
 	CatalogSetEnvironment(project_id, "dev", timeline_id, NULL);
 	c = ProvisionCompute(&r, project_id, "dev", timeline_id);
 	BootstrapApplication(&c.spec, name, password);
@@ -113,7 +113,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	PutStr(&r, "project", name);
 	PutStr(&r, "env", "dev");
 	PutInt(&r, "dev_timeline", timeline_id);
-	PutStr(&r, "clone_method", BpCloneMethodName(method));
+	PutStr(&r, "clone_method", method);
 	PutInt(&r, "port", c.spec.port);
 	PutStr(&r, "compute", "running");
 	PG_RETURN_DATUM(ResultJsonb(&r));
@@ -356,7 +356,7 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	BpStorage()->fork_at_snapshot(prod_tl, snapshot_id, InvalidXLogRecPtr, spec.timeline_id, &fork);
 	ms[0] = MsSince(start);
 	spec.compute_id = CatalogNextComputeId();
-	spec.port = FreePort();
+	BpCompute()->assign_endpoint(&spec);
 	(void) AskWorker(BP_REQ_START, &spec, false, bp_compute_start_timeout_ms);
 	ms[1] = MsSince(start);
 	cb.callback = RehearsalContext;
@@ -380,7 +380,7 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	return psprintf("{\"passed\": true, \"ms\": %.3f, \"timeline\": " INT64_FORMAT
 					", \"clone_method\": \"%s\", \"migrations\": %d, \"attempts\": %s, "
 					"\"schema\": \"%s\", \"schema_matches_dev\": %s}",
-					MsSince(start), spec.timeline_id, BpCloneMethodName(fork.method), applied.n,
+					MsSince(start), spec.timeline_id, fork.method, applied.n,
 					applied.attempts, result->fingerprint,
 					strcmp(result->fingerprint, lg->dev_schema.actual.fingerprint) == 0 ? "true" : "false");
 }
@@ -439,7 +439,7 @@ Redeploy(const Redeployment *rd)
 	/* the pre-deploy anchor's snapshot (the rehearsal forks from it too) */
 	snapshot_id = CatalogNextSnapshotId();
 	BpWakeWorkerAtCommit();
-	BpStorage()->snapshot(prod_tl, &lg->prod.spec, snapshot_id, &snap);
+	BpStorage()->snapshot(prod_tl, BpServerOn(&lg->prod.spec, false), snapshot_id, &snap);
 	CatalogInsertSnapshot(snapshot_id, prod_tl, snap.start_lsn, snap.lsn, "anchor");
 	StepPhases(r, "snapshot prod", snap.phases);
 	rehearsal = !rehearse ? "null" :
@@ -641,11 +641,11 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	prod_tl = CatalogNextTimelineId();
 	base_id = CatalogNextSnapshotId();
 	BpWakeWorkerAtCommit();
-	BpStorage()->fork_at_head(dev_tl, &dev.spec, prod_tl, base_id, &fork);
+	BpStorage()->fork_at_head(dev_tl, BpServerOn(&dev.spec, true), prod_tl, base_id, &fork);
 	StepPhases(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev",
 			   fork.phases);
 	CatalogInsertTimeline(prod_tl, p.id, "prod", dev_tl, fork.fork_lsn,
-						  BpCloneMethodName(fork.method));
+						  fork.method);
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	(void) CatalogProtect(p.id, "prod", CatalogCaller());	/* from its first deploy */
 	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
@@ -669,7 +669,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	d.from_timeline = dev_tl;
 	d.to_timeline = prod_tl;
 	d.fork_lsn = fork.fork_lsn;
-	d.clone_method = BpCloneMethodName(fork.method);
+	d.clone_method = fork.method;
 	d.started_at = r.started_at;
 	d.elapsed_ms = MsSince(r.start);
 	d.anchor_lsn = InvalidXLogRecPtr;
@@ -687,7 +687,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	PutInt(&r, "dev_timeline", dev_tl);
 	PutInt(&r, "prod_timeline", prod_tl);
 	PutLsn(&r, "fork_lsn", fork.fork_lsn);
-	PutStr(&r, "clone_method", BpCloneMethodName(fork.method));
+	PutStr(&r, "clone_method", fork.method);
 	PutRaw(&r, "dev_was_running", fork.source_was_running ? "true" : "false");
 	PutInt(&r, "bytes_cloned", (int64) fork.bytes);
 	PutInt(&r, "prod_port", prod.spec.port);

@@ -45,7 +45,7 @@ UseComputeLocked(ApiResult *r, const BpProject *p, BpComputeRow *c, const char *
 	int64	   *id;
 	int			pid;
 
-	while ((st = BpCompute()->status(&c->spec, &pid)) == BP_COMPUTE_STARTING)
+	while ((st = BpCompute()->observe(&c->spec, &pid)) == BP_COMPUTE_STARTING)
 	{
 		if (BpPast(deadline))
 			ereport(ERROR,

@@ -99,7 +99,7 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 	src.target = target;
 	src.replay_to = target < src.snapshot_lsn ? InvalidXLogRecPtr : target;
 	if (c.step == 0 && running != NULL)
-		(void) BpStorage()->head_lsn(timeline_id, running, true);
+		(void) BpStorage()->head_lsn(timeline_id, BpServerOn(running, false), true);
 	else if (!CatalogTimelineHasCompute(src.timeline_id))
 	{
 		/*
@@ -193,7 +193,7 @@ MoveProd(const ProdMove *m)
 	INSTR_TIME_SET_CURRENT(t);
 	trial.compute_id = CatalogNextComputeId();
 	trial.timeline_id = new_tl;
-	trial.port = FreePort();
+	BpCompute()->assign_endpoint(&trial);
 	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
 	ms[0] = MsSince(t);
 	DropInheritedPrepared(&trial, p->name, p->password, &ledger, &schema);
@@ -205,7 +205,7 @@ MoveProd(const ProdMove *m)
 
 	CatalogLabelTimeline(old_tl, "backup", backup, 0);
 	CatalogInsertTimeline(new_tl, p->id, "prod", m->parent_tl, m->fork_lsn,
-						  BpCloneMethodName(m->fork->method));
+						  m->fork->method);
 	BaseSnapshot(r, &trial);	/* the stopped trial's files */
 	CatalogSetEnvironment(p->id, "prod", new_tl, m->release);
 	CatalogMoveCompute(prod->compute.id, new_tl);
@@ -253,7 +253,7 @@ RecordProdMove(const ProdMove *m, const char *action)
 	d.from_timeline = m->prod->timeline_id;
 	d.to_timeline = m->new_tl;
 	d.fork_lsn = m->fork_lsn;
-	d.clone_method = BpCloneMethodName(m->fork->method);
+	d.clone_method = m->fork->method;
 	d.started_at = m->r->started_at;
 	d.elapsed_ms = MsSince(m->r->start);
 	d.anchor_lsn = InvalidXLogRecPtr;
@@ -268,7 +268,7 @@ PutFork(ApiResult *r, const ForkSource *src, const BpForkResult *fork)
 	PutInt(r, "source_timeline", src->timeline_id);
 	PutLsn(r, "snapshot_lsn", src->snapshot_lsn);
 	PutInt(r, "replay_bytes", src->target > src->snapshot_lsn ? (int64) (src->target - src->snapshot_lsn) : 0);
-	PutStr(r, "clone_method", BpCloneMethodName(fork->method));
+	PutStr(r, "clone_method", fork->method);
 }
 
 /* rollback_to_lsn(project, lsn) → jsonb: prod forked at lsn, the old prod kept as a backup. */
@@ -293,7 +293,7 @@ branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
 	LoadProject(name, true, &p);
 	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
-	head = BpStorage()->head_lsn(old_tl, &prod.compute.spec, false);
+	head = BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), false);
 	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, head, target);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
@@ -361,7 +361,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 	LoadProject(name, true, &p);
 	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
-	head = BpStorage()->head_lsn(old_tl, &prod.compute.spec, false);
+	head = BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), false);
 	steps = CatalogLineage(old_tl, &nsteps);
 	all = CatalogDeploysNewestFirst(p.id, &nall);
 	if (deploy_id != 0)
@@ -483,7 +483,7 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 				 errhint("Choose another name; SELECT name, lsn FROM branchpromote.anchors WHERE project = '%s' lists them.", name)));
 	snapshot_id = CatalogNextSnapshotId();
 	BpWakeWorkerAtCommit();		/* removes the snapshot if this transaction aborts */
-	BpStorage()->snapshot(c.spec.timeline_id, &c.spec, snapshot_id, &snap);
+	BpStorage()->snapshot(c.spec.timeline_id, BpServerOn(&c.spec, false), snapshot_id, &snap);
 	StepPhases(&r, "snapshot", snap.phases);
 	CatalogInsertSnapshot(snapshot_id, c.spec.timeline_id, snap.start_lsn, snap.lsn, "anchor");
 	CatalogInsertAnchor(c.spec.timeline_id, anchor, "manual", snap.lsn);
@@ -497,7 +497,7 @@ branchpromote_create_anchor(PG_FUNCTION_ARGS)
 	PutStr(&r, "name", anchor);
 	PutLsn(&r, "lsn", snap.lsn);
 	PutInt(&r, "snapshot", snapshot_id);
-	PutStr(&r, "clone_method", BpCloneMethodName(snap.method));
+	PutStr(&r, "clone_method", snap.method);
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 
@@ -640,7 +640,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		base_id = CatalogNextSnapshotId();
 		BpWakeWorkerAtCommit();
 		/* a masked fork's base snapshot is taken after the mask */
-		BpStorage()->fork_at_head(from_tl, &source, new_tl, mask.apply ? 0 : base_id, &fork);
+		BpStorage()->fork_at_head(from_tl, BpServerOn(&source, true), new_tl, mask.apply ? 0 : base_id, &fork);
 		StepPhases(&r, fork.source_was_running ? "fork running source (backup mode)" : "fork stopped source",
 				   fork.phases);
 		parent_tl = from_tl;
@@ -651,7 +651,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		XLogRecPtr	head;
 
 		if (from_has_compute)
-			head = BpStorage()->head_lsn(from_tl, &source, false);
+			head = BpStorage()->head_lsn(from_tl, BpServerOn(&source, false), false);
 		else
 		{
 			/* a backup: stopped; its whole history into its archive */
@@ -663,7 +663,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		new_tl = ForkAt(&r, &src, &fork);
 		parent_tl = src.timeline_id;
 	}
-	CatalogInsertTimeline(new_tl, p.id, "preview", parent_tl, target, BpCloneMethodName(fork.method));
+	CatalogInsertTimeline(new_tl, p.id, "preview", parent_tl, target, fork.method);
 	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
@@ -701,7 +701,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	PutInt(&r, "timeline", new_tl);
 	PutInt(&r, "parent", parent_tl);
 	PutLsn(&r, "fork_lsn", target);
-	PutStr(&r, "clone_method", BpCloneMethodName(fork.method));
+	PutStr(&r, "clone_method", fork.method);
 	PutInt(&r, "port", c.spec.port);
 	if (ttl_ms > 0)
 		PutStr(&r, "expires_at", timestamptz_to_str(TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(), ttl_ms)));
@@ -804,16 +804,16 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	/* anchor prod first: a snapshot, and its archive sealed up to now */
 	snapshot_id = CatalogNextSnapshotId();
 	BpWakeWorkerAtCommit();
-	BpStorage()->snapshot(old_tl, &prod.compute.spec, snapshot_id, &snap);
+	BpStorage()->snapshot(old_tl, BpServerOn(&prod.compute.spec, false), snapshot_id, &snap);
 	CatalogInsertSnapshot(snapshot_id, old_tl, snap.start_lsn, snap.lsn, "anchor");
 	snprintf(anchor, sizeof(anchor), "pre-reset %s", timestamptz_to_str(r.started_at));
 	CatalogInsertAnchor(old_tl, anchor, "pre-reset", snap.lsn);
 	if (prod.running)			/* stopped: forks of the backup seal it (PlanFork) */
-		(void) BpStorage()->head_lsn(old_tl, &prod.compute.spec, true);
+		(void) BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), true);
 	Step(&r, "anchor prod");
 
 	new_tl = CatalogNextTimelineId();
-	BpStorage()->fork_at_head(dev_tl, &dev.spec, new_tl, 0, &fork);	/* MoveProd takes its base */
+	BpStorage()->fork_at_head(dev_tl, BpServerOn(&dev.spec, true), new_tl, 0, &fork);	/* MoveProd takes its base */
 	StepPhases(&r, fork.source_was_running ? "fork running dev (backup mode)" : "fork stopped dev",
 			   fork.phases);
 	move = (ProdMove) {.r = &r, .p = &p, .prod = &prod, .new_tl = new_tl,
@@ -833,7 +833,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	PutInt(&r, "backup_timeline", old_tl);
 	PutStr(&r, "anchor", anchor);
 	PutLsn(&r, "anchor_lsn", snap.lsn);
-	PutStr(&r, "clone_method", BpCloneMethodName(fork.method));
+	PutStr(&r, "clone_method", fork.method);
 	PG_RETURN_DATUM(ResultJsonb(&r));
 }
 

@@ -228,13 +228,13 @@ MaskNewFork(ApiResult *r, const BpProject *p, const BpComputeSpec *spec, const B
 	Step(r, "mask");
 
 	/* the WAL up to here holds the old values: sealed into the archive, then cut */
-	(void) BpStorage()->head_lsn(spec->timeline_id, spec, true);
+	(void) BpStorage()->head_lsn(spec->timeline_id, BpServerOn(spec, false), true);
 	res = BpExec(admin, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL, bp_operation_timeout_ms);
 	floor = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
 	PQclear(res);
 	BpExecCommand(admin, "CHECKPOINT", bp_operation_timeout_ms);
 	BpDisconnect(admin);
-	pruned = BpStorage()->prune_archive(spec->timeline_id, floor, 0);
+	pruned = BpStorage()->prune_history(spec->timeline_id, floor, 0);
 	Step(r, "cut history before the mask");
 
 	*digest = MaskDigest(rules, n);

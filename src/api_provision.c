@@ -62,23 +62,6 @@ AskWorkerMirroring(BpRequestKind kind, const BpComputeSpec *spec, bool committed
 	return reply;
 }
 
-/* A port no compute row uses and nothing on this machine listens on. */
-int
-FreePort(void)
-{
-	ListCell   *lc;
-
-	foreach(lc, CatalogFreePorts(256))
-		if (BpCompute()->port_available(lfirst_int(lc)) && CatalogClaimPort(lfirst_int(lc)))
-			return lfirst_int(lc);
-	ereport(ERROR,
-			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("no free compute port from %d (%d ports)", bp_compute_port_base,
-					bp_compute_port_count),
-			 errhint("Raise branchpromote.compute_port_count, move branchpromote.compute_port_base, or drop unused projects.")));
-	return 0;					/* keep the compiler quiet */
-}
-
 /*
  * A new compute for env on timeline, started and recorded as running;
  * clients get in once the calling transaction commits, so none writes to
@@ -92,8 +75,8 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 	double		prepare_ms;
 
 	memset(&c, 0, sizeof(c));
-	c.spec.port = FreePort();
 	c.spec.timeline_id = timeline_id;
+	BpCompute()->assign_endpoint(&c.spec);
 	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
 	c.id = c.spec.compute_id;
 	/* closed to clients until this transaction commits (gate.c) */
@@ -181,7 +164,7 @@ BaseSnapshot(ApiResult *r, const BpComputeSpec *spec)
 	BpSnapshotResult snap;
 
 	BpWakeWorkerAtCommit();		/* removes the snapshot if this transaction aborts */
-	BpStorage()->snapshot(spec->timeline_id, spec, snapshot_id, &snap);
+	BpStorage()->snapshot(spec->timeline_id, BpServerOn(spec, false), snapshot_id, &snap);
 	CatalogInsertSnapshot(snapshot_id, spec->timeline_id, snap.start_lsn, snap.lsn, "base");
 	StepPhases(r, "base snapshot", snap.phases);
 }

@@ -200,9 +200,9 @@ ReadThrowaway(ApiResult *r, const BpProject *p, int64 source_tl, const BpCompute
 	memset(&spec, 0, sizeof(spec));
 	spec.timeline_id = CatalogNextTimelineId();
 	BpWakeWorkerAtCommit();
-	BpStorage()->fork_at_head(source_tl, source, spec.timeline_id, 0, &fork);
+	BpStorage()->fork_at_head(source_tl, BpServerOn(source, true), spec.timeline_id, 0, &fork);
 	spec.compute_id = CatalogNextComputeId();
-	spec.port = FreePort();
+	BpCompute()->assign_endpoint(&spec);
 	(void) AskWorker(BP_REQ_START, &spec, false, bp_compute_start_timeout_ms);
 	Step(r, "start a throwaway fork");
 	if (dev_ledger)

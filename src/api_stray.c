@@ -88,7 +88,12 @@ StrayRuns(int64 timeline_id)
 
 	memset(&spec, 0, sizeof(spec));
 	spec.timeline_id = timeline_id;
-	return BpCompute()->server_pid(&spec) != 0;
+	{
+		int			instance;
+		BpComputeStatus st = BpCompute()->observe(&spec, &instance);
+
+		return st == BP_COMPUTE_STARTING || st == BP_COMPUTE_READY;
+	}
 }
 
 /* _stray_timelines() → (timeline, stamp, running, reason): the view's rows. */

@@ -51,7 +51,6 @@ extern void LoadCompute(const BpProject *p, const char *env, BpComputeRow *c);
 extern BpReply AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms);
 extern BpReply AskWorkerMirroring(BpRequestKind kind, const BpComputeSpec *spec, bool committed,
 								  int timeout_ms, const char *mirror);
-extern int	FreePort(void);
 extern BpComputeRow ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id);
 extern void BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *password);
 extern char *NewPassword(void);

@@ -20,8 +20,10 @@
 #include "pgstat.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/pidfile.h"
 
+#include "catalog.h"
 #include "driver.h"
 #include "guc.h"
 #include "local.h"
@@ -33,9 +35,68 @@
 
 static bool LocalClientAccessClosed(const BpComputeSpec *spec);
 static bool SyncHba(int64 timeline_id, bool open);
-static BpComputeStatus LocalStatus(const BpComputeSpec *spec, int *pid);
+static BpComputeStatus LocalObserve(const BpComputeSpec *spec, int *instance);
 static void LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr);
 
+/*
+ * A postmaster this process launched that has not been seen ready: until
+ * it writes postmaster.pid, only its pid shows that it lives, and that it
+ * died (FAILED).  Kept until it is ready, or the compute is started again,
+ * stopped or forgotten.
+ */
+typedef struct Launched
+{
+	int64		compute_id;
+	int64		timeline_id;
+	int			pid;
+} Launched;
+
+static List *launched = NIL;	/* of Launched *, in TopMemoryContext */
+
+static Launched *
+FindLaunched(const BpComputeSpec *spec)
+{
+	ListCell   *lc;
+
+	foreach(lc, launched)
+	{
+		Launched   *l = lfirst(lc);
+
+		if (l->compute_id == spec->compute_id && l->timeline_id == spec->timeline_id)
+			return l;
+	}
+	return NULL;
+}
+
+static void
+ForgetLaunched(int64 compute_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, launched)
+	{
+		Launched   *l = lfirst(lc);
+
+		if (l->compute_id == compute_id)
+		{
+			launched = foreach_delete_current(launched, lc);
+			pfree(l);
+		}
+	}
+}
+
+static void
+RememberLaunched(const BpComputeSpec *spec, int pid)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	Launched   *l = palloc(sizeof(Launched));
+
+	l->compute_id = spec->compute_id;
+	l->timeline_id = spec->timeline_id;
+	l->pid = pid;
+	launched = lappend(launched, l);
+	MemoryContextSwitchTo(old);
+}
 
 
 /*
@@ -98,8 +159,8 @@ LocalStopPgdata(const char *pgdata, bool immediate)
 				 errhint("Look for a hung process with ps; the reconciler retries on its next pass.")));
 }
 
-/* Launch the postmaster (reconciler only). */
-static int
+/* Launch the postmaster (reconciler only); LocalObserve follows it. */
+static void
 LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 {
 	char	   *sockdir = LocalSocketDir(spec->compute_id);
@@ -108,6 +169,7 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 	char	  **argv;
 	int			i = 0;
 	struct stat sb;
+	int			pid;
 
 	if (strlen(sockdir) + 20 >= sizeof(((struct sockaddr_un *) 0)->sun_path))
 		ereport(ERROR,
@@ -190,24 +252,37 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 	argv[i++] = "-c";
 	argv[i++] = psprintf("cluster_name=bp-compute-" INT64_FORMAT, spec->compute_id);
 	argv[i] = NULL;
-	return BpSpawnDetached(argv, LocalLogFile(spec->timeline_id));
+	pid = BpSpawnDetached(argv, LocalLogFile(spec->timeline_id));
+	ForgetLaunched(spec->compute_id);
+	RememberLaunched(spec, pid);
 }
 
+/*
+ * From the data directory's postmaster.pid: its postmaster (the instance)
+ * and whether it says it is ready; else a launch of ours not yet there.
+ */
 static BpComputeStatus
-LocalStatus(const BpComputeSpec *spec, int *pid)
+LocalObserve(const BpComputeSpec *spec, int *instance)
 {
-	return LocalPostmasterStatus(spec->timeline_id, pid);
-}
+	bool		ready;
+	Launched   *l = FindLaunched(spec);
 
-static int
-LocalServerPid(const BpComputeSpec *spec)
-{
-	return LocalPostmasterPid(LocalPgdata(spec->timeline_id));
+	*instance = LocalPidFile(LocalPgdata(spec->timeline_id), &ready);
+	if (*instance != 0)
+	{
+		if (ready && l != NULL)
+			ForgetLaunched(spec->compute_id);
+		return ready ? BP_COMPUTE_READY : BP_COMPUTE_STARTING;
+	}
+	if (l == NULL)
+		return BP_COMPUTE_DOWN;
+	return BpPidAlive(l->pid) ? BP_COMPUTE_STARTING : BP_COMPUTE_FAILED;
 }
 
 static void
 LocalStop(const BpComputeSpec *spec)
 {
+	ForgetLaunched(spec->compute_id);
 	LocalStopPgdata(LocalPgdata(spec->timeline_id), false);
 }
 
@@ -220,12 +295,13 @@ LocalStopTimeline(int64 timeline_id, bool immediate)
 static void
 LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr)
 {
-	LocalComputeAddress(spec, addr);
+	strlcpy(addr->host, LocalSocketDir(spec->compute_id), sizeof(addr->host));
+	addr->port = spec->port;
 }
 
 /* Is 127.0.0.1:port free to bind (nothing else listening there)? */
 static bool
-LocalPortAvailable(int port)
+PortAvailable(int port)
 {
 	int			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in sa;
@@ -240,6 +316,29 @@ LocalPortAvailable(int port)
 	ok = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
 	close(fd);
 	return ok;
+}
+
+/*
+ * A new compute's port: one no compute row uses (the catalog's compute.port
+ * is this driver's column), claimed for the calling transaction, and that
+ * nothing on this machine listens on.
+ */
+static void
+LocalAssignEndpoint(BpComputeSpec *spec)
+{
+	ListCell   *lc;
+
+	foreach(lc, CatalogFreePorts(256))
+		if (PortAvailable(lfirst_int(lc)) && CatalogClaimPort(lfirst_int(lc)))
+		{
+			spec->port = lfirst_int(lc);
+			return;
+		}
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("no free compute port from %d (%d ports)", bp_compute_port_base,
+					bp_compute_port_count),
+			 errhint("Raise branchpromote.compute_port_count, move branchpromote.compute_port_base, or drop unused projects.")));
 }
 
 static void
@@ -308,6 +407,7 @@ LocalForget(int64 compute_id)
 {
 	char	   *dir = LocalSocketDir(compute_id);
 
+	ForgetLaunched(compute_id);
 	if (rmdir(dir) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 		ereport(LOG,
 				(errcode_for_file_access(),
@@ -398,7 +498,7 @@ LocalSetClientAccess(const BpComputeSpec *spec, bool open)
 		fsync_fname(LocalTimelineDir(spec->timeline_id), true);
 	}
 	/* a running server reads it again (a starting one reads it as it starts) */
-	if (!changed || LocalStatus(spec, &pid) != BP_COMPUTE_READY)
+	if (!changed || LocalObserve(spec, &pid) != BP_COMPUTE_READY)
 		return;
 	LocalAdminAddress(spec, &addr);
 	conn = BpConnect(&addr, bp_operation_timeout_ms);
@@ -411,10 +511,9 @@ const BpComputeDriver bp_local_compute = {
 	.start = LocalStart,
 	.stop = LocalStop,
 	.stop_timeline = LocalStopTimeline,
-	.status = LocalStatus,
+	.observe = LocalObserve,
+	.assign_endpoint = LocalAssignEndpoint,
 	.admin_address = LocalAdminAddress,
-	.port_available = LocalPortAvailable,
-	.server_pid = LocalServerPid,
 	.client_endpoint = LocalClientEndpoint,
 	.list_endpoints = LocalListEndpoints,
 	.forget = LocalForget,

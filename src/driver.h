@@ -14,11 +14,14 @@
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
-#include "clone.h"
 #include "manifest.h"
 #include "pgconn.h"
 
-/* Everything a compute driver needs to run one compute. */
+/*
+ * Everything a compute driver needs to run one compute: which one, bound
+ * to which timeline, and the port of its endpoint, which the driver
+ * assigns (assign_endpoint) and the catalog keeps (compute.port).
+ */
 typedef struct BpComputeSpec
 {
 	int64		compute_id;
@@ -26,11 +29,13 @@ typedef struct BpComputeSpec
 	int			port;
 } BpComputeSpec;
 
+/* What observing a compute finds. */
 typedef enum BpComputeStatus
 {
-	BP_COMPUTE_DOWN,			/* no server process */
-	BP_COMPUTE_STARTING,		/* a process, not yet accepting connections */
-	BP_COMPUTE_READY			/* accepting connections as a primary */
+	BP_COMPUTE_DOWN,			/* not running, no start under way */
+	BP_COMPUTE_STARTING,		/* started (or stopping), not yet accepting connections */
+	BP_COMPUTE_READY,			/* accepting connections as a primary */
+	BP_COMPUTE_FAILED			/* down: the start this process asked for ended before ready */
 } BpComputeStatus;
 
 /* What taking a snapshot gave. */
@@ -38,7 +43,7 @@ typedef struct BpSnapshotResult
 {
 	XLogRecPtr	start_lsn;		/* WAL from here on is needed to use it */
 	XLogRecPtr	lsn;			/* consistent from here on */
-	BpCloneMethod method;
+	const char *method;			/* how the driver made it (local: "reflink" or "copy") */
 	uint64		bytes;
 	char		phases[192];	/* JSON members "phase": ms, ... of what it took */
 } BpSnapshotResult;
@@ -47,32 +52,40 @@ typedef struct BpForkResult
 {
 	XLogRecPtr	start_lsn;		/* replay of the new timeline starts here */
 	XLogRecPtr	fork_lsn;		/* the new timeline holds everything up to here */
-	BpCloneMethod method;
+	const char *method;			/* as for a snapshot: recorded as clone_method */
 	bool		source_was_running;
 	uint64		bytes;			/* logical bytes cloned */
 	BpSnapshotResult base;		/* its base snapshot, when one was asked for */
 	char		phases[256];	/* JSON members "phase": ms, ... of what it took */
 } BpForkResult;
 
-/* A timeline (or snapshot) found in storage, and the transaction that created it. */
+/*
+ * A timeline (or snapshot) found in storage, with the ownership tag the
+ * driver stored with it when it was made, outside the creating transaction
+ * (so it outlives an abort): which control-plane transaction asked for it,
+ * and the catalog stamp.  The local driver keeps the tag in an owner file;
+ * another store keeps it in the object's own metadata, or in a record the
+ * driver writes before the create call.  The reconciler collects what an
+ * aborted transaction made, and leaves strays alone.
+ */
 typedef struct BpStoredTimeline
 {
 	int64		timeline_id;
-	FullTransactionId creator;	/* invalid if its owner file is missing */
-	bool		young;			/* made less than a minute ago */
-	bool		current;		/* made by this catalog incarnation on this WAL timeline */
-	bool		empty;			/* nothing but its (missing) owner file in it */
-	char		stamp[64];		/* the owner file's incarnation and WAL timeline, or "" */
+	FullTransactionId creator;	/* invalid if it has no tag */
+	bool		young;			/* made less than a minute ago: its tag may be coming */
+	bool		current;		/* tagged by this catalog incarnation on this WAL timeline */
+	bool		empty;			/* made, nothing stored in it yet */
+	char		stamp[64];		/* the tag's incarnation and WAL timeline, or "" */
 } BpStoredTimeline;
 
 /*
  * The catalog's incarnation (branchpromote.incarnation, a uuid made by
- * CREATE EXTENSION), read at every CatalogBegin.  Every owner file records
- * it with the control server's WAL timeline: a directory the reconciler
- * may collect is one of this incarnation on this WAL timeline.  A restored
- * catalog (a new WAL timeline after a restore or PITR) or a re-created
- * one (a new incarnation) leaves others alone: they are strays, reported
- * and purged or adopted only by an explicit call.
+ * CREATE EXTENSION), read at every CatalogBegin.  Every ownership tag
+ * records it with the control server's WAL timeline (BpOwnerStamp): what
+ * the reconciler may collect is of this incarnation on this WAL timeline.
+ * A restored catalog (a new WAL timeline after a restore or PITR) or a
+ * re-created one (a new incarnation) leaves others alone: they are strays,
+ * reported and purged or adopted only by an explicit call.
  */
 extern char bp_incarnation[40];
 extern char *BpOwnerStamp(void);
@@ -85,13 +98,15 @@ typedef struct BpStorageDriver
 	/* Reconciler only (runs initdb): make the shared base. */
 	void		(*ensure_template) (void);
 	/* Backend: a new root timeline from the template. */
-	BpCloneMethod (*create_root) (int64 timeline_id);
+	const char *(*create_root) (int64 timeline_id);	/* returns how it was made */
 	/*
-	 * Backend: fork source's head into a new timeline (source running or
-	 * not); with base_snapshot_id (else 0), also the new timeline's base
-	 * snapshot under that id, consistent at the fork LSN (result->base).
+	 * Backend: fork source's head into a new timeline; running: the admin
+	 * address of the server on it (BpServerOn), NULL if none runs (then it
+	 * was shut down cleanly).  With base_snapshot_id (else 0), also the new
+	 * timeline's base snapshot under that id, consistent at the fork LSN
+	 * (result->base).
 	 */
-	void		(*fork_at_head) (int64 source_timeline, const BpComputeSpec *source,
+	void		(*fork_at_head) (int64 source_timeline, const BpComputeAddr *running,
 								 int64 new_timeline, int64 base_snapshot_id,
 								 BpForkResult *result);
 	/* Reconciler only: every timeline in storage (List of BpStoredTimeline *). */
@@ -110,42 +125,46 @@ typedef struct BpStorageDriver
 	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
 	/*
 	 * Backend or reconciler: a snapshot (un-started base backup) of a timeline
-	 * that runs or was shut down cleanly (then its files at the shutdown
-	 * checkpoint, no server started).
+	 * that runs (running: as for fork_at_head) or was shut down cleanly (then
+	 * its files at the shutdown checkpoint, no server started).
 	 */
-	void		(*snapshot) (int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
+	void		(*snapshot) (int64 timeline_id, const BpComputeAddr *running, int64 snapshot_id,
 							 BpSnapshotResult *result);
 	/* Backend: fork source at target (invalid: the snapshot's LSN) from its snapshot. */
 	void		(*fork_at_snapshot) (int64 source_timeline, int64 snapshot_id,
 									 XLogRecPtr target, int64 new_timeline,
 									 BpForkResult *result);
 	/*
-	 * Backend: a timeline's head.  Running: with seal, every LSN up to it is
-	 * archived.  Shut down cleanly: its shutdown checkpoint, and forks from
-	 * its snapshots find the WAL its archive lacks without a seal.
+	 * Backend: a timeline's head (running: as for fork_at_head).  Running:
+	 * with seal, forks from its snapshots can reach every LSN up to it
+	 * (local: archived).  Shut down cleanly: its last checkpoint, and forks
+	 * reach it without a seal.
 	 */
-	XLogRecPtr	(*head_lsn) (int64 timeline_id, const BpComputeSpec *spec, bool seal);
+	XLogRecPtr	(*head_lsn) (int64 timeline_id, const BpComputeAddr *running, bool seal);
 	/* Reconciler only: a timeline's snapshots in storage (List of BpStoredTimeline *). */
 	List	   *(*list_snapshots) (int64 timeline_id);
 	void		(*remove_snapshot) (int64 timeline_id, int64 snapshot_id);
 	/*
-	 * Reconciler only: drop archived WAL before keep_from (invalid: WAL last
-	 * written before older_than); returns segments removed.
+	 * Reconciler, or a backend masking a fork: cut a timeline's history
+	 * before keep_from (invalid: what was last written before older_than),
+	 * so no fork reaches a point before it; returns how many pieces went
+	 * (the local driver: archived WAL segments; 0 if nothing went, or the
+	 * store cuts history by its own policy).
 	 */
-	int			(*prune_archive) (int64 timeline_id, XLogRecPtr keep_from,
+	int			(*prune_history) (int64 timeline_id, XLogRecPtr keep_from,
 								  TimestampTz older_than);
 	/*
 	 * Reconciler only, never throws: might the history of a timeline whose
-	 * committed snapshots are ids need work — a snapshot directory not
-	 * among them, or archived WAL prune_archive(keep_from, older_than)
-	 * would drop?  True when unsure.
+	 * committed snapshots are ids need work — a stored snapshot not among
+	 * them, or history prune_history(keep_from, older_than) would cut?
+	 * True when unsure.
 	 */
 	bool		(*history_due) (int64 timeline_id, const int64 *ids, int n,
 								XLogRecPtr keep_from, TimestampTz older_than);
 	/*
 	 * Backend: a cleanly stopped timeline that never runs again (a backup):
-	 * its whole history into its archive; returns its head (invalid: not
-	 * stopped cleanly).
+	 * make its whole history reachable for forks (local: into its archive);
+	 * returns its head (invalid: not stopped cleanly).
 	 */
 	XLogRecPtr	(*seal_stopped) (int64 timeline_id);
 	/*
@@ -155,25 +174,36 @@ typedef struct BpStorageDriver
 	XLogRecPtr	(*stopped_head) (int64 timeline_id);
 } BpStorageDriver;
 
+/*
+ * A compute driver runs computes: servers bound to one timeline each.  It
+ * is asked to converge (start, stop) and observed; it never blocks for a
+ * start to finish — the reconciler observes until ready or failed.
+ */
 typedef struct BpComputeDriver
 {
 	const char *name;
 	/*
-	 * Reconciler only: launch the compute with the manifest's Postgres
-	 * settings; returns the launched process id.
+	 * Backend: give a new compute (spec's ids set) its endpoint port, fixed
+	 * for its life, claimed for the calling transaction.
 	 */
-	int			(*start) (const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings);
+	void		(*assign_endpoint) (BpComputeSpec *spec);
+	/*
+	 * Reconciler only: start the compute on its timeline with the
+	 * manifest's Postgres settings; returns once launched.
+	 */
+	void		(*start) (const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings);
 	/* Reconciler only: stop it (fast shutdown) and wait until it is gone. */
 	void		(*stop) (const BpComputeSpec *spec);
 	/* Reconciler only: stop whatever server runs on a timeline. */
 	void		(*stop_timeline) (int64 timeline_id, bool immediate);
-	BpComputeStatus (*status) (const BpComputeSpec *spec, int *pid);
-	/* Its server's process id if one runs (no connection attempt); 0 if none. */
-	int			(*server_pid) (const BpComputeSpec *spec);
+	/*
+	 * Its state, without connecting, and (non-zero unless down) the id of
+	 * the running instance, which changes with every start (the catalog's
+	 * compute.pid; the local driver's is the postmaster's pid).
+	 */
+	BpComputeStatus (*observe) (const BpComputeSpec *spec, int *instance);
 	/* Superuser address for the control plane's own connections. */
 	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);
-	/* Can a new compute listen on this port (nothing else holds it)? */
-	bool		(*port_available) (int port);
 	/* Where clients connect: host and port. */
 	void		(*client_endpoint) (const BpComputeSpec *spec, const char **host, int *port);
 	/* Reconciler only: ids of computes that have local endpoints (List of int64 *). */
@@ -194,5 +224,12 @@ typedef struct BpComputeDriver
 /* The drivers branchpromote.storage_driver and compute_driver chose (drivers.c). */
 extern const BpStorageDriver *BpStorage(void);
 extern const BpComputeDriver *BpCompute(void);
+
+/*
+ * What storage needs of a compute to back up its running timeline: the
+ * server's admin address (palloc'd), or NULL if none runs.  settled: one
+ * starting or stopping is refused, not taken for running.
+ */
+extern const BpComputeAddr *BpServerOn(const BpComputeSpec *spec, bool settled);
 
 #endif

@@ -36,6 +36,25 @@ BpCompute(void)
 	return compute;
 }
 
+const BpComputeAddr *
+BpServerOn(const BpComputeSpec *spec, bool settled)
+{
+	BpComputeAddr *addr;
+	int			instance;
+	BpComputeStatus st = compute->observe(spec, &instance);
+
+	if (st == BP_COMPUTE_DOWN || st == BP_COMPUTE_FAILED)
+		return NULL;
+	if (settled && st == BP_COMPUTE_STARTING)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the source compute is starting or stopping"),
+				 errhint("Try again when SELECT * FROM branchpromote.computes shows it running or suspended.")));
+	addr = palloc(sizeof(BpComputeAddr));
+	compute->admin_address(spec, addr);
+	return addr;
+}
+
 static int
 StorageIndex(const char *name)
 {

@@ -216,10 +216,10 @@ JobSnapshot(int64 compute_id)
 	BpSnapshotResult snap;
 
 	if (!CatalogGetComputeById(compute_id, true, &locked, &row) || !locked ||
-		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	snapshot_id = CatalogNextSnapshotId();
-	BpStorage()->snapshot(row.spec.timeline_id, &row.spec, snapshot_id, &snap);
+	BpStorage()->snapshot(row.spec.timeline_id, BpServerOn(&row.spec, false), snapshot_id, &snap);
 	CatalogInsertSnapshot(snapshot_id, row.spec.timeline_id, snap.start_lsn, snap.lsn, "periodic");
 }
 

@@ -143,22 +143,3 @@ LocalPostmasterPid(const char *pgdata)
 	return LocalPidFile(pgdata, NULL);
 }
 
-/* A compute's state from its data directory's postmaster.pid (pid: 0 if down). */
-BpComputeStatus
-LocalPostmasterStatus(int64 timeline_id, int *pid)
-{
-	bool		ready;
-
-	*pid = LocalPidFile(LocalPgdata(timeline_id), &ready);
-	if (*pid == 0)
-		return BP_COMPUTE_DOWN;
-	return ready ? BP_COMPUTE_READY : BP_COMPUTE_STARTING;
-}
-
-/* Where the control plane connects to a compute: its private socket directory and port. */
-void
-LocalComputeAddress(const BpComputeSpec *spec, BpComputeAddr *addr)
-{
-	strlcpy(addr->socket_dir, LocalSocketDir(spec->compute_id), sizeof(addr->socket_dir));
-	addr->port = spec->port;
-}

@@ -28,8 +28,6 @@ extern char *LocalHbaFile(int64 timeline_id);
 extern void LocalWriteFile(const char *path, const char *content);
 extern int	LocalPidFile(const char *pgdata, bool *ready);
 extern int	LocalPostmasterPid(const char *pgdata);
-extern BpComputeStatus LocalPostmasterStatus(int64 timeline_id, int *pid);
-extern void LocalComputeAddress(const BpComputeSpec *spec, BpComputeAddr *addr);
 
 /* the drivers themselves, chosen by name in drivers.c */
 extern const BpStorageDriver bp_local_storage;

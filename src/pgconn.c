@@ -151,7 +151,7 @@ Fill(const BpComputeAddr *addr, const char *dbname, const char *user, const char
 
 	snprintf(portbuf, 16, "%d", addr->port);
 	k[n] = "host";
-	v[n++] = addr->socket_dir;
+	v[n++] = addr->host;
 	k[n] = "port";
 	v[n++] = portbuf;
 	k[n] = "dbname";

@@ -6,10 +6,10 @@
 
 #include "libpq-fe.h"
 
-/* How to reach a compute as its superuser, over its private unix socket. */
+/* How the control plane reaches a compute as its superuser (the local driver: its private unix socket). */
 typedef struct BpComputeAddr
 {
-	char		socket_dir[MAXPGPATH];
+	char		host[MAXPGPATH];	/* a libpq host: a name, an address or a socket directory */
 	int			port;
 } BpComputeAddr;
 

@@ -29,7 +29,7 @@ typedef struct Waiter
 typedef struct Start
 {
 	BpComputeSpec spec;
-	int			launched;		/* the postmaster launched (0: found starting) */
+	bool		launched;		/* started by us (else: found starting) */
 	double		spawn_ms;		/* what launching it took */
 	TimestampTz deadline;
 	int			timeout_ms;

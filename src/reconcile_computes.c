@@ -45,10 +45,12 @@ static bool
 DownAsRecorded(const BpComputeBrief *b)
 {
 	int			pid;
+	BpComputeStatus st;
 
 	if (!(b->running ? b->suspended : b->stopped))
 		return false;
-	return BpCompute()->status(&b->spec, &pid) == BP_COMPUTE_DOWN &&
+	st = BpCompute()->observe(&b->spec, &pid);
+	return (st == BP_COMPUTE_DOWN || st == BP_COMPUTE_FAILED) &&
 		!BpCompute()->client_access_closed(&b->spec);
 }
 
@@ -84,11 +86,11 @@ DoReconcileCompute(void *arg)
 	/* committed, yet closed: the backend that made it died before opening it */
 	if (BpCompute()->client_access_closed(&row.spec))
 		BpCompute()->set_client_access(&row.spec, true);
-	/* running as recorded: the same server process is still there */
+	st = BpCompute()->observe(&row.spec, &pid);
+	/* running as recorded: the same instance is still there */
 	if (strcmp(row.desired_state, "running") == 0 && strcmp(row.actual_state, "running") == 0 &&
-		row.pid > 0 && BpCompute()->server_pid(&row.spec) == row.pid)
+		row.pid > 0 && st != BP_COMPUTE_DOWN && st != BP_COMPUTE_FAILED && pid == row.pid)
 		return;
-	st = BpCompute()->status(&row.spec, &pid);
 	if (strcmp(row.desired_state, "running") == 0)
 	{
 		if (st == BP_COMPUTE_READY)
@@ -112,7 +114,7 @@ DoReconcileCompute(void *arg)
 	}
 	else
 	{
-		if (st != BP_COMPUTE_DOWN)
+		if (st != BP_COMPUTE_DOWN && st != BP_COMPUTE_FAILED)
 			BpCompute()->stop(&row.spec);
 		if (strcmp(row.actual_state, "stopped") != 0)
 			CatalogSetComputeState(id, "stopped", 0, NULL);

@@ -65,7 +65,7 @@ DoRefreshLedger(void *arg)
 	BpLedger	ledger;
 
 	if (!CatalogGetComputeById(id, true, &locked, &row) || !locked ||
-		BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+		BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	conn = LedgerConnect(&row.spec, row.project, row.project_password);
 	ResolvePrepared(conn, id);
@@ -101,7 +101,7 @@ DoIdle(void *arg)
 	timeout_s = CatalogSuspendTimeout(id, bp_suspend_timeout_s);
 	if (timeout_s <= 0)
 		return;					/* never suspended: no need to count clients */
-	if (BpCompute()->status(&row.spec, &pid) != BP_COMPUTE_READY)
+	if (BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	BpCompute()->admin_address(&row.spec, &addr);
 	conn = BpConnect(&addr, bp_operation_timeout_ms);

@@ -91,7 +91,7 @@ DoManifest(void *arg)
 	stored = CatalogComputeRuntimeHash(it->compute_id);
 	if (stored != NULL && strcmp(stored, runtime_hash) != 0 &&
 		strcmp(row.desired_state, "running") == 0 &&
-		BpCompute()->status(&row.spec, &pid) == BP_COMPUTE_READY)
+		BpCompute()->observe(&row.spec, &pid) == BP_COMPUTE_READY)
 	{
 		if (it->restarted)
 			return;				/* one at a time: next pass */

@@ -119,7 +119,7 @@ DoReconcileHistory(void *arg)
 	for (int i = 0; i < n; i++)
 		if (!keep[i])
 			CatalogDeleteSnapshot(snap[i].id);	/* its directory goes next pass */
-	pruned = BpStorage()->prune_archive(tl, cutoff,
+	pruned = BpStorage()->prune_history(tl, cutoff,
 										TimestampTzPlusMilliseconds(now, -retention_ms));
 	if (pruned > 0)
 		ereport(LOG,

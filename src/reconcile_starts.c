@@ -60,15 +60,15 @@ StartingOn(int64 timeline_id)
 	return false;
 }
 
-/* Launch the postmaster (catalog session open: the template gives its settings). */
-static int
+/* Ask the driver to start it (catalog session open: the template gives its settings). */
+static void
 Launch(const BpComputeSpec *spec)
 {
 	BpManifestInput tmpl;
 
 	memset(&tmpl, 0, sizeof(tmpl));
 	CatalogComputeTemplate(&tmpl);	/* refuses unusable settings */
-	return BpCompute()->start(spec, tmpl.settings, tmpl.nsettings);
+	BpCompute()->start(spec, tmpl.settings, tmpl.nsettings);
 }
 
 /*
@@ -87,7 +87,7 @@ BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
 
 	if (s == NULL)
 	{
-		BpComputeStatus st = BpCompute()->status(spec, &pid);
+		BpComputeStatus st = BpCompute()->observe(spec, &pid);
 
 		if (st == BP_COMPUTE_READY)
 			return pid;
@@ -95,11 +95,12 @@ BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
 		s->spec = *spec;
 		s->timeout_ms = timeout_ms;
 		s->deadline = deadline;
-		if (st == BP_COMPUTE_DOWN)
+		if (st == BP_COMPUTE_DOWN || st == BP_COMPUTE_FAILED)
 		{
 			TimestampTz t = GetCurrentTimestamp();
 
-			s->launched = Launch(spec);
+			Launch(spec);
+			s->launched = true;
 			s->spawn_ms = (double) (GetCurrentTimestamp() - t) / 1000.0;
 		}
 		old = MemoryContextSwitchTo(TopMemoryContext);
@@ -177,7 +178,8 @@ DoRelaunch(void *arg)
 {
 	Start	   *s = arg;
 
-	s->launched = Launch(&s->spec);
+	Launch(&s->spec);
+	s->launched = true;
 }
 
 /* Look at every start in progress once, without waiting. */
@@ -190,15 +192,15 @@ CheckStarts(void)
 	{
 		Start	   *s = lfirst(lc);
 		int			pid;
-		BpComputeStatus st = BpCompute()->status(&s->spec, &pid);
+		BpComputeStatus st = BpCompute()->observe(&s->spec, &pid);
 		char		err[1024];
 
 		if (st == BP_COMPUTE_READY)
 			EndStart(s, pid, NULL);
-		else if (st == BP_COMPUTE_DOWN && s->launched > 0 && !BpPidAlive(s->launched))
+		else if (st == BP_COMPUTE_FAILED || (st == BP_COMPUTE_DOWN && s->launched))
 			EndStart(s, 0, psprintf("compute " INT64_FORMAT " exited while starting: %s",
 									s->spec.compute_id, BpCompute()->log_tail(&s->spec)));
-		else if (st == BP_COMPUTE_DOWN && s->launched == 0 &&
+		else if (st == BP_COMPUTE_DOWN && !s->launched &&
 				 !RunItem("starting a compute", true, DoRelaunch, s, err, sizeof(err)))
 			EndStart(s, 0, err);	/* found starting, then it went down: launched again */
 		else if (BpPast(s->deadline))

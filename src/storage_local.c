@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "clone.h"
 #include "driver.h"
 #include "guc.h"
 #include "local.h"
@@ -205,7 +206,7 @@ LocalEnsureTemplate(void)
 }
 
 /* A new root timeline: a clone of the template. */
-static BpCloneMethod
+static const char *
 LocalCreateRoot(int64 timeline_id)
 {
 	BpCloneStats stats;
@@ -214,7 +215,7 @@ LocalCreateRoot(int64 timeline_id)
 	BpCloneTree(LocalTemplateDir(), LocalPgdata(timeline_id), NULL, &stats);
 	WriteTimelineConf(timeline_id, 0, NULL);
 	BpSyncTree(LocalPgdata(timeline_id));
-	return stats.method;
+	return BpCloneMethodName(stats.method);
 }
 
 /* Files that are never part of a fork, whatever the source's state. */
@@ -478,10 +479,9 @@ CloneBackupWal(int64 source_tl, const char *pgdata, TimeLineID tli, int segsz,
  * backup_label; returns once the WAL up to the backup's end is archived.
  */
 static void
-BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, bool own_wal,
+BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bool own_wal,
 			Backup *out)
 {
-	BpComputeAddr addr;
 	PGconn	   *conn;
 	PGresult   *res;
 	const char *label[1];
@@ -490,8 +490,7 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, bo
 	int			segsz;
 
 	INSTR_TIME_SET_CURRENT(t);
-	LocalComputeAddress(source, &addr);
-	conn = BpConnect(&addr, bp_operation_timeout_ms);
+	conn = BpConnect(source, bp_operation_timeout_ms);
 	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
 	/* the source's timeline and segment size name the WAL files the fork needs */
 	res = BpExec(conn, "SELECT s, pg_catalog.pg_walfile_name(s), "
@@ -544,7 +543,7 @@ BackupClone(int64 source_tl, const BpComputeSpec *source, const char *pgdata, bo
 
 /* Fork a running source through a non-exclusive base backup. */
 static void
-ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
+ForkRunning(int64 source_tl, const BpComputeAddr *source, int64 new_tl,
 			BpForkResult *result)
 {
 	Backup		b;
@@ -556,7 +555,7 @@ ForkRunning(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 			 b.ms[0], b.ms[1], b.ms[2], b.ms[3]);
 	result->start_lsn = b.start_lsn;
 	result->fork_lsn = b.end_lsn;
-	result->method = b.stats.method;
+	result->method = BpCloneMethodName(b.stats.method);
 	result->bytes = b.stats.bytes;
 	result->source_was_running = true;
 }
@@ -584,7 +583,7 @@ ForkStopped(int64 source_tl, int64 new_tl, BpForkResult *result)
 				 errhint("Start its compute (wake_compute) so it recovers, then promote again.")));
 	result->start_lsn = result->fork_lsn = control->checkPoint;
 	WriteTimelineConf(new_tl, FROM_OWN_WAL, NULL);
-	result->method = stats.method;
+	result->method = BpCloneMethodName(stats.method);
 	result->bytes = stats.bytes;
 	result->source_was_running = false;
 }
@@ -601,25 +600,18 @@ static void WriteSnapshotEnd(const char *snapdir, XLogRecPtr end);
  * snapshot is one more clone, not a second base backup of the new compute.
  */
 static void
-LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
+LocalForkAtHead(int64 source_tl, const BpComputeAddr *running, int64 new_tl,
 				int64 base_snapshot_id, BpForkResult *result)
 {
-	int			pid;
-	BpComputeStatus st = LocalPostmasterStatus(source->timeline_id, &pid);
 	char	   *pgdata = LocalPgdata(new_tl);
 	instr_time	t;
 	size_t		len;
 
 	result->phases[0] = '\0';
 	memset(&result->base, 0, sizeof(result->base));
-	if (st == BP_COMPUTE_STARTING)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the source compute is starting or stopping"),
-				 errhint("Try again when SELECT * FROM branchpromote.computes shows it running or suspended.")));
 	BeginTimeline(new_tl);
-	if (st == BP_COMPUTE_READY)
-		ForkRunning(source_tl, source, new_tl, result);
+	if (running != NULL)
+		ForkRunning(source_tl, running, new_tl, result);
 	else
 		ForkStopped(source_tl, new_tl, result);
 
@@ -635,7 +627,7 @@ LocalForkAtHead(int64 source_tl, const BpComputeSpec *source, int64 new_tl,
 			WriteSnapshotEnd(dir, result->fork_lsn);
 		result->base.start_lsn = result->start_lsn;
 		result->base.lsn = result->fork_lsn;
-		result->base.method = stats.method;
+		result->base.method = BpCloneMethodName(stats.method);
 		result->base.bytes = stats.bytes;
 		len = strlen(result->phases);
 		snprintf(result->phases + len, sizeof(result->phases) - len, "%s\"base snapshot\": %.3f",
@@ -894,16 +886,15 @@ LocalSnapshotDir(int64 timeline_id, int64 snapshot_id)
  * stopped one's files.
  */
 static void
-LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
+LocalSnapshot(int64 timeline_id, const BpComputeAddr *running, int64 snapshot_id,
 			  BpSnapshotResult *result)
 {
 	char	   *dir = LocalSnapshotDir(timeline_id, snapshot_id);
 	Backup		b;
-	int			pid;
 	instr_time	t;
 
 	INSTR_TIME_SET_CURRENT(t);
-	if (LocalPostmasterStatus(spec->timeline_id, &pid) == BP_COMPUTE_DOWN)
+	if (running == NULL)
 	{
 		/* stopped cleanly: its files are consistent at the shutdown checkpoint */
 		XLogRecPtr	head = RequireStoppedHead(timeline_id);
@@ -917,7 +908,7 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 	else
 	{
 		MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
-		BackupClone(timeline_id, spec, psprintf("%s/pgdata", dir), false, &b);
+		BackupClone(timeline_id, running, psprintf("%s/pgdata", dir), false, &b);
 		WriteSnapshotEnd(dir, b.end_lsn);
 		snprintf(result->phases, sizeof(result->phases),
 				 "\"backup start\": %.3f, \"clone\": %.3f, \"backup stop\": %.3f, \"archive wait\": %.3f",
@@ -933,7 +924,7 @@ LocalSnapshot(int64 timeline_id, const BpComputeSpec *spec, int64 snapshot_id,
 	}
 	result->start_lsn = b.start_lsn;
 	result->lsn = b.end_lsn;
-	result->method = b.stats.method;
+	result->method = BpCloneMethodName(b.stats.method);
 	result->bytes = b.stats.bytes;
 }
 
@@ -1177,7 +1168,7 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 		/* a base backup from before snapshots recorded their end: archive recovery finds it */
 		WriteTimelineConf(new_tl, source_tl, "recovery_target = 'immediate'");
 		LocalWriteFile(psprintf("%s/recovery.signal", pgdata), "");
-		result->method = stats.method;
+		result->method = BpCloneMethodName(stats.method);
 		result->bytes = stats.bytes;
 		return;
 	}
@@ -1226,7 +1217,7 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	 * by the base snapshot its caller takes before committing (one syncfs
 	 * of the data root), and a rehearsal's never commits.
 	 */
-	result->method = stats.method;
+	result->method = BpCloneMethodName(stats.method);
 	result->bytes = stats.bytes;
 }
 
@@ -1237,19 +1228,16 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
  * that segment is archived.  A cleanly stopped one's shutdown checkpoint.
  */
 static XLogRecPtr
-LocalHeadLsn(int64 timeline_id, const BpComputeSpec *spec, bool seal)
+LocalHeadLsn(int64 timeline_id, const BpComputeAddr *running, bool seal)
 {
-	BpComputeAddr addr;
 	PGconn	   *conn;
 	PGresult   *res;
 	XLogRecPtr	head;
-	int			pid;
 
 	/* stopped: the shutdown checkpoint; forks copy what the archive lacks */
-	if (LocalPostmasterStatus(spec->timeline_id, &pid) == BP_COMPUTE_DOWN)
+	if (running == NULL)
 		return RequireStoppedHead(timeline_id);
-	LocalComputeAddress(spec, &addr);
-	conn = BpConnect(&addr, bp_operation_timeout_ms);
+	conn = BpConnect(running, bp_operation_timeout_ms);
 	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL,
 				 bp_operation_timeout_ms);
 	head = ParseLsn(PQgetvalue(res, 0, 0));
@@ -1468,7 +1456,7 @@ const BpStorageDriver bp_local_storage = {
 	.head_lsn = LocalHeadLsn,
 	.list_snapshots = LocalListSnapshots,
 	.remove_snapshot = LocalRemoveSnapshot,
-	.prune_archive = LocalPruneArchive,
+	.prune_history = LocalPruneArchive,
 	.history_due = LocalHistoryDue,
 	.seal_stopped = LocalSealStopped,
 	.stopped_head = LocalStoppedHead,

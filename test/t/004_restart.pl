@@ -124,5 +124,24 @@ ok(pid_alive($squatter), 'the other process was left alone');
 kill 'KILL', $squatter;
 waitpid($squatter, 0);
 
+# A compute that exits while it starts (here: a setting its server refuses):
+# the wake fails with the compute driver's FAILED, and the compute's own log
+# line, not at the start timeout; without the setting it starts again.
+$bp->json("SELECT branchpromote.suspend_compute('r', 'dev')");
+my $auto = "$pgdata/postgresql.auto.conf";
+my $auto_before = slurp_file($auto);
+append_to_file($auto, "max_connections = 'many'\n");
+my ($st, $err) = $bp->sqlstate("SELECT branchpromote.wake_compute('r', 'dev')");
+is($st, '38000', 'waking a compute that exits while starting fails');
+like($err, qr/exited while starting/, 'it says the compute exited while starting');
+like($err, qr/invalid value for parameter "max_connections"/, "with the compute's log line that says why");
+is($bp->compute_row('r', 'dev')->{actual_state}, 'suspended', 'the compute stays suspended');
+open(my $afh, '>', $auto) or die "could not write $auto: $!";
+print $afh $auto_before;
+close($afh);
+$w = $bp->json("SELECT branchpromote.wake_compute('r', 'dev')");
+is($w->{state}, 'running', 'without the setting it starts again');
+is(compute_safe_psql($dev_uri, 'SELECT count(*) FROM items'), '400', 'and serves its rows');
+
 $bp->teardown;
 done_testing();
