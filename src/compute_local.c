@@ -295,6 +295,7 @@ LocalStopTimeline(int64 timeline_id, bool immediate)
 static void
 LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr)
 {
+	memset(addr, 0, sizeof(BpComputeAddr));	/* no credential: peer, as the server's OS user */
 	strlcpy(addr->host, LocalSocketDir(spec->compute_id), sizeof(addr->host));
 	addr->port = spec->port;
 }
@@ -348,24 +349,30 @@ LocalClientEndpoint(const BpComputeSpec *spec, const char **host, int *port)
 	*port = spec->port;
 }
 
-/* The last ~2 kB of the compute's log. */
+/*
+ * The last lines of the compute's log, at most TAIL_BYTES: what ends up in
+ * an error detail (a reply's 1 kB, after its own words), so the newest
+ * lines — the reason a start failed — are the ones kept.
+ */
+#define TAIL_BYTES 900
+
 static char *
 LocalLogTail(const BpComputeSpec *spec)
 {
 	FILE	   *f = AllocateFile(LocalLogFile(spec->timeline_id), "r");
-	char		buf[2049];
+	char		buf[TAIL_BYTES + 1];
 	size_t		n;
 	char	   *start;
 
 	if (f == NULL)
 		return pstrdup("(no log)");
-	if (fseek(f, -2048, SEEK_END) != 0)
+	if (fseek(f, -TAIL_BYTES, SEEK_END) != 0)
 		rewind(f);
-	n = fread(buf, 1, 2048, f);
+	n = fread(buf, 1, TAIL_BYTES, f);
 	FreeFile(f);
 	buf[n] = '\0';
 	start = strchr(buf, '\n');
-	return pstrdup(start && n == 2048 ? start + 1 : buf);
+	return pstrdup(start && n == TAIL_BYTES ? start + 1 : buf);
 }
 
 /* Ids of computes that have a socket directory. */

@@ -202,7 +202,7 @@ typedef struct BpComputeDriver
 	 * compute.pid; the local driver's is the postmaster's pid).
 	 */
 	BpComputeStatus (*observe) (const BpComputeSpec *spec, int *instance);
-	/* Superuser address for the control plane's own connections. */
+	/* Superuser address and credential for the control plane's own connections. */
 	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);
 	/* Where clients connect: host and port. */
 	void		(*client_endpoint) (const BpComputeSpec *spec, const char **host, int *port);

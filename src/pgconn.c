@@ -157,10 +157,15 @@ Fill(const BpComputeAddr *addr, const char *dbname, const char *user, const char
 	k[n] = "dbname";
 	v[n++] = dbname ? dbname : user ? user : "postgres";
 	k[n] = "user";
-	v[n++] = user ? user : BpOsUserName();
+	v[n++] = user ? user : addr->user[0] ? addr->user : BpOsUserName();
 	k[n] = "application_name";
 	v[n++] = "branchpromote";
-	if (password)
+	if (!user && addr->password[0])
+	{
+		k[n] = "password";
+		v[n++] = addr->password;
+	}
+	else if (password)
 	{
 		k[n] = "password";
 		v[n++] = password;

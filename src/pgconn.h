@@ -6,11 +6,18 @@
 
 #include "libpq-fe.h"
 
-/* How the control plane reaches a compute as its superuser (the local driver: its private unix socket). */
+/*
+ * How the control plane reaches a compute as its superuser: a libpq host
+ * (a name, an address or a socket directory) and port, and the
+ * credential (empty user: the server's OS user, by peer authentication —
+ * the local driver's private unix socket).
+ */
 typedef struct BpComputeAddr
 {
-	char		host[MAXPGPATH];	/* a libpq host: a name, an address or a socket directory */
+	char		host[MAXPGPATH];
 	int			port;
+	char		user[NAMEDATALEN];
+	char		password[128];
 } BpComputeAddr;
 
 extern PGconn *BpConnect(const BpComputeAddr *addr, int timeout_ms);
