@@ -300,6 +300,27 @@ LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr)
 	addr->port = spec->port;
 }
 
+/* Client backends in pg_stat_activity, not the control plane's (application_name). */
+static int
+LocalClientSessions(const BpComputeSpec *spec)
+{
+	BpComputeAddr addr;
+	PGconn	   *conn;
+	PGresult   *res;
+	int			n;
+
+	LocalAdminAddress(spec, &addr);
+	conn = BpConnect(&addr, bp_operation_timeout_ms);
+	res = BpExec(conn, "SELECT count(*) FROM pg_catalog.pg_stat_activity "
+				 "WHERE backend_type = 'client backend' "
+				 "AND application_name IS DISTINCT FROM 'branchpromote'",
+				 0, NULL, bp_operation_timeout_ms);
+	n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	BpDisconnect(conn);
+	return n;
+}
+
 /* Is 127.0.0.1:port free to bind (nothing else listening there)? */
 static bool
 PortAvailable(int port)
@@ -519,6 +540,7 @@ const BpComputeDriver bp_local_compute = {
 	.stop = LocalStop,
 	.stop_timeline = LocalStopTimeline,
 	.observe = LocalObserve,
+	.client_sessions = LocalClientSessions,
 	.assign_endpoint = LocalAssignEndpoint,
 	.admin_address = LocalAdminAddress,
 	.client_endpoint = LocalClientEndpoint,

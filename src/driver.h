@@ -202,6 +202,12 @@ typedef struct BpComputeDriver
 	 * compute.pid; the local driver's is the postmaster's pid).
 	 */
 	BpComputeStatus (*observe) (const BpComputeSpec *spec, int *instance);
+	/*
+	 * Reconciler only: how many client sessions the running compute serves
+	 * now, the control plane's own not counted (its activity: idle suspend
+	 * counts from the last time this was not 0, or the proxy's last use).
+	 */
+	int			(*client_sessions) (const BpComputeSpec *spec);
 	/* Superuser address and credential for the control plane's own connections. */
 	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);
 	/* Where clients connect: host and port. */

@@ -88,9 +88,6 @@ DoIdle(void *arg)
 	bool		locked;
 	int			pid;
 	int64		timeout_s;
-	BpComputeAddr addr;
-	PGconn	   *conn;
-	PGresult   *res;
 	int			clients;
 	int64		idle_s;
 	int64		proxy_idle_s;
@@ -103,15 +100,7 @@ DoIdle(void *arg)
 		return;					/* never suspended: no need to count clients */
 	if (BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
-	BpCompute()->admin_address(&row.spec, &addr);
-	conn = BpConnect(&addr, bp_operation_timeout_ms);
-	res = BpExec(conn, "SELECT count(*) FROM pg_catalog.pg_stat_activity "
-				 "WHERE backend_type = 'client backend' "
-				 "AND application_name IS DISTINCT FROM 'branchpromote'",	/* not ours */
-				 0, NULL, bp_operation_timeout_ms);
-	clients = atoi(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	BpDisconnect(conn);
+	clients = BpCompute()->client_sessions(&row.spec);
 	if (clients > 0)
 	{
 		CatalogTouchCompute(id);
