@@ -87,7 +87,12 @@ drop_if_exists() {
 	local tls t
 	[ "$(ctlv "SELECT count(*) FROM branchpromote.projects WHERE project = '$1'")" = 1 ] || return 0
 	tls=$(ctlv "SELECT timeline FROM branchpromote.timelines WHERE project = '$1'")
+	# prod is protected from its first deploy, and a dropped project's data
+	# waits out its recovery window: unprotect, drop, purge now
+	ctlv "SELECT branchpromote.unprotect(project, name) FROM branchpromote.protections WHERE project = '$1'" >/dev/null
 	ctlv "SELECT branchpromote.drop_project('$1', '$1')" >/dev/null
+	ctlv "SELECT branchpromote.purge_project(project) FROM branchpromote.pending_removal
+	      WHERE project = '$1' AND branch IS NULL AND removal_at > now()" >/dev/null
 	for t in $tls; do wait_gone "$DATA/timelines/$t" "timeline $t of $1"; done
 	return 0
 }
@@ -175,6 +180,7 @@ cleanup() {
 	say "cleaning up"
 	if [ -n "${CONTROL_UP:-}" ]; then
 		for p in $(ctlv "SELECT project FROM branchpromote.projects" 2>/dev/null || true); do
+			ctlv "SELECT branchpromote.unprotect(project, name) FROM branchpromote.protections WHERE project = '$p'" >/dev/null 2>&1 || true
 			ctlv "SELECT branchpromote.drop_project('$p', '$p')" >/dev/null 2>&1 || true
 		done
 	fi

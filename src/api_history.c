@@ -73,8 +73,12 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 {
 	int			n;
 	BpLineageStep *steps = CatalogLineage(timeline_id, &n);
-	BpPitChoice c = BpPlanPointInTime(steps, n, head, target);
+	BpPitChoice c;
 	ForkSource  src;
+
+	for (int i = 0; i < n; i++)	/* what the store keeps of each by itself */
+		steps[i].own_from = BpStorage()->history_start(steps[i].timeline_id);
+	c = BpPlanPointInTime(steps, n, head, target);
 
 	if (XLogRecPtrIsInvalid(target))
 		ereport(ERROR,
@@ -94,8 +98,8 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 				 errdetail("A fork needs a snapshot at or below the LSN and the WAL after it; history is kept for branchpromote.history_retention, from the first snapshot on."),
 				 errhint("Reachable: %s.", BpPitRanges(steps, n, head))));
 	src.timeline_id = steps[c.step].timeline_id;
-	src.snapshot_id = steps[c.step].snap[c.snap].id;
-	src.snapshot_lsn = steps[c.step].snap[c.snap].lsn;
+	src.snapshot_id = c.snap < 0 ? 0 : steps[c.step].snap[c.snap].id;	/* 0: its own history */
+	src.snapshot_lsn = c.snap < 0 ? target : steps[c.step].snap[c.snap].lsn;
 	src.target = target;
 	src.replay_to = target < src.snapshot_lsn ? InvalidXLogRecPtr : target;
 	if (c.step == 0 && running != NULL)

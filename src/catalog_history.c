@@ -185,7 +185,10 @@ CatalogSnapshots(int64 timeline_id, int *n)
 	return out;
 }
 
-/* A timeline and its ancestors, nearest first, each with its snapshots. */
+/*
+ * A timeline and its ancestors, nearest first, each with its snapshots and
+ * its mask's LSN as floor (own_from is the storage driver's: left invalid).
+ */
 BpLineageStep *
 CatalogLineage(int64 timeline_id, int *n)
 {
@@ -193,6 +196,7 @@ CatalogLineage(int64 timeline_id, int *n)
 	Datum		values[1] = {Int64GetDatum(timeline_id)};
 	int64	   *ids;
 	XLogRecPtr *forks;
+	XLogRecPtr *masks;
 	BpLineageStep *out;
 	bool		isnull;
 
@@ -202,15 +206,18 @@ CatalogLineage(int64 timeline_id, int *n)
 			 " UNION ALL SELECT t.id, t.parent_id, t.fork_lsn, t.mask_lsn, l.depth + 1"
 			 " FROM branchpromote.timeline t JOIN l ON t.id = l.parent_id"
 			 " WHERE l.depth < 1000 AND l.mask_lsn IS NULL)"
-			 " SELECT id, fork_lsn FROM l ORDER BY depth", 1, types, values, NULL, SPI_OK_SELECT);
+			 " SELECT id, fork_lsn, mask_lsn FROM l ORDER BY depth", 1, types, values, NULL, SPI_OK_SELECT);
 	ids = palloc(sizeof(int64) * Max(1, *n));
 	forks = palloc(sizeof(XLogRecPtr) * Max(1, *n));
+	masks = palloc(sizeof(XLogRecPtr) * Max(1, *n));
 	for (int i = 0; i < *n; i++)
 	{
 		Datum		d = Col(i, 2, &isnull);
 
 		ids[i] = ColInt64(i, 1);
 		forks[i] = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+		d = Col(i, 3, &isnull);
+		masks[i] = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
 	}
 	out = SPI_palloc(sizeof(BpLineageStep) * Max(1, *n));
 	for (int i = 0; i < *n; i++)
@@ -218,6 +225,8 @@ CatalogLineage(int64 timeline_id, int *n)
 		out[i].timeline_id = ids[i];
 		out[i].fork_lsn = forks[i];
 		out[i].snap = CatalogSnapshots(ids[i], &out[i].nsnap);
+		out[i].own_from = InvalidXLogRecPtr;
+		out[i].floor = masks[i];
 	}
 	return out;
 }

@@ -130,7 +130,11 @@ typedef struct BpStorageDriver
 	 */
 	void		(*snapshot) (int64 timeline_id, const BpComputeAddr *running, int64 snapshot_id,
 							 BpSnapshotResult *result);
-	/* Backend: fork source at target (invalid: the snapshot's LSN) from its snapshot. */
+	/*
+	 * Backend: fork source at target (invalid: the snapshot's LSN) from its
+	 * snapshot; snapshot_id 0: from the history the store keeps itself
+	 * (only at or above what history_start gave).
+	 */
 	void		(*fork_at_snapshot) (int64 source_timeline, int64 snapshot_id,
 									 XLogRecPtr target, int64 new_timeline,
 									 BpForkResult *result);
@@ -141,6 +145,14 @@ typedef struct BpStorageDriver
 	 * reach it without a seal.
 	 */
 	XLogRecPtr	(*head_lsn) (int64 timeline_id, const BpComputeAddr *running, bool seal);
+	/*
+	 * Backend: the oldest LSN from which the store keeps a timeline's
+	 * history itself, so a fork at any later point up to its head needs no
+	 * snapshot (the reachable range is this, or the oldest snapshot, to
+	 * the head); invalid if it keeps none — the local driver's history is
+	 * its snapshots and WAL archive.
+	 */
+	XLogRecPtr	(*history_start) (int64 timeline_id);
 	/* Reconciler only: a timeline's snapshots in storage (List of BpStoredTimeline *). */
 	List	   *(*list_snapshots) (int64 timeline_id);
 	void		(*remove_snapshot) (int64 timeline_id, int64 snapshot_id);

@@ -14,6 +14,15 @@ StepUpper(const BpLineageStep *steps, int i, XLogRecPtr head)
 	return i == 0 ? head : steps[i - 1].fork_lsn;
 }
 
+/* Where step i's own history starts (invalid: the store keeps none). */
+static XLogRecPtr
+OwnFrom(const BpLineageStep *step)
+{
+	if (XLogRecPtrIsInvalid(step->own_from))
+		return InvalidXLogRecPtr;
+	return Max(step->own_from, step->floor);
+}
+
 BpPitChoice
 BpPlanPointInTime(const BpLineageStep *steps, int nsteps, XLogRecPtr head,
 				  XLogRecPtr target)
@@ -29,6 +38,13 @@ BpPlanPointInTime(const BpLineageStep *steps, int nsteps, XLogRecPtr head,
 	{
 		if (target > StepUpper(steps, i, head))
 			break;
+		if (!XLogRecPtrIsInvalid(OwnFrom(&steps[i])) && target >= OwnFrom(&steps[i]))
+		{
+			c.verdict = BP_PIT_OK;
+			c.step = i;
+			c.snap = -1;
+			return c;
+		}
 		for (int k = steps[i].nsnap - 1; k >= 0; k--)
 			if (steps[i].snap[k].from_lsn <= target)
 			{
@@ -53,11 +69,15 @@ BpPitRanges(const BpLineageStep *steps, int nsteps, XLogRecPtr head)
 	for (int i = 0; i < nsteps; i++)
 	{
 		XLogRecPtr	upper = StepUpper(steps, i, head);
+		XLogRecPtr	lower = steps[i].nsnap > 0 ? steps[i].snap[0].from_lsn : InvalidXLogRecPtr;
+		XLogRecPtr	own = OwnFrom(&steps[i]);
 
-		if (steps[i].nsnap == 0 || steps[i].snap[0].from_lsn > upper)
+		if (!XLogRecPtrIsInvalid(own) && (XLogRecPtrIsInvalid(lower) || own < lower))
+			lower = own;
+		if (XLogRecPtrIsInvalid(lower) || lower > upper)
 			continue;
 		appendStringInfo(&s, "%s%X/%X to %X/%X on timeline " INT64_FORMAT,
-						 s.len > 0 ? "; " : "", LSN_FORMAT_ARGS(steps[i].snap[0].from_lsn),
+						 s.len > 0 ? "; " : "", LSN_FORMAT_ARGS(lower),
 						 LSN_FORMAT_ARGS(upper), steps[i].timeline_id);
 	}
 	if (s.len == 0)

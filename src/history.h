@@ -35,6 +35,14 @@ typedef struct BpLineageStep
 	XLogRecPtr	fork_lsn;		/* where it left its parent; invalid for a root */
 	int			nsnap;
 	const BpSnapshotInfo *snap; /* ascending by lsn */
+	/*
+	 * The storage driver keeps this timeline's history itself from own_from
+	 * on (invalid: it keeps none, as the local driver), so a fork there
+	 * needs no snapshot; never below floor (a mask's LSN: what came before
+	 * it must stay out of reach).
+	 */
+	XLogRecPtr	own_from;
+	XLogRecPtr	floor;
 } BpLineageStep;
 
 typedef enum BpPitVerdict
@@ -48,7 +56,7 @@ typedef struct BpPitChoice
 {
 	BpPitVerdict verdict;
 	int			step;			/* BP_PIT_OK: index into the lineage */
-	int			snap;			/* BP_PIT_OK: index into that step's snapshots */
+	int			snap;			/* BP_PIT_OK: index into that step's snapshots; -1: its own history */
 } BpPitChoice;
 
 extern BpPitChoice BpPlanPointInTime(const BpLineageStep *steps, int nsteps,

@@ -1116,8 +1116,8 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	char	   *snapdata = psprintf("%s/pgdata", snapdir);
 	char	   *pgdata = LocalPgdata(new_tl);
 	struct stat sb;
-	bool		stopped = stat(psprintf("%s/backup_label", snapdata), &sb) != 0;
-	int			segsz = ReadSegSize(snapdata);
+	bool		stopped;
+	int			segsz;
 	XLogRecPtr	start;			/* replay starts here */
 	XLogRecPtr	end;			/* the snapshot is consistent here */
 	TimeLineID	tli;
@@ -1129,6 +1129,10 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	instr_time	t;
 	double		clone_ms;
 
+	if (snapshot_id == 0)		/* history_start gave nothing to fork from */
+		elog(ERROR, "the local storage driver keeps no history outside snapshots");
+	stopped = stat(psprintf("%s/backup_label", snapdata), &sb) != 0;
+	segsz = ReadSegSize(snapdata);
 	if (segsz == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -1252,6 +1256,13 @@ LocalHeadLsn(int64 timeline_id, const BpComputeAddr *running, bool seal)
 	}
 	BpDisconnect(conn);
 	return head;
+}
+
+/* History is snapshots plus the WAL archive: none kept otherwise. */
+static XLogRecPtr
+LocalHistoryStart(int64 timeline_id)
+{
+	return InvalidXLogRecPtr;
 }
 
 /* Snapshot directories of a timeline, with their creating transactions. */
@@ -1458,6 +1469,7 @@ const BpStorageDriver bp_local_storage = {
 	.remove_snapshot = LocalRemoveSnapshot,
 	.prune_history = LocalPruneArchive,
 	.history_due = LocalHistoryDue,
+	.history_start = LocalHistoryStart,
 	.seal_stopped = LocalSealStopped,
 	.stopped_head = LocalStoppedHead,
 };

@@ -156,8 +156,12 @@ test_history(void)
 	BpSnapshotInfo s2[] = {{20, 0x3000100, 0x3000200, 0x3000200, 500}, {21, 0x4000000, 0x4000100, 0x4000100, 600}};
 	/* the same prod whose first snapshot is its base: it stands for 0/5000000 on */
 	BpSnapshotInfo b3[] = {{30, 0x5000100, 0x5000200, 0x5000000, 1000}, {31, 0x7000000, 0x7000100, 0x7000100, 2000}};
-	BpLineageStep lb[] = {{3, 0x5000000, 2, b3}, {2, 0x3000000, 2, s2}};
-	BpLineageStep l[] = {{3, 0x5000000, 2, s3}, {2, 0x3000000, 2, s2}, {1, InvalidXLogRecPtr, 0, NULL}};
+	BpLineageStep lb[] = {{3, 0x5000000, 2, b3, 0, 0}, {2, 0x3000000, 2, s2, 0, 0}};
+	BpLineageStep l[] = {{3, 0x5000000, 2, s3, 0, 0}, {2, 0x3000000, 2, s2, 0, 0},
+	{1, InvalidXLogRecPtr, 0, NULL, 0, 0}};
+	/* the same, with history kept by the store: 3 from 0/5800000, 2 from 0/3800000 under a mask at 0/3900000, 1 from 0/1000000 */
+	BpLineageStep lo[] = {{3, 0x5000000, 2, s3, 0x5800000, InvalidXLogRecPtr},
+	{2, 0x3000000, 2, s2, 0x3800000, 0x3900000}, {1, InvalidXLogRecPtr, 0, NULL, 0x1000000, InvalidXLogRecPtr}};
 	XLogRecPtr	head = 0x9000000;
 	BpPitChoice c;
 	char	   *ranges;
@@ -197,6 +201,22 @@ test_history(void)
 	ranges = BpPitRanges(l, 3, head);
 	CHECK(strcmp(ranges, "0/5000200 to 0/9000000 on timeline 3; 0/3000200 to 0/5000000 on timeline 2") == 0);
 	CHECK(strcmp(BpPitRanges(&l[2], 1, head), "none") == 0);
+	/* a store that keeps history itself (history_start): no snapshot needed there */
+	c = BpPlanPointInTime(lo, 3, head, 0x6000000);
+	CHECK(c.verdict == BP_PIT_OK && c.step == 0 && c.snap == -1);
+	c = BpPlanPointInTime(lo, 3, head, 0x5000100);	/* below its own history and every snapshot */
+	CHECK(c.verdict == BP_PIT_OUTSIDE);
+	c = BpPlanPointInTime(lo, 3, head, 0x4800000);	/* before the fork: the parent's own history */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 1 && c.snap == -1);
+	c = BpPlanPointInTime(lo, 3, head, 0x3850000);	/* below the parent's mask: not its own history */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 1 && c.snap == 0);
+	c = BpPlanPointInTime(lo, 3, head, 0x2000000);	/* the root's own history, where no snapshot is */
+	CHECK(c.verdict == BP_PIT_OK && c.step == 2 && c.snap == -1);
+	c = BpPlanPointInTime(lo, 3, head, 0x0800000);	/* older than all of it */
+	CHECK(c.verdict == BP_PIT_OUTSIDE);
+	ranges = BpPitRanges(lo, 3, head);
+	CHECK(strcmp(ranges, "0/5000200 to 0/9000000 on timeline 3; 0/3000200 to 0/5000000 on timeline 2; "
+				 "0/1000000 to 0/3000000 on timeline 1") == 0);
 	CHECK(BpLineageFind(l, 3, head, 3, 0x8000000) == 0);
 	CHECK(BpLineageFind(l, 3, head, 2, 0x4000000) == 1);	/* before prod left it */
 	CHECK(BpLineageFind(l, 3, head, 2, 0x5000001) == -1);	/* after: not prod's history */
