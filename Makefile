@@ -71,7 +71,7 @@ OBJS = \
 DATA = sql/branchpromote--0.1.0.sql sql/branchpromote--0.1.0--0.2.0.sql \
 	sql/branchpromote--0.2.0--0.3.0.sql sql/branchpromote--0.3.0--0.4.0.sql \
 	sql/branchpromote--0.4.0--0.5.0.sql sql/branchpromote--0.5.0--0.6.0.sql \
-	sql/branchpromote--0.6.0--0.7.0.sql
+	sql/branchpromote--0.6.0--0.7.0.sql sql/branchpromote--0.7.0--0.8.0.sql
 PGFILEDESC = "branchpromote - deploys as copy-on-write branch promotions"
 
 # The privileged helper of the local drivers (computes as their own OS

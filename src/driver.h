@@ -124,9 +124,11 @@ typedef struct BpStorageDriver
 	/* Bytes on disk, and how many of them are shared with other files (reflink). */
 	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
 	/*
-	 * Backend or reconciler: a snapshot (un-started base backup) of a timeline
-	 * that runs (running: as for fork_at_head) or was shut down cleanly (then
-	 * its files at the shutdown checkpoint, no server started).
+	 * Backend or reconciler: a snapshot of a timeline — a point its forks
+	 * can start from for as long as it is kept (the local driver: an
+	 * un-started base backup) — that runs (running: as for fork_at_head) or
+	 * was shut down cleanly (then at its shutdown checkpoint, no server
+	 * started).
 	 */
 	void		(*snapshot) (int64 timeline_id, const BpComputeAddr *running, int64 snapshot_id,
 							 BpSnapshotResult *result);

@@ -65,6 +65,15 @@ $bp->json("SELECT branchpromote.create_project('acme')");
 is($bp->sql("SELECT count(*) FROM branchpromote.computes WHERE actual_state = 'running'"), '1',
 	'the updated extension works');
 is(compute_safe_psql($bp->uri('acme', 'dev'), 'SELECT 1'), '1', 'through the proxy too');
+# 0.8.0: clone_method is the storage driver's word, not only reflink or copy
+my $acme_tl = $bp->sql("SELECT timeline FROM branchpromote.timelines WHERE project = 'acme'");
+my $method = $bp->sql("SELECT clone_method FROM branchpromote.timeline WHERE id = $acme_tl");
+$bp->sql("UPDATE branchpromote.timeline SET clone_method = 'branch' WHERE id = $acme_tl");
+is($bp->sql("SELECT clone_method FROM branchpromote.timeline WHERE id = $acme_tl"), 'branch',
+	"the updated catalog takes another driver's clone method");
+my ($cst) = $bp->sqlstate("UPDATE branchpromote.timeline SET clone_method = 'Not A Word' WHERE id = $acme_tl");
+is($cst, '23514', 'and refuses one that is not a lowercase word');
+$bp->sql("UPDATE branchpromote.timeline SET clone_method = '$method' WHERE id = $acme_tl");
 
 ($ret, $out, $err) = $node->psql('template1', "SET statement_timeout = '30s'; DROP DATABASE postgres WITH (FORCE)");
 is($ret, 0, "DROP DATABASE of the catalog's database completes") or diag($err);
