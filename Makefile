@@ -161,7 +161,7 @@ installcheck-nopreload:
 	$(pg_regress_installcheck) --temp-instance=tmp_nopreload --inputdir=test/nopreload --outputdir=output_nopreload nopreload
 
 cppcheck:
-	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	cppcheck --quiet -j $(shell nproc) --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 		--suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c

@@ -121,7 +121,7 @@ typedef struct BpStorageDriver
 	 */
 	void		(*restamp) (int64 timeline_id, int64 snapshot_id, FullTransactionId creator,
 							const char *stamp);
-	/* Bytes on disk, and how many of them are shared with other files (reflink). */
+	/* Bytes stored, and how many are shared with other timelines (local: reflinked extents). */
 	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
 	/*
 	 * Backend or reconciler: a snapshot of a timeline — a point its forks
@@ -226,7 +226,7 @@ typedef struct BpComputeDriver
 	void		(*admin_address) (const BpComputeSpec *spec, BpComputeAddr *addr);
 	/* Where clients connect: host and port. */
 	void		(*client_endpoint) (const BpComputeSpec *spec, const char **host, int *port);
-	/* Reconciler only: ids of computes that have local endpoints (List of int64 *). */
+	/* Reconciler only: ids of computes the driver holds an endpoint for (List of int64 *). */
 	List	   *(*list_endpoints) (void);
 	/* Reconciler only: release a gone compute's endpoint (no-op while in use). */
 	void		(*forget) (int64 compute_id);
