@@ -207,7 +207,7 @@ MoveProd(const ProdMove *m)
 			   psprintf("\"start\": %.3f, \"ledger\": %.3f, \"stop\": %.3f",
 						ms[0], ms[1] - ms[0], MsSince(t) - ms[1]));
 
-	CatalogLabelTimeline(old_tl, "backup", backup, 0);
+	CatalogLabelTimeline(old_tl, "backup", backup);
 	CatalogInsertTimeline(new_tl, p->id, "prod", m->parent_tl, m->fork_lsn,
 						  m->fork->method);
 	BaseSnapshot(r, &trial);	/* the stopped trial's files */
@@ -595,6 +595,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	int64		parent_tl;
 	BpComputeRow c;
 	ForkMask	mask;
+	TimestampTz expires_at = 0;
 
 	OperationBegin(&r, "fork_branch", name);
 	RequireName("branch", branch);
@@ -668,7 +669,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		parent_tl = src.timeline_id;
 	}
 	CatalogInsertTimeline(new_tl, p.id, "preview", parent_tl, target, fork.method);
-	CatalogLabelTimeline(new_tl, "preview", branch, ttl_ms);
+	CatalogLabelTimeline(new_tl, "preview", branch);	/* its expiry: at the end */
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
 	c = ProvisionCompute(&r, p.id, branch, new_tl);
 	DropInheritedPrepared(&c.spec, p.name, p.password, NULL, NULL);
@@ -695,6 +696,8 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		else
 			BaseSnapshot(&r, &c.spec);	/* a fork at an LSN replays to it first: a backup of it */
 	}
+	if (ttl_ms > 0)
+		expires_at = CatalogSetExpiry(new_tl, ttl_ms);
 	CatalogRecordOperation(name, "fork_branch", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 	CatalogEnd();
@@ -708,7 +711,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	PutStr(&r, "clone_method", fork.method);
 	PutInt(&r, "port", c.spec.port);
 	if (ttl_ms > 0)
-		PutStr(&r, "expires_at", timestamptz_to_str(TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(), ttl_ms)));
+		PutStr(&r, "expires_at", timestamptz_to_str(expires_at));
 	else
 		PutRaw(&r, "expires_at", "null");
 	PG_RETURN_DATUM(ResultJsonb(&r));

@@ -204,7 +204,7 @@ branchpromote_adopt_stray_timeline(PG_FUNCTION_ARGS)
 				 errmsg("a server runs on stray timeline " INT64_FORMAT, tl),
 				 errhint("Stop it first (pg_ctl stop -D <its pgdata>, as the computes' OS user); a timeline is adopted stopped.")));
 	CatalogInsertTimeline(tl, p.id, "backup", 0, InvalidXLogRecPtr, "copy");
-	CatalogLabelTimeline(tl, "backup", branch, 0);
+	CatalogLabelTimeline(tl, "backup", branch);
 	rs = MemoryContextAllocZero(TopMemoryContext, sizeof(Restamp));
 	rs->timeline_id = tl;
 	rs->creator = GetTopFullTransactionId();

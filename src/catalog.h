@@ -200,7 +200,8 @@ extern BpTimelineState *CatalogTimelineStates(MemoryContext cxt, const int64 *id
 extern bool CatalogTimelineOwner(int64 timeline_id, Oid *owner);
 extern bool CatalogLockTimelineProject(int64 timeline_id);
 extern bool CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out);
-extern void CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_ms);
+extern void CatalogLabelTimeline(int64 id, const char *kind, const char *branch);
+extern TimestampTz CatalogSetExpiry(int64 id, int64 ttl_ms);
 extern char *CatalogDiscardTimeline(int64 id, int window_s);
 extern void CatalogRestoreTimeline(int64 id);
 extern int	CatalogExpirePreviews(int window_s);

@@ -7,6 +7,7 @@
 
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "catalog_spi.h"
@@ -183,18 +184,34 @@ CatalogFindBranch(int64 project_id, const char *branch, BpTimelineRow *out)
 	return true;
 }
 
-/* Name a timeline as a branch of kind (ttl_ms > 0: it expires then). */
+/* Name a timeline as a branch of kind, with no expiry (CatalogSetExpiry gives one). */
 void
-CatalogLabelTimeline(int64 id, const char *kind, const char *branch, int64 ttl_ms)
+CatalogLabelTimeline(int64 id, const char *kind, const char *branch)
 {
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
-	Datum		values[4] = {Int64GetDatum(id), CStringGetTextDatum(kind),
-	CStringGetTextDatum(branch), Int64GetDatum(ttl_ms)};
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int64GetDatum(id), CStringGetTextDatum(kind),
+	CStringGetTextDatum(branch)};
 
 	Run("UPDATE branchpromote.timeline SET kind = $2, branch = $3, "
-		"durable = $2 IN ('dev', 'prod', 'backup'), "
-		"expires_at = CASE WHEN $4 > 0 THEN pg_catalog.now() + $4 * interval '1 millisecond' END "
-		"WHERE id = $1", 4, types, values, NULL, SPI_OK_UPDATE);
+		"durable = $2 IN ('dev', 'prod', 'backup'), expires_at = NULL "
+		"WHERE id = $1", 3, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * A preview's expiry, counted from now (the end of the call that made it,
+ * just before it commits, however long its fork took); returns it.
+ */
+TimestampTz
+CatalogSetExpiry(int64 id, int64 ttl_ms)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(id), Int64GetDatum(ttl_ms)};
+	bool		isnull;
+
+	Run("UPDATE branchpromote.timeline "
+		"SET expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond' "
+		"WHERE id = $1 RETURNING expires_at", 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	return DatumGetTimestampTz(Col(0, 1, &isnull));
 }
 
 /*

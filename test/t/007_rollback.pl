@@ -212,7 +212,13 @@ is($bp->sql("SELECT count(*) FROM branchpromote.environments WHERE project = 'ac
 # a preview at an LSN, with a TTL
 my $l9 = compute_safe_psql($prod, "SELECT pg_current_wal_lsn()");
 compute_safe_psql($prod, "INSERT INTO items VALUES (10)");
+my $t0 = $bp->sql("SELECT clock_timestamp()");
 $r = $bp->json("SELECT branchpromote.fork_branch('acme', 'pr-2', 'prod', '$l9', '2 seconds')");
+# the TTL counts from the end of the call's work, not from its start: a
+# fork slower than its TTL must not be born expired
+is($bp->sql("SELECT '$r->{expires_at}'::timestamptz - interval '2 seconds' >= "
+	  . "'$t0'::timestamptz + ($r->{elapsed_ms} - 20) * interval '1 millisecond'"), 't',
+	'a preview expires its TTL after the call that made it did its work');
 my $pr2 = $bp->uri('acme', 'pr-2');
 is(compute_safe_psql($pr2, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"), '0,1,7,9',
 	'a preview at an LSN has what was committed by then');
