@@ -85,15 +85,11 @@ static bool
 StrayRuns(int64 timeline_id)
 {
 	BpComputeSpec spec;
+	int			instance;
 
 	memset(&spec, 0, sizeof(spec));
 	spec.timeline_id = timeline_id;
-	{
-		int			instance;
-		BpComputeStatus st = BpCompute()->observe(&spec, &instance);
-
-		return st == BP_COMPUTE_STARTING || st == BP_COMPUTE_READY;
-	}
+	return !BpComputeDown(BpCompute()->observe(&spec, &instance));
 }
 
 /* _stray_timelines() → (timeline, stamp, running, reason): the view's rows. */

@@ -38,6 +38,13 @@ typedef enum BpComputeStatus
 	BP_COMPUTE_FAILED			/* down: the start this process asked for ended before ready */
 } BpComputeStatus;
 
+/* No server runs (whether or not a start of ours failed). */
+static inline bool
+BpComputeDown(BpComputeStatus st)
+{
+	return st == BP_COMPUTE_DOWN || st == BP_COMPUTE_FAILED;
+}
+
 /* What taking a snapshot gave. */
 typedef struct BpSnapshotResult
 {

@@ -43,7 +43,7 @@ BpServerOn(const BpComputeSpec *spec, bool settled)
 	int			instance;
 	BpComputeStatus st = compute->observe(spec, &instance);
 
-	if (st == BP_COMPUTE_DOWN || st == BP_COMPUTE_FAILED)
+	if (BpComputeDown(st))
 		return NULL;
 	if (settled && st == BP_COMPUTE_STARTING)
 		ereport(ERROR,

@@ -50,7 +50,7 @@ DownAsRecorded(const BpComputeBrief *b)
 	if (!(b->running ? b->suspended : b->stopped))
 		return false;
 	st = BpCompute()->observe(&b->spec, &pid);
-	return (st == BP_COMPUTE_DOWN || st == BP_COMPUTE_FAILED) &&
+	return BpComputeDown(st) &&
 		!BpCompute()->client_access_closed(&b->spec);
 }
 
@@ -89,7 +89,7 @@ DoReconcileCompute(void *arg)
 	st = BpCompute()->observe(&row.spec, &pid);
 	/* running as recorded: the same instance is still there */
 	if (strcmp(row.desired_state, "running") == 0 && strcmp(row.actual_state, "running") == 0 &&
-		row.pid > 0 && st != BP_COMPUTE_DOWN && st != BP_COMPUTE_FAILED && pid == row.pid)
+		row.pid > 0 && !BpComputeDown(st) && pid == row.pid)
 		return;
 	if (strcmp(row.desired_state, "running") == 0)
 	{
@@ -114,7 +114,7 @@ DoReconcileCompute(void *arg)
 	}
 	else
 	{
-		if (st != BP_COMPUTE_DOWN && st != BP_COMPUTE_FAILED)
+		if (!BpComputeDown(st))
 			BpCompute()->stop(&row.spec);
 		if (strcmp(row.actual_state, "stopped") != 0)
 			CatalogSetComputeState(id, "stopped", 0, NULL);

@@ -95,7 +95,7 @@ BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
 		s->spec = *spec;
 		s->timeout_ms = timeout_ms;
 		s->deadline = deadline;
-		if (st == BP_COMPUTE_DOWN || st == BP_COMPUTE_FAILED)
+		if (BpComputeDown(st))
 		{
 			TimestampTz t = GetCurrentTimestamp();
 
