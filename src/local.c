@@ -43,8 +43,19 @@ LocalLogFile(int64 timeline_id)
 	return psprintf("%s/compute.log", LocalTimelineDir(timeline_id));
 }
 
+/*
+ * The template every new root timeline is cloned from, named for what
+ * sets it apart: initdb'd with 1 MB WAL segments (see LocalEnsureTemplate).
+ */
 char *
 LocalTemplateDir(void)
+{
+	return psprintf("%s/template-wal1M", BpDataRoot());
+}
+
+/* The template of earlier builds (16 MB WAL segments): removed once its successor exists. */
+char *
+LocalOldTemplateDir(void)
 {
 	return psprintf("%s/template", BpDataRoot());
 }

@@ -23,6 +23,7 @@ extern char *LocalPgdata(int64 timeline_id);
 extern char *LocalArchive(int64 timeline_id);
 extern char *LocalLogFile(int64 timeline_id);
 extern char *LocalTemplateDir(void);
+extern char *LocalOldTemplateDir(void);
 extern char *LocalSocketDir(int64 compute_id);
 extern char *LocalHbaFile(int64 timeline_id);
 extern void LocalWriteFile(const char *path, const char *content);

@@ -33,7 +33,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(wait_until compute_psql compute_safe_psql pid_alive
-  port_accepts ROWS_DIGEST);
+  port_accepts ROWS_DIGEST wal_segment_bytes lsn_segment walfile_segment);
 
 # A query that summarises a table "items" (id, note): count and a hash of
 # every row in id order.  Equal digests mean the same rows.
@@ -422,6 +422,28 @@ sub compute_psql
 }
 
 # compute_psql that dies on failure and returns stdout.
+# The WAL segment size of the compute at uri, in bytes.
+sub wal_segment_bytes
+{
+	my ($uri) = @_;
+	return compute_safe_psql($uri, "SELECT pg_size_bytes(current_setting('wal_segment_size'))");
+}
+
+# The number of the WAL segment holding an LSN ("X/Y"), for segments of segsz bytes.
+sub lsn_segment
+{
+	my ($lsn, $segsz) = @_;
+	my ($hi, $lo) = map { hex } split m{/}, $lsn;
+	return int(($hi * 4294967296 + $lo) / $segsz);
+}
+
+# The segment number a WAL file's name stands for (its timeline aside).
+sub walfile_segment
+{
+	my ($name, $segsz) = @_;
+	return hex(substr($name, 8, 8)) * (4294967296 / $segsz) + hex(substr($name, 16, 8));
+}
+
 sub compute_safe_psql
 {
 	my ($uri, $sql) = @_;

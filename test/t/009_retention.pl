@@ -40,20 +40,19 @@ sub snapshot_dirs
 	return join(',', @ids);
 }
 
-# Archived WAL segment numbers of the timeline (16 MB segments).
+# Archived WAL segment numbers of the timeline.
+my $segsz = wal_segment_bytes($prod);
 sub archived_segments
 {
 	opendir(my $dh, $bp->timeline_dir($tl) . '/archive') or die "no archive: $!";
-	my @segs = map { hex(substr($_, 8, 8)) * 256 + hex(substr($_, 16, 8)) }
-	  grep { /^[0-9A-F]{24}$/ } readdir($dh);
+	my @segs = map { walfile_segment($_, $segsz) } grep { /^[0-9A-F]{24}$/ } readdir($dh);
 	closedir($dh);
 	return sort { $a <=> $b } @segs;
 }
 
 sub segment
 {
-	my ($hi, $lo) = map { hex } split m{/}, shift;
-	return $hi * 256 + ($lo >> 24);
+	return lsn_segment(shift, $segsz);
 }
 
 ok(BranchPromoteTest::wait_until(sub { snapshot_ids() ne '' }), "prod's first snapshot");
