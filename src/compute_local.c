@@ -168,7 +168,6 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 	int			nargs = 24 + 2 * nsettings;
 	char	  **argv;
 	int			i = 0;
-	struct stat sb;
 	int			pid;
 
 	if (strlen(sockdir) + 20 >= sizeof(((struct sockaddr_un *) 0)->sun_path))
@@ -200,16 +199,7 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 				(errcode_for_file_access(),
 				 errmsg("could not remove the stale \"%s/postmaster.pid\": %m", pgdata)));
 	if (LocalSeparateUser())
-	{
-		/* a new data directory (a fork's clone) becomes the compute user's */
-		if (stat(pgdata, &sb) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not stat \"%s\": %m", pgdata)));
-		if (sb.st_uid != LocalComputeUid())
-			LocalHelper("adopt", pgdata, NULL);
-		argv = LocalExecArgv(pgdata, nargs, &i);
-	}
+		argv = LocalExecArgv(pgdata, nargs, &i);	/* it adopts a new data directory first */
 	else
 	{
 		argv = palloc0(sizeof(char *) * (nargs + 3));

@@ -8,15 +8,17 @@
  * reconciler asks this program, through sudo as root, for what crossing
  * between the two users needs, and for nothing else:
  *
- *   branchpromote_helper USER adopt  PGDATA        hand a new data directory to USER
- *                                                  (owner USER, group USER's, dirs 0750,
- *                                                  files 0640: the control reads it by group)
  *   branchpromote_helper USER remove PGDATA        remove a data directory
  *   branchpromote_helper USER signal PGDATA SIG    signal PGDATA's postmaster (INT, QUIT,
  *                                                  KILL, HUP) if it runs as USER there
  *   branchpromote_helper USER exec   PGDATA ARG... become USER and exec this installation's
- *                                                  postgres -D PGDATA ARG... (first removing a
- *                                                  postmaster.pid no postmaster of PGDATA owns)
+ *                                                  postgres -D PGDATA ARG...; first, if PGDATA
+ *                                                  is not USER's yet (a fork's new clone), hand
+ *                                                  it over (owner USER, group USER's, dirs 0750,
+ *                                                  files 0640: the control reads it by group;
+ *                                                  depth first, PGDATA itself last, so its owner
+ *                                                  says the walk finished), and remove a
+ *                                                  postmaster.pid no postmaster of it owns
  *
  * The sudoers rule pins USER.  Every PGDATA must be absolute, canonical (no
  * symbolic link, no "..") and end in /timelines/<digits>/pgdata; only files
@@ -105,6 +107,14 @@ AdoptOne(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 	if (chmod(path, type == FTW_D || type == FTW_DP ? 0750 : 0640) != 0)
 		Die("could not change the mode of \"%s\": %s", path, strerror(errno));
 	return 0;
+}
+
+/* Hand pgdata to the compute user: its contents first, pgdata itself last. */
+static void
+Adopt(const char *pgdata)
+{
+	if (nftw(pgdata, AdoptOne, 32, FTW_PHYS | FTW_MOUNT | FTW_DEPTH) != 0)
+		Die("could not walk \"%s\": %s", pgdata, strerror(errno));
 }
 
 static int
@@ -216,9 +226,15 @@ ExecPostgres(const char *user, const char *pgdata, int argc, char **argv)
 	char	   *slash;
 	char	  **args = calloc(argc + 4, sizeof(char *));
 	int			n = 0;
+	struct stat sb;
 
 	if (args == NULL || realpath("/proc/self/exe", self) == NULL || (slash = strrchr(self, '/')) == NULL)
 		Die("could not find this program's directory");
+	/* a new data directory (a fork's clone) becomes the compute user's: one sudo per start */
+	if (lstat(pgdata, &sb) != 0)
+		Die("could not stat \"%s\": %s", pgdata, strerror(errno));
+	if (sb.st_uid != user_uid)
+		Adopt(pgdata);
 	ClearStaleLock(pgdata);
 	strcpy(slash + 1, "postgres");
 	if (initgroups(user, user_gid) != 0 || setgid(user_gid) != 0 || setuid(user_uid) != 0)
@@ -249,7 +265,7 @@ main(int argc, char **argv)
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: branchpromote_helper USER {adopt|remove|signal SIG|exec ARG...} PGDATA\n");
+		fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|exec ARG...} PGDATA\n");
 		return 2;
 	}
 	user = argv[1];
@@ -267,12 +283,6 @@ main(int argc, char **argv)
 		Die("the compute user must be neither root nor the caller");
 	CheckPgdata(pgdata);
 
-	if (strcmp(cmd, "adopt") == 0 && argc == 4)
-	{
-		if (nftw(pgdata, AdoptOne, 32, FTW_PHYS | FTW_MOUNT) != 0)
-			Die("could not walk \"%s\": %s", pgdata, strerror(errno));
-		return 0;
-	}
 	if (strcmp(cmd, "remove") == 0 && argc == 4)
 	{
 		if (nftw(pgdata, RemoveOne, 32, FTW_PHYS | FTW_MOUNT | FTW_DEPTH) != 0 && errno != ENOENT)
@@ -290,6 +300,6 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "exec") == 0)
 		ExecPostgres(user, pgdata, argc - 4, argv + 4);
-	fprintf(stderr, "usage: branchpromote_helper USER {adopt|remove|signal SIG|exec ARG...} PGDATA\n");
+	fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|exec ARG...} PGDATA\n");
 	return 2;
 }
