@@ -39,6 +39,7 @@
 #include "planner.h"
 #include "requests.h"
 #include "tenantconn.h"
+#include "twophase.h"
 
 /* initdb of the template, once per data root, may take a while */
 #define TEMPLATE_TIMEOUT_MS (10 * 60 * 1000)
@@ -528,28 +529,35 @@ Redeploy(const Redeployment *rd)
 }
 
 /*
- * A first deploy: prod is dev's copy, so what dev had is what both now
- * record, DDL made outside migrations included — prod's copy read, written
- * into prod's ledger and into a running dev's (a stopped dev keeps its
- * record; its drift stays visible until accept_schema).
+ * A first deploy's new prod, in one session as the project's role: dev's
+ * prepared transactions dropped (they are not prod's), the ledger it
+ * inherited read, and its schema recorded.  Prod is dev's copy, so what dev
+ * had is what both now record, DDL made outside migrations included: prod's
+ * copy read, written into prod's ledger and (a second session) into a
+ * running dev's (a stopped dev keeps its record; its drift stays visible
+ * until accept_schema).  Steps "read ledger" and "record dev's schema".
  */
 static void
-RecordFirstSchema(const BpProject *p, const BpComputeRow *prod, const BpComputeRow *dev,
-				  BpSchemaState *out)
+FirstLedgerAndSchema(ApiResult *r, const BpProject *p, const BpComputeRow *prod,
+					 const BpComputeRow *dev, BpLedger *inherited, BpSchemaState *out)
 {
 	PGconn	   *conn = LedgerConnectReader(&prod->spec, p->name, p->password);
 
+	(void) BpTwoPhaseDropInherited(conn);
+	LedgerRead(conn, inherited);
 	SchemaRead(conn, out);
 	EnsureLedger(conn);
 	SchemaRecord(conn, out, NULL, 0);
 	BpDisconnect(conn);
 	CatalogSetSchemaMirror(prod->spec.timeline_id, SchemaRecordedJson(out));
+	Step(r, "read ledger");
 	if (dev == NULL)
 		return;
 	conn = LedgerConnectReader(&dev->spec, p->name, p->password);
 	EnsureLedger(conn);
 	SchemaRecord(conn, out, NULL, 0);
 	BpDisconnect(conn);
+	Step(r, "record dev's schema");
 }
 
 /* What a failed promotion needs to be recorded as a failed deploy. */
@@ -652,14 +660,11 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 	{
 		BpLedger	inherited;
 
-		/* dev's prepared transactions are not prod's; prod starts with dev's ledger */
-		DropInheritedPrepared(&prod.spec, p.name, p.password, &inherited, NULL);
+		/* prod starts with dev's ledger */
+		FirstLedgerAndSchema(&r, &p, &prod, dev_running ? &dev : NULL, &inherited, &schema);
 		CatalogReplaceLedgerMirror(prod_tl, &inherited);
 		CatalogReplaceLedgerMirror(dev_tl, &inherited);
 	}
-	Step(&r, "read ledger");
-	RecordFirstSchema(&p, &prod, dev_running ? &dev : NULL, &schema);
-	Step(&r, "record the schema");
 	InsertBaseSnapshot(&r, prod_tl, base_id, &fork.base);
 
 	memset(&d, 0, sizeof(d));
