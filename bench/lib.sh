@@ -220,6 +220,8 @@ bench_setup() {
 		BUILT="commit $(git -C "$REPO" rev-parse --short "$BENCH_REV")"
 		mkdir -p "$B/src"
 		git -C "$REPO" archive "$BENCH_REV" | tar -x -C "$B/src"
+		# commits before 365a34b carry a stale build of the helper: compile it
+		rm -f "$B/src/src/helper/branchpromote_helper"
 		REPO=$B/src build_install
 	fi
 	so_built=$(md5sum <"$([ "$WORKTREE" = 1 ] && echo "$REPO" || echo "$B/src")/branchpromote.so")
