@@ -88,12 +88,15 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 	CatalogSetComputeState(c.id, "running", c.pid, NULL);
 	/*
 	 * prepare: a port, the row, closed to clients; hand-off: to the
-	 * reconciler and back; recovery: from the launch to ready
+	 * reconciler and back; spawn: the launch; recovery: from the launch to
+	 * the compute's being ready; ready: from then to the reconciler's
+	 * answer (readiness detection, the reply)
 	 */
 	StepWith(r, "start compute",
-			 psprintf("\"phases\": {\"prepare\": %.3f, \"hand-off\": %.3f, \"spawn\": %.3f, \"recovery\": %.3f}",
+			 psprintf("\"phases\": {\"prepare\": %.3f, \"hand-off\": %.3f, \"spawn\": %.3f, \"recovery\": %.3f, \"ready\": %.3f}",
 					  prepare_ms, Max(0.0, MsSince(r->last) - prepare_ms - reply.elapsed_ms),
-					  reply.spawn_ms, Max(0.0, reply.elapsed_ms - reply.spawn_ms)));
+					  reply.spawn_ms, Max(0.0, reply.elapsed_ms - reply.spawn_ms - reply.ready_ms),
+					  reply.ready_ms));
 	return c;
 }
 

@@ -22,6 +22,7 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/pidfile.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "driver.h"
@@ -267,6 +268,21 @@ LocalObserve(const BpComputeSpec *spec, int *instance)
 	if (l == NULL)
 		return BP_COMPUTE_DOWN;
 	return BpPidAlive(l->pid) ? BP_COMPUTE_STARTING : BP_COMPUTE_FAILED;
+}
+
+/*
+ * The postmaster writes its status "ready" into postmaster.pid last: the
+ * file's change time is when it became ready (to the file system's
+ * timestamp granularity, a few ms at most).
+ */
+static TimestampTz
+LocalReadySince(const BpComputeSpec *spec)
+{
+	struct stat sb;
+
+	if (stat(psprintf("%s/postmaster.pid", LocalPgdata(spec->timeline_id)), &sb) != 0)
+		return 0;
+	return time_t_to_timestamptz(sb.st_mtim.tv_sec) + sb.st_mtim.tv_nsec / 1000;
 }
 
 static void
@@ -530,6 +546,7 @@ const BpComputeDriver bp_local_compute = {
 	.stop = LocalStop,
 	.stop_timeline = LocalStopTimeline,
 	.observe = LocalObserve,
+	.ready_since = LocalReadySince,
 	.client_sessions = LocalClientSessions,
 	.assign_endpoint = LocalAssignEndpoint,
 	.admin_address = LocalAdminAddress,

@@ -224,6 +224,12 @@ typedef struct BpComputeDriver
 	 */
 	BpComputeStatus (*observe) (const BpComputeSpec *spec, int *instance);
 	/*
+	 * Reconciler only: when the ready compute began to accept connections,
+	 * as the driver can tell (0: it cannot); how late observe saw it is a
+	 * start's "ready" phase.
+	 */
+	TimestampTz (*ready_since) (const BpComputeSpec *spec);
+	/*
 	 * Reconciler only: how many client sessions the running compute serves
 	 * now, the control plane's own not counted (its activity: idle suspend
 	 * counts from the last time this was not 0, or the proxy's last use).

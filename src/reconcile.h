@@ -31,6 +31,7 @@ typedef struct Start
 	BpComputeSpec spec;
 	bool		launched;		/* started by us (else: found starting) */
 	double		spawn_ms;		/* what launching it took */
+	double		ready_ms;		/* from its being ready to our seeing it */
 	TimestampTz deadline;
 	int			timeout_ms;
 	bool		record;			/* a committed row: record its new state */

@@ -164,6 +164,7 @@ EndStart(Start *s, int pid, const char *error)
 		reply.ok = error == NULL;
 		reply.pid = pid;
 		reply.spawn_ms = s->spawn_ms;
+		reply.ready_ms = s->ready_ms;
 		if (error)
 			strlcpy(reply.error, error, sizeof(reply.error));
 		reply.elapsed_ms = (double) (GetCurrentTimestamp() - s->waiters[i].since) / 1000.0;
@@ -196,7 +197,13 @@ CheckStarts(void)
 		char		err[1024];
 
 		if (st == BP_COMPUTE_READY)
+		{
+			TimestampTz since = BpCompute()->ready_since(&s->spec);
+
+			if (since != 0)
+				s->ready_ms = Max(0.0, (double) (GetCurrentTimestamp() - since) / 1000.0);
 			EndStart(s, pid, NULL);
+		}
 		else if (st == BP_COMPUTE_FAILED || (st == BP_COMPUTE_DOWN && s->launched))
 			EndStart(s, 0, psprintf("compute " INT64_FORMAT " exited while starting: %s",
 									s->spec.compute_id, BpCompute()->log_tail(&s->spec)));

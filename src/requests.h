@@ -54,6 +54,7 @@ typedef struct BpReply
 	int			pid;
 	double		elapsed_ms;		/* from the reconciler's taking it to its answer */
 	double		spawn_ms;		/* BP_REQ_START: of which launching the postmaster */
+	double		ready_ms;		/* ... and from its being ready to the answer */
 	char		error[1024];
 } BpReply;
 

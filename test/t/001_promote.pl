@@ -197,8 +197,19 @@ is( $bp->sql(
 		"SELECT string_agg(s->>'step' || ':' || (SELECT string_agg(k, '+' ORDER BY k) FROM jsonb_object_keys(s->'phases') k), ',') "
 		  . "FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
 		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch' AND s ? 'phases'"),
-	'fork running dev (backup mode):backup start+backup stop+base snapshot+clone+sync+wal,start compute:hand-off+prepare+recovery+spawn',
+	'fork running dev (backup mode):backup start+backup stop+base snapshot+clone+sync+wal,start compute:hand-off+prepare+ready+recovery+spawn',
 	'operations: the fork and the start say what their phases took');
+is( $bp->sql(
+		"SELECT string_agg(s->>'step', ',') FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
+		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch'"),
+	"plan,fork running dev (backup mode),start compute,read ledger,record dev's schema,base snapshot",
+	"a first deploy's steps: one session on the new prod, one on the running dev");
+is( $bp->sql(
+		"SELECT (s->'phases'->>'recovery')::float8 > 0 AND (s->'phases'->>'ready')::float8 >= 0 "
+		  . "AND (s->'phases'->>'ready')::float8 < (s->>'ms')::float8 "
+		  . "FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
+		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch' AND s->>'step' = 'start compute'"),
+	't', "the start's ready phase is a part of it, after its recovery");
 
 # Planning after prod exists: a re-deploy, which keeps prod where it is.
 my $plan = $bp->json("SELECT branchpromote.plan_promotion('shop', 'v2')");
