@@ -204,6 +204,14 @@ LocalEnsureTemplate(void)
 				(errcode_for_file_access(),
 				 errmsg("could not open \"%s/postgresql.conf\": %m", tmp),
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
+	/*
+	 * initdb scales max_wal_size and min_wal_size with the segment size (64
+	 * and 5 segments): at 1 MB a checkpoint every ~34 MB of WAL, 15 times as
+	 * many as PostgreSQL's defaults give, and a restore of 1.6 GB took 1.7
+	 * times as long.  Those defaults, then, in bytes.
+	 */
+	fprintf(conf, "\n# branchpromote: PostgreSQL's default WAL sizes, whatever the segment size\n"
+			"max_wal_size = 1GB\nmin_wal_size = 80MB\n");
 	fprintf(conf, "\n# branchpromote: per-timeline settings\ninclude_if_exists = 'branchpromote.conf'\n");
 	FreeFile(conf);
 	BpSyncTree(tmp);

@@ -70,6 +70,9 @@ $bp->json("SELECT branchpromote.create_project('later')");
 ok(-f "$root/template-wal1M/PG_VERSION", 'a project with no template makes it again');
 ok(!-e "$root/template", 'the old template is removed once the new one exists');
 is(wal_segment_bytes($bp->uri('later', 'dev')), 1024 * 1024, 'timelines have 1 MB WAL segments');
+is( compute_safe_psql($bp->uri('later', 'dev'),
+		"SELECT current_setting('max_wal_size') || ' ' || current_setting('min_wal_size')"),
+	'1GB 80MB', "with PostgreSQL's default WAL sizes (initdb would scale them down)");
 $bp->json("SELECT branchpromote.drop_project('later', 'later')");
 
 my $dev_uri = $bp->uri('shop', 'dev');
