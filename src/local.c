@@ -45,12 +45,12 @@ LocalLogFile(int64 timeline_id)
 
 /*
  * The template every new root timeline is cloned from, named for what
- * sets it apart: initdb'd with 1 MB WAL segments (see LocalEnsureTemplate).
+ * sets it apart: initdb'd with 4 MB WAL segments (see LocalEnsureTemplate).
  */
 char *
 LocalTemplateDir(void)
 {
-	return psprintf("%s/template-wal1M", BpDataRoot());
+	return psprintf("%s/template-wal4M", BpDataRoot());
 }
 
 /* The template of earlier builds (16 MB WAL segments): removed once its successor exists. */

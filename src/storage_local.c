@@ -158,14 +158,16 @@ LocalTemplateReady(void)
 }
 
 /*
- * initdb the template (reconciler only), with 1 MB WAL segments instead of
+ * initdb the template (reconciler only), with 4 MB WAL segments instead of
  * 16 MB.  A fork ends its replay mid-segment, and its promotion copies that
  * segment to the new WAL timeline whole, zeros included, and fsyncs it
- * (XLogFileCopy): 16 MB took 55-70 ms of every fork's start here, 1 MB
- * takes 4-5.  Each segment switch (pg_backup_stop's, a seal's) pads and
- * archives the rest of its segment, and a checkpoint preallocates the next
- * one: 1 MB each, too.  Archiving costs about the same per byte either
- * way (basic_archive copies and fsyncs each segment in the archiver).
+ * (XLogFileCopy): 16 MB took 55-70 ms of every fork's start here.  Each
+ * pg_backup_start and pg_backup_stop switches segments, padding the rest
+ * of one and archiving it: two per fork of a running source.  Smaller
+ * segments cost where much WAL is written: a checkpoint recycles each
+ * segment with two fsyncs (CHECKPOINT after a 1.6 GB load: ~60-100 ms at
+ * 16 MB, 170-580 ms at 4 MB, ~500 ms at 1 MB) and the archiver fsyncs
+ * each one; 1 MB also made a 1.6 GB pg_restore slower.  4 MB is the middle.
  */
 static void
 LocalEnsureTemplate(void)
@@ -190,7 +192,7 @@ LocalEnsureTemplate(void)
 	argv[7] = "--encoding=UTF8";
 	argv[8] = "--locale=C.UTF-8";
 	argv[9] = "--no-instructions";
-	argv[10] = "--wal-segsize=1";
+	argv[10] = "--wal-segsize=4";
 	argv[11] = NULL;
 	rc = BpRunAndWait(argv, psprintf("%s/template.log", BpDataRoot()), 10 * 60 * 1000);
 	if (rc != 0)
@@ -206,9 +208,9 @@ LocalEnsureTemplate(void)
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
 	/*
 	 * initdb scales max_wal_size and min_wal_size with the segment size (64
-	 * and 5 segments): at 1 MB a checkpoint every ~34 MB of WAL, 15 times as
-	 * many as PostgreSQL's defaults give, and a restore of 1.6 GB took 1.7
-	 * times as long.  Those defaults, then, in bytes.
+	 * and 5 segments): at 4 MB a checkpoint every ~135 MB of WAL, at 1 MB
+	 * every ~34 MB (a 1.6 GB restore took 1.7 times as long).
+	 * PostgreSQL's defaults for 16 MB segments, then, in bytes.
 	 */
 	fprintf(conf, "\n# branchpromote: PostgreSQL's default WAL sizes, whatever the segment size\n"
 			"max_wal_size = 1GB\nmin_wal_size = 80MB\n");

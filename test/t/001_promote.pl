@@ -60,16 +60,16 @@ ok(-f $bp->pgdata($dev_tl) . '/PG_VERSION',
 	'the dev timeline is a data directory under the default data root');
 ok(-f $bp->timeline_dir($dev_tl) . '/owner', 'the dev timeline directory has an owner file');
 
-# The template (and so every timeline) has 1 MB WAL segments; a data root of
+# The template (and so every timeline) has 4 MB WAL segments; a data root of
 # an earlier build has a 16 MB "template": the reconciler makes the new
 # one when a project needs it, and removes the old one.
 my $root = $bp->{root};
-ok(-f "$root/template-wal1M/PG_VERSION", 'the template is template-wal1M');
-rename("$root/template-wal1M", "$root/template") or die "rename: $!";
+ok(-f "$root/template-wal4M/PG_VERSION", 'the template is template-wal4M');
+rename("$root/template-wal4M", "$root/template") or die "rename: $!";
 $bp->json("SELECT branchpromote.create_project('later')");
-ok(-f "$root/template-wal1M/PG_VERSION", 'a project with no template makes it again');
+ok(-f "$root/template-wal4M/PG_VERSION", 'a project with no template makes it again');
 ok(!-e "$root/template", 'the old template is removed once the new one exists');
-is(wal_segment_bytes($bp->uri('later', 'dev')), 1024 * 1024, 'timelines have 1 MB WAL segments');
+is(wal_segment_bytes($bp->uri('later', 'dev')), 4 * 1024 * 1024, 'timelines have 4 MB WAL segments');
 is( compute_safe_psql($bp->uri('later', 'dev'),
 		"SELECT current_setting('max_wal_size') || ' ' || current_setting('min_wal_size')"),
 	'1GB 80MB', "with PostgreSQL's default WAL sizes (initdb would scale them down)");

@@ -59,7 +59,7 @@ is($bp->sql("SELECT count(*) FROM branchpromote.snapshots WHERE timeline = $tl1 
 
 my $l1 = insert_prod(1);
 my $l2 = insert_prod(2);
-# more than a WAL segment (1 MB) between rows 2 and 3
+# more than a WAL segment (4 MB) between rows 2 and 3
 compute_safe_psql($prod, "CREATE TABLE filler AS SELECT g, repeat('x', 900) AS pad FROM generate_series(1, 20000) g");
 my $l3 = insert_prod(3);
 isnt(segment($l3), segment($l2), 'a WAL segment boundary lies between rows 2 and 3');
