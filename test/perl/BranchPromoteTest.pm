@@ -421,7 +421,6 @@ sub compute_psql
 	return ($rc, $out, $err);
 }
 
-# compute_psql that dies on failure and returns stdout.
 # The WAL segment size of the compute at uri, in bytes.
 sub wal_segment_bytes
 {
@@ -444,6 +443,7 @@ sub walfile_segment
 	return hex(substr($name, 8, 8)) * (4294967296 / $segsz) + hex(substr($name, 16, 8));
 }
 
+# compute_psql that dies on failure and returns stdout.
 sub compute_safe_psql
 {
 	my ($uri, $sql) = @_;
