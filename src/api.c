@@ -541,23 +541,34 @@ static void
 FirstLedgerAndSchema(ApiResult *r, const BpProject *p, const BpComputeRow *prod,
 					 const BpComputeRow *dev, BpLedger *inherited, BpSchemaState *out)
 {
-	PGconn	   *conn = LedgerConnectReader(&prod->spec, p->name, p->password);
+	PhaseClock	pc;
+	PGconn	   *conn;
 
+	PhaseBegin(&pc);
+	conn = LedgerConnectReader(&prod->spec, p->name, p->password);
+	Phase(&pc, "connect");
 	(void) BpTwoPhaseDropInherited(conn);
+	Phase(&pc, "prepared");
 	LedgerRead(conn, inherited);
+	Phase(&pc, "ledger");
 	SchemaRead(conn, out);
+	Phase(&pc, "schema read");
 	EnsureLedger(conn);
 	SchemaRecord(conn, out, NULL, 0);
 	BpDisconnect(conn);
 	CatalogSetSchemaMirror(prod->spec.timeline_id, SchemaRecordedJson(out));
-	Step(r, "read ledger");
+	Phase(&pc, "record");
+	StepPhases(r, "read ledger", pc.buf.data);
 	if (dev == NULL)
 		return;
+	PhaseBegin(&pc);
 	conn = LedgerConnectReader(&dev->spec, p->name, p->password);
+	Phase(&pc, "connect");
 	EnsureLedger(conn);
 	SchemaRecord(conn, out, NULL, 0);
 	BpDisconnect(conn);
-	Step(r, "record dev's schema");
+	Phase(&pc, "record");
+	StepPhases(r, "record dev's schema", pc.buf.data);
 }
 
 /* What a failed promotion needs to be recorded as a failed deploy. */

@@ -117,6 +117,20 @@ StepPhases(ApiResult *r, const char *name, const char *phases)
 }
 
 void
+PhaseBegin(PhaseClock *pc)
+{
+	initStringInfo(&pc->buf);
+	INSTR_TIME_SET_CURRENT(pc->last);
+}
+
+void
+Phase(PhaseClock *pc, const char *name)
+{
+	appendStringInfo(&pc->buf, "%s\"%s\": %.3f", pc->buf.len ? ", " : "", name, MsSince(pc->last));
+	INSTR_TIME_SET_CURRENT(pc->last);
+}
+
+void
 Step(ApiResult *r, const char *name)
 {
 	StepWith(r, name, NULL);

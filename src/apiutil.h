@@ -32,6 +32,16 @@ extern double MsSince(instr_time t);
 extern void Step(ApiResult *r, const char *name);
 extern void StepPhases(ApiResult *r, const char *name, const char *phases);
 extern void StepWith(ApiResult *r, const char *name, const char *extra);
+
+/* Phases of one step, timed where they happen: "name": ms, ... */
+typedef struct PhaseClock
+{
+	StringInfoData buf;
+	instr_time	last;
+} PhaseClock;
+
+extern void PhaseBegin(PhaseClock *pc);
+extern void Phase(PhaseClock *pc, const char *name);
 extern void Key(ApiResult *r, const char *key);
 extern void PutStr(ApiResult *r, const char *key, const char *value);
 extern void PutInt(ApiResult *r, const char *key, int64 value);

@@ -191,7 +191,8 @@ is( $bp->sql(
 
 # The fork replayed its own pg_wal as a standby and was promoted by its
 # trigger file: no restore_command ran, no end-of-recovery checkpoint was
-# waited for; the journal has the phases of the fork and of the start.
+# waited for; the journal has the phases of the fork, of the start and of
+# the tenant sessions on prod and dev.
 my $fork_log = slurp_file($bp->timeline_dir($prod_tl) . '/compute.log');
 unlike($fork_log, qr/restored log file/, "the fork's first start restored no WAL from an archive");
 like($fork_log, qr/promote trigger file found/, 'it was promoted by its trigger file');
@@ -200,8 +201,9 @@ is( $bp->sql(
 		"SELECT string_agg(s->>'step' || ':' || (SELECT string_agg(k, '+' ORDER BY k) FROM jsonb_object_keys(s->'phases') k), ',') "
 		  . "FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
 		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch' AND s ? 'phases'"),
-	'fork running dev (backup mode):backup start+backup stop+base snapshot+clone+sync+wal,start compute:hand-off+prepare+ready+recovery+spawn',
-	'operations: the fork and the start say what their phases took');
+	'fork running dev (backup mode):backup start+backup stop+base snapshot+clone+sync+wal,start compute:hand-off+prepare+ready+recovery+spawn,'
+	  . "read ledger:connect+ledger+prepared+record+schema read,record dev's schema:connect+record",
+	'operations: the fork, the start and the two tenant sessions say what their phases took');
 is( $bp->sql(
 		"SELECT string_agg(s->>'step', ',') FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
 		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch'"),

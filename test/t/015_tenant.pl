@@ -6,7 +6,8 @@
 #     shadowing built-ins), a trigger on the ledger: none of them runs as a
 #     superuser (promote, plan, apply_migrations, fork, rollback);
 #   - the compute's own database postgres is closed to it;
-#   - its password reaches the compute only as a SCRAM verifier;
+#   - its password reaches the compute only as a SCRAM verifier (16
+#     iterations: a 128-bit random secret needs no stretching);
 #   - holding the ledger's advisory lock or every prepared-transaction slot
 #     fails a deploy within seconds, saying what blocks;
 # and, on the control side: the stats helpers show a deployer only its own
@@ -164,6 +165,8 @@ my $pw = $bp->sql("SELECT app_password FROM branchpromote.project WHERE name = '
 my $tl = $bp->compute_row('beta', 'dev')->{timeline};
 my $log = slurp_file($bp->timeline_dir($tl) . '/compute.log');
 like($log, qr/CREATE ROLE beta .*PASSWORD 'SCRAM-SHA-256\$/, 'CREATE ROLE was logged, with a verifier');
+like($log, qr/CREATE ROLE beta .*PASSWORD 'SCRAM-SHA-256\$16:[A-Za-z0-9+\/=]{24}\$/,
+	'the verifier has 16 iterations (a 128-bit random secret needs no stretching) and a 16-byte salt');
 unlike($log, qr/\Q$pw\E/, 'the plaintext password is nowhere in the compute log');
 is(compute_safe_psql($bp->sql("SELECT branchpromote.connection_uri('beta', 'dev', true)"), 'SELECT 1'),
 	'1', 'and the password still works');
