@@ -349,17 +349,18 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	BpLedger	after;
 	ErrorContextCallback cb;
 	instr_time	start;
-	double		ms[4];			/* since start: forked, started, migrated, stopped */
+	PhaseClock	pc;
 
 	INSTR_TIME_SET_CURRENT(start);
+	PhaseBegin(&pc);
 	spec.timeline_id = CatalogNextTimelineId();
 	BpWakeWorkerAtCommit();		/* the fork is removed once we end, either way */
 	BpStorage()->fork_at_snapshot(prod_tl, snapshot_id, InvalidXLogRecPtr, spec.timeline_id, &fork);
-	ms[0] = MsSince(start);
+	Phase(&pc, "fork");
 	spec.compute_id = CatalogNextComputeId();
 	BpCompute()->assign_endpoint(&spec);
 	(void) AskWorker(BP_REQ_START, &spec, false, bp_compute_start_timeout_ms);
-	ms[1] = MsSince(start);
+	Phase(&pc, "start");
 	cb.callback = RehearsalContext;
 	cb.arg = &spec.timeline_id;
 	cb.previous = error_context_stack;
@@ -372,12 +373,10 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	BpDisconnect(conn);
 	error_context_stack = cb.previous;
 	*result = applied.result;
-	ms[2] = MsSince(start);
+	Phase(&pc, "migrations");
 	(void) AskWorker(BP_REQ_STOP, &spec, false, bp_compute_start_timeout_ms);
-	ms[3] = MsSince(start);
-	StepPhases(r, "rehearse on a fork of prod",
-			   psprintf("\"fork\": %.3f, \"start\": %.3f, \"migrations\": %.3f, \"stop\": %.3f",
-						ms[0], ms[1] - ms[0], ms[2] - ms[1], ms[3] - ms[2]));
+	Phase(&pc, "stop");
+	StepPhases(r, "rehearse on a fork of prod", pc.buf.data);
 	return psprintf("{\"passed\": true, \"ms\": %.3f, \"timeline\": " INT64_FORMAT
 					", \"clone_method\": \"%s\", \"migrations\": %d, \"attempts\": %s, "
 					"\"schema\": \"%s\", \"schema_matches_dev\": %s}",

@@ -191,21 +191,19 @@ MoveProd(const ProdMove *m)
 	BpReply		reply;
 	BpLedger	ledger;
 	BpSchemaCheck schema;		/* the new prod's, mirrored: a plan of it at zero wakes nothing */
-	instr_time	t;
-	double		ms[2];			/* since t: replayed and promoted, ledger and schema read */
+	PhaseClock	pc;
 
-	INSTR_TIME_SET_CURRENT(t);
+	PhaseBegin(&pc);
 	trial.compute_id = CatalogNextComputeId();
 	trial.timeline_id = new_tl;
 	BpCompute()->assign_endpoint(&trial);
 	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
-	ms[0] = MsSince(t);
+	Phase(&pc, "start");		/* replayed and promoted */
 	DropInheritedPrepared(&trial, p->name, p->password, &ledger, &schema);
-	ms[1] = MsSince(t);
+	Phase(&pc, "ledger");		/* and the schema read */
 	(void) AskWorker(BP_REQ_STOP, &trial, false, bp_compute_start_timeout_ms);
-	StepPhases(r, "replay on the new timeline",
-			   psprintf("\"start\": %.3f, \"ledger\": %.3f, \"stop\": %.3f",
-						ms[0], ms[1] - ms[0], MsSince(t) - ms[1]));
+	Phase(&pc, "stop");
+	StepPhases(r, "replay on the new timeline", pc.buf.data);
 
 	CatalogLabelTimeline(old_tl, "backup", backup);
 	CatalogInsertTimeline(new_tl, p->id, "prod", m->parent_tl, m->fork_lsn,

@@ -105,10 +105,10 @@ CloneFile(CloneState *st, const char *src, const char *dst, mode_t mode, off_t s
 				 errmsg("could not create file \"%s\": %m", dst)));
 
 	/*
-	 * An empty file has nothing to share: created is cloned (a sixth of a
-	 * fresh cluster's files).  A running source may have grown it since
-	 * the lstat; a base backup may copy a file at any moment of the backup,
-	 * and the WAL from its start redoes the rest.
+	 * An empty file has nothing to share: creating it is all its clone
+	 * takes (a sixth of a fresh cluster's files).  A running source may
+	 * have grown it since the lstat; a base backup may copy a file at any
+	 * moment of the backup, and the WAL from its start redoes the rest.
 	 */
 	if (size == 0)
 		goto done;
