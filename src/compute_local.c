@@ -86,6 +86,18 @@ ForgetLaunched(int64 compute_id)
 	}
 }
 
+/* The pid of a launch of ours on this timeline not yet seen ready, or 0. */
+static int
+LaunchedOn(int64 timeline_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, launched)
+		if (((Launched *) lfirst(lc))->timeline_id == timeline_id)
+			return ((Launched *) lfirst(lc))->pid;
+	return 0;
+}
+
 static void
 RememberLaunched(const BpComputeSpec *spec, int pid)
 {
@@ -133,13 +145,38 @@ WaitGone(int pid, int timeout_ms)
 }
 
 /*
+ * The postmaster of pgdata, or 0.  A launch of ours (launch_pid) writes
+ * postmaster.pid some 30 ms after it began: until then, wait for it, or
+ * for the launch to end.  A stop that found no file there would leave
+ * the server to come up unrecorded.
+ */
+static int
+AwaitPostmaster(const char *pgdata, int launch_pid)
+{
+	TimestampTz deadline = BpDeadline(STOP_TIMEOUT_MS);
+	int			pid;
+
+	while ((pid = LocalPostmasterPid(pgdata)) == 0 && launch_pid > 0 && BpPidAlive(launch_pid))
+	{
+		if (BpPast(deadline))
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("compute launched as process %d on \"%s\" wrote no postmaster.pid within %d ms",
+							launch_pid, pgdata, STOP_TIMEOUT_MS),
+					 errhint("Look for a hung process with ps; the reconciler retries on its next pass.")));
+		BpNap(5);
+	}
+	return pid;
+}
+
+/*
  * Stop the postmaster of pgdata: fast shutdown (unless immediate: the data
  * is about to be removed), then immediate shutdown, then kill.
  */
 static void
-LocalStopPgdata(const char *pgdata, bool immediate)
+LocalStopPgdata(const char *pgdata, int launch_pid, bool immediate)
 {
-	int			pid = LocalPostmasterPid(pgdata);
+	int			pid = AwaitPostmaster(pgdata, launch_pid);
 
 	if (pid == 0)
 		return;
@@ -288,14 +325,14 @@ LocalReadySince(const BpComputeSpec *spec)
 static void
 LocalStop(const BpComputeSpec *spec)
 {
+	LocalStopPgdata(LocalPgdata(spec->timeline_id), LaunchedOn(spec->timeline_id), false);
 	ForgetLaunched(spec->compute_id);
-	LocalStopPgdata(LocalPgdata(spec->timeline_id), false);
 }
 
 static void
 LocalStopTimeline(int64 timeline_id, bool immediate)
 {
-	LocalStopPgdata(LocalPgdata(timeline_id), immediate);
+	LocalStopPgdata(LocalPgdata(timeline_id), LaunchedOn(timeline_id), immediate);
 }
 
 static void

@@ -198,7 +198,7 @@ is($bp->sql("SELECT count(*) FROM branchpromote.anchors WHERE project = 'acme' A
 	'the call committed');
 
 # Wakes racing suspends: whatever wins, the catalog says what runs.
-for my $round (1 .. 4)
+for my $round (1 .. 10)
 {
 	my @h;
 	for my $sql ("SELECT branchpromote.wake_compute('acme', 'dev')", "SELECT branchpromote.suspend_compute('acme', 'dev')")
