@@ -67,6 +67,7 @@ extern Start *FindStart(int64 compute_id);
 extern bool StartingOn(int64 timeline_id);
 extern int BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot);
 extern void EndStart(Start *s, int pid, const char *error);
+extern void StopCompute(const BpComputeSpec *spec);
 extern void CheckStarts(void);
 extern void DoTemplate(void *arg);
 extern void RecordFailure(int64 compute_id, const char *error);

@@ -114,8 +114,8 @@ DoReconcileCompute(void *arg)
 	}
 	else
 	{
-		if (!BpComputeDown(st))
-			BpCompute()->stop(&row.spec);
+		if (!BpComputeDown(st) || FindStart(id) != NULL)
+			StopCompute(&row.spec);
 		if (strcmp(row.actual_state, "stopped") != 0)
 			CatalogSetComputeState(id, "stopped", 0, NULL);
 	}

@@ -41,6 +41,7 @@ typedef struct ReqItem
 	BpReply		reply;
 	bool		deferred;		/* its project is held: asked again later */
 	bool		pending;		/* a start goes on: EndStart answers it */
+	bool		refused;		/* a start of a compute not to run: nothing failed */
 } ReqItem;
 
 /* Record a failed deploy once the failed transaction let go of its project. */
@@ -107,6 +108,14 @@ DoRequest(void *arg)
 			return;
 		}
 		spec = row.spec;
+		/* asked before its project's drop committed: it is not to run now */
+		if (it->req.kind == BP_REQ_START && strcmp(row.desired_state, "running") != 0)
+		{
+			snprintf(it->reply.error, sizeof(it->reply.error),
+					 "compute " INT64_FORMAT " is not to run: its project was dropped", spec.compute_id);
+			it->refused = true;
+			return;
+		}
 	}
 	if (it->req.kind == BP_REQ_START)
 	{
@@ -122,19 +131,7 @@ DoRequest(void *arg)
 	}
 	else
 	{
-		Start	   *s = FindStart(spec.compute_id);
-
-		/*
-		 * A stop that comes while the compute starts wins: the start's
-		 * waiters are told, and the compute is not recorded as failed.
-		 */
-		if (s != NULL)
-		{
-			s->record = false;
-			EndStart(s, 0, psprintf("compute " INT64_FORMAT " was stopped while it was starting",
-									spec.compute_id));
-		}
-		BpCompute()->stop(&spec);
+		StopCompute(&spec);
 		if (it->req.committed)
 		{
 			CatalogSetComputeState(spec.compute_id, "suspended", 0, NULL);
@@ -163,6 +160,7 @@ ProcessRequests(void)
 		it.slot = slot;
 		it.deferred = false;
 		it.pending = false;
+		it.refused = false;
 		if (it.req.kind == BP_REQ_TEMPLATE)
 			ok = RunItem("making the timeline template", false, DoTemplate, &it,
 						 it.reply.error, sizeof(it.reply.error));
@@ -181,7 +179,7 @@ ProcessRequests(void)
 		}
 		if (ok && it.pending)
 			continue;			/* answered when its start ends */
-		it.reply.ok = ok;
+		it.reply.ok = ok && !it.refused;
 		if (!ok && it.req.committed && it.req.kind != BP_REQ_RECORD_FAILED_DEPLOY)
 			RecordFailure(it.req.spec.compute_id, it.reply.error);
 		it.reply.elapsed_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;

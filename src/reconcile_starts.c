@@ -174,6 +174,24 @@ EndStart(Start *s, int pid, const char *error)
 	pfree(s);
 }
 
+/*
+ * Stop a compute.  A stop wins over a start in progress: the start ends
+ * first, its waiters are told, and it is not recorded as failed.
+ */
+void
+StopCompute(const BpComputeSpec *spec)
+{
+	Start	   *s = FindStart(spec->compute_id);
+
+	if (s != NULL)
+	{
+		s->record = false;
+		EndStart(s, 0, psprintf("compute " INT64_FORMAT " was stopped while it was starting",
+								spec->compute_id));
+	}
+	BpCompute()->stop(spec);
+}
+
 static void
 DoRelaunch(void *arg)
 {

@@ -197,20 +197,75 @@ ok(wait_until(\&at_zero), 'after the commit the idle rule suspends it');
 is($bp->sql("SELECT count(*) FROM branchpromote.anchors WHERE project = 'acme' AND name = 'in-a-transaction'"), '1',
 	'the call committed');
 
-# Wakes racing suspends: whatever wins, the catalog says what runs.
-for my $round (1 .. 10)
+# Each statement in a psql of its own, all at once; returns when all ended
+# (an error is one of the outcomes a race may have).
+sub concurrently
 {
 	my @h;
-	for my $sql ("SELECT branchpromote.wake_compute('acme', 'dev')", "SELECT branchpromote.suspend_compute('acme', 'dev')")
+	for my $sql (@_)
 	{
 		my ($o, $e) = ('', '');
 		push @h, IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $sql ], '>', \$o, '2>', \$e);
 	}
 	$_->finish for @h;
+	return;
+}
+
+# Wakes racing suspends: whatever wins, the catalog says what runs.
+for my $round (1 .. 10)
+{
+	concurrently("SELECT branchpromote.wake_compute('acme', 'dev')", "SELECT branchpromote.suspend_compute('acme', 'dev')");
 	my $c = $bp->compute_row('acme', 'dev');
 	is(($c->{actual_state} eq 'running') ? 1 : 0, port_accepts($c->{port}) ? 1 : 0,
 		"round $round: the catalog says $c->{actual_state}, and so it is");
 }
+
+# A wake racing its project's drop: whichever commits first, the pass
+# stops what the drop left, nothing is recorded as failed, and
+# undrop_project brings the compute back at zero.
+$bp->json("SELECT branchpromote.create_project('racer')");
+$node->safe_psql('postgres', "ALTER SYSTEM SET branchpromote.recovery_window = '7d'; SELECT pg_reload_conf()");
+ok(wait_until(sub { $bp->sql("SHOW branchpromote.recovery_window") eq '7d' }), 'dropped projects are kept for now');
+my $racer = "(SELECT c.actual_state || ':' || c.port FROM branchpromote.compute c JOIN branchpromote.project p "
+  . "ON p.id = c.project_id WHERE p.name = 'racer' AND c.env = 'dev')";
+# First in a known order: a wake asked while the drop is open waits for
+# the project; once the drop commits, it is refused, and nothing starts.
+$bp->json("SELECT branchpromote.suspend_compute('racer', 'dev')");
+my ($din, $dout, $derr) = ('', '', '');
+my $drop = IPC::Run::start([ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
+	'<', \$din, '>', \$dout, '2>', \$derr);
+$din .= "BEGIN;\nSELECT branchpromote.drop_project('racer', 'racer') IS NOT NULL;\n";
+ok(wait_until(sub { $drop->pump_nb; $dout =~ /^t$/m }), 'a drop holds the project, not committed yet') or diag($derr);
+my ($rwout, $rwerr) = ('', '');
+my $rwake = IPC::Run::start([ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $node->connstr('postgres'), '-c',
+	"SELECT branchpromote.wake_compute('racer', 'dev')" ], '>', \$rwout, '2>', \$rwerr);
+ok( wait_until(
+		sub {
+			$bp->sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%wake_compute(''racer''%' "
+				  . "AND wait_event_type = 'Extension' AND pid <> pg_backend_pid()") eq '1';
+		}),
+	'a wake waits on the reconciler meanwhile');
+$din .= "COMMIT;\n\\q\n";
+$drop->finish;
+ok(!$rwake->finish, 'once the drop commits, the wake fails');
+like($rwerr, qr/compute \d+ is not to run: its project was dropped/, 'refused: its project was dropped');
+ok($bp->reconciler_pass, 'the reconciler passes');
+like($bp->sql("SELECT $racer"), qr/^stopped:/, 'its dev is recorded stopped: nothing started, nothing failed');
+$bp->json("SELECT branchpromote.undrop_project('racer')");
+
+# Then racing, in whatever order they come.
+for my $round (1 .. 3)
+{
+	concurrently("SELECT branchpromote.wake_compute('racer', 'dev')", "SELECT branchpromote.drop_project('racer', 'racer')");
+	ok($bp->reconciler_pass, "drop round $round: the reconciler passes");
+	my ($state, $port) = split /:/, $bp->sql("SELECT $racer");
+	is($state, 'stopped', "drop round $round: the dropped project's dev is recorded stopped, not failed");
+	ok(!port_accepts($port), "drop round $round: and nothing listens on its port");
+	$bp->json("SELECT branchpromote.undrop_project('racer')");
+	is((split /:/, $bp->sql("SELECT $racer"))[0], 'suspended', "drop round $round: undrop_project brings it back at zero");
+}
+$node->safe_psql('postgres', "ALTER SYSTEM RESET branchpromote.recovery_window; SELECT pg_reload_conf()");
+ok(wait_until(sub { $bp->sql("SHOW branchpromote.recovery_window") eq '0' }), 'and removed at once again');
 
 # Two calls that both need dev: one wakes it, both succeed.
 to_zero();
