@@ -92,7 +92,7 @@ PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -I$(shell $(PG_CONFIG) --includedir) -Isrc
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK = -lpq -lssl -lcrypto
+SHLIB_LINK = -lpq -lssl -lcrypto -pthread
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

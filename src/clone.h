@@ -32,6 +32,12 @@ typedef struct BpCloneStats
 extern void BpCloneTree(const char *src, const char *dst, BpCloneFilterFn filter,
 						BpCloneStats *stats);
 extern void BpCloneFile(const char *src, const char *dst, mode_t mode, BpCloneStats *stats);
+
+/* BpCloneTree in a thread of its own, while the backend goes on */
+typedef struct BpCloneJob BpCloneJob;
+extern BpCloneJob *BpCloneTreeBegin(const char *src, const char *dst, BpCloneFilterFn filter);
+extern void BpCloneTreeEnd(BpCloneJob *job, BpCloneStats *stats, double *ms);
+extern void BpCloneTreeAbandon(BpCloneJob *job);
 extern const char *BpCloneMethodName(BpCloneMethod method);
 extern void BpRemoveTree(const char *path);
 extern void BpSyncTree(const char *path);

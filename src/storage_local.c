@@ -394,6 +394,10 @@ typedef struct Backup
 	XLogRecPtr	end_lsn;		/* consistent from here on */
 	BpCloneStats stats;
 	double		ms[4];			/* backup start, clone, backup stop, WAL (copy or archive wait) */
+	/* with a snapshot cloned beside it (BackupClone's snapshot) */
+	BpCloneStats snap_stats;
+	double		snap_ms;		/* the snapshot's clone, alongside */
+	double		snap_wait_ms;	/* what the backup waited for it after its WAL, and its tail */
 } Backup;
 
 static double
@@ -494,15 +498,33 @@ CloneBackupWal(int64 source_tl, const char *pgdata, TimeLineID tli, int segsz,
 }
 
 
+static void BackupCopy(PGconn *conn, int64 source_tl, const char *pgdata, bool own_wal,
+					   TimeLineID tli, int segsz, instr_time *t, Backup *out);
+
+/* A snapshot cloned alongside a backup: its WAL and label come after. */
+static BpCloneFilter
+RunningNoWalFilter(const char *rel, bool is_dir)
+{
+	return strcmp(rel, "pg_wal") == 0 ? BP_CLONE_SKIP : RunningFilter(rel, is_dir);
+}
+
 /*
  * Clone a running compute's data directory into pgdata as a base backup:
  * pg_backup_start (non-exclusive), clone, pg_backup_stop, its label as
  * backup_label; returns once the WAL up to the backup's end is archived.
+ *
+ * With snapshot, a second copy of the same backup goes there, cloned from
+ * the source in a thread of its own during the backup (clone.c), while
+ * this one clones, stops the backup and takes its WAL; then the label and
+ * the WAL are cloned into it.  Both copies are taken between the same
+ * pg_backup_start and pg_backup_stop, so both are that backup.
  */
 static void
 BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bool own_wal,
-			Backup *out)
+			const char *snapshot, Backup *out)
 {
+	BpCloneJob *job = NULL;
+	BpCloneStats tail;
 	PGconn	   *conn;
 	PGresult   *res;
 	const char *label[1];
@@ -528,9 +550,43 @@ BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bo
 				 errhint("The source compute answered oddly; see its log.")));
 	PQclear(res);
 	out->ms[0] = MsSinceInstr(&t);
+	if (snapshot)
+		job = BpCloneTreeBegin(LocalPgdata(source_tl), snapshot, RunningNoWalFilter);
+	PG_TRY();
+	{
+		BackupCopy(conn, source_tl, pgdata, own_wal, tli, segsz, &t, out);
+	}
+	PG_CATCH();
+	{
+		if (job)
+			BpCloneTreeAbandon(job);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	BpDisconnect(conn);
+	if (job == NULL)
+		return;
+	BpCloneTreeEnd(job, &out->snap_stats, &out->snap_ms);
+	BpCloneFile(psprintf("%s/backup_label", pgdata), psprintf("%s/backup_label", snapshot),
+				0600, &out->snap_stats);
+	BpCloneTree(psprintf("%s/pg_wal", pgdata), psprintf("%s/pg_wal", snapshot), NULL, &tail);
+	out->snap_stats.files += tail.files;
+	out->snap_stats.bytes += tail.bytes;
+	if (tail.method == BP_CLONE_COPY)
+		out->snap_stats.method = BP_CLONE_COPY;
+	out->snap_wait_ms = MsSinceInstr(&t);
+}
+
+/* BackupClone's part between pg_backup_start and its WAL (conn in backup mode). */
+static void
+BackupCopy(PGconn *conn, int64 source_tl, const char *pgdata, bool own_wal, TimeLineID tli,
+		   int segsz, instr_time *t, Backup *out)
+{
+	PGresult   *res;
+
 	BpCloneTree(LocalPgdata(source_tl), pgdata, RunningFilter, &out->stats);
 	EnsureDir(psprintf("%s/pg_wal/archive_status", pgdata));
-	out->ms[1] = MsSinceInstr(&t);
+	out->ms[1] = MsSinceInstr(t);
 	/*
 	 * pg_backup_stop(true) polls the archive once a second; instead, stop
 	 * without waiting.  Then either take the WAL the backup needs from the
@@ -552,24 +608,27 @@ BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bo
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the source timeline uses tablespaces"),
 				 errhint("The local driver forks only timelines without tablespaces.")));
-	out->ms[2] = MsSinceInstr(&t);
+	out->ms[2] = MsSinceInstr(t);
 	if (own_wal)
 		CloneBackupWal(source_tl, pgdata, tli, segsz, out->start_lsn, out->end_lsn, &out->stats);
 	else
 		WaitArchived(source_tl, PQgetvalue(res, 0, 3));
-	out->ms[3] = MsSinceInstr(&t);
+	out->ms[3] = MsSinceInstr(t);
 	PQclear(res);
-	BpDisconnect(conn);
 }
 
-/* Fork a running source through a non-exclusive base backup. */
+/*
+ * Fork a running source through a non-exclusive base backup; with
+ * snapshot, the same backup's second copy goes there (BackupClone).
+ */
 static void
-ForkRunning(int64 source_tl, const BpComputeAddr *source, int64 new_tl,
+ForkRunning(int64 source_tl, const BpComputeAddr *source, int64 new_tl, const char *snapshot,
 			BpForkResult *result)
 {
 	Backup		b;
 
-	BackupClone(source_tl, source, LocalPgdata(new_tl), true, &b);
+	memset(&b, 0, sizeof(b));
+	BackupClone(source_tl, source, LocalPgdata(new_tl), true, snapshot, &b);
 	WriteTimelineConf(new_tl, FROM_OWN_WAL, NULL);
 	snprintf(result->phases, sizeof(result->phases),
 			 "\"backup start\": %.3f, \"clone\": %.3f, \"backup stop\": %.3f, \"wal\": %.3f",
@@ -579,6 +638,16 @@ ForkRunning(int64 source_tl, const BpComputeAddr *source, int64 new_tl,
 	result->method = BpCloneMethodName(b.stats.method);
 	result->bytes = b.stats.bytes;
 	result->source_was_running = true;
+	if (snapshot)
+	{
+		size_t		len = strlen(result->phases);
+
+		result->base.method = BpCloneMethodName(b.snap_stats.method);
+		result->base.bytes = b.snap_stats.bytes;
+		snprintf(result->phases + len, sizeof(result->phases) - len,
+				 ", \"base snapshot\": %.3f, \"base snapshot alongside\": %.3f",
+				 b.snap_wait_ms, b.snap_ms);
+	}
 }
 
 /* Fork a stopped (cleanly shut down) source: a plain clone. */
@@ -616,9 +685,11 @@ static void WriteSnapshotEnd(const char *snapdir, XLogRecPtr end);
 
 /*
  * Fork source's head into new_tl; with base_snapshot_id, also its base
- * snapshot, from the fork's own files before its first start: they hold
- * the base backup (or the stopped clone) and all the WAL it needs, so the
- * snapshot is one more clone, not a second base backup of the new compute.
+ * snapshot, before the fork's first start: of a running source, a second
+ * copy of the same base backup, cloned alongside (BackupClone); of a
+ * stopped one, a clone of the fork's files.  Either holds all the WAL it
+ * needs, so the snapshot is one more clone, not a second base backup of
+ * the new compute.
  */
 static void
 LocalForkAtHead(int64 source_tl, const BpComputeAddr *running, int64 new_tl,
@@ -628,31 +699,36 @@ LocalForkAtHead(int64 source_tl, const BpComputeAddr *running, int64 new_tl,
 	instr_time	t;
 	size_t		len;
 
+	char	   *dir = base_snapshot_id != 0 ? LocalSnapshotDir(new_tl, base_snapshot_id) : NULL;
+
 	result->phases[0] = '\0';
 	memset(&result->base, 0, sizeof(result->base));
 	BeginTimeline(new_tl);
+	if (dir)
+		MakeOwnedDir(LocalSnapshotRoot(new_tl), dir, "snapshot", NULL);
 	if (running != NULL)
-		ForkRunning(source_tl, running, new_tl, result);
+		ForkRunning(source_tl, running, new_tl, dir ? psprintf("%s/pgdata", dir) : NULL, result);
 	else
 		ForkStopped(source_tl, new_tl, result);
 
 	INSTR_TIME_SET_CURRENT(t);
-	if (base_snapshot_id != 0)
+	if (dir)
 	{
-		char	   *dir = LocalSnapshotDir(new_tl, base_snapshot_id);
-		BpCloneStats stats;
-
-		MakeOwnedDir(LocalSnapshotRoot(new_tl), dir, "snapshot", NULL);
-		BpCloneTree(pgdata, psprintf("%s/pgdata", dir), SnapshotFilter, &stats);
-		if (result->source_was_running)
-			WriteSnapshotEnd(dir, result->fork_lsn);
 		result->base.start_lsn = result->start_lsn;
 		result->base.lsn = result->fork_lsn;
-		result->base.method = BpCloneMethodName(stats.method);
-		result->base.bytes = stats.bytes;
-		len = strlen(result->phases);
-		snprintf(result->phases + len, sizeof(result->phases) - len, "%s\"base snapshot\": %.3f",
-				 len ? ", " : "", MsSinceInstr(&t));
+		if (result->source_was_running)
+			WriteSnapshotEnd(dir, result->fork_lsn);	/* its files came with the backup */
+		else
+		{
+			BpCloneStats stats;
+
+			BpCloneTree(pgdata, psprintf("%s/pgdata", dir), SnapshotFilter, &stats);
+			result->base.method = BpCloneMethodName(stats.method);
+			result->base.bytes = stats.bytes;
+			len = strlen(result->phases);
+			snprintf(result->phases + len, sizeof(result->phases) - len, "%s\"base snapshot\": %.3f",
+					 len ? ", " : "", MsSinceInstr(&t));
+		}
 	}
 
 	/*
@@ -929,7 +1005,7 @@ LocalSnapshot(int64 timeline_id, const BpComputeAddr *running, int64 snapshot_id
 	else
 	{
 		MakeOwnedDir(LocalSnapshotRoot(timeline_id), dir, "snapshot", NULL);
-		BackupClone(timeline_id, running, psprintf("%s/pgdata", dir), false, &b);
+		BackupClone(timeline_id, running, psprintf("%s/pgdata", dir), false, NULL, &b);
 		WriteSnapshotEnd(dir, b.end_lsn);
 		snprintf(result->phases, sizeof(result->phases),
 				 "\"backup start\": %.3f, \"clone\": %.3f, \"backup stop\": %.3f, \"archive wait\": %.3f",

@@ -201,7 +201,7 @@ is( $bp->sql(
 		"SELECT string_agg(s->>'step' || ':' || (SELECT string_agg(k, '+' ORDER BY k) FROM jsonb_object_keys(s->'phases') k), ',') "
 		  . "FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
 		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch' AND s ? 'phases'"),
-	'fork running dev (backup mode):backup start+backup stop+base snapshot+clone+sync+wal,start compute:hand-off+prepare+ready+recovery+spawn,'
+	'fork running dev (backup mode):backup start+backup stop+base snapshot+base snapshot alongside+clone+sync+wal,start compute:hand-off+prepare+ready+recovery+spawn,'
 	  . "read ledger:connect+ledger+prepared+record+schema read,record dev's schema:connect+record",
 	'operations: the fork, the start and the two tenant sessions say what their phases took');
 is( $bp->sql(
@@ -215,6 +215,44 @@ is( $bp->sql(
 		  . "FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
 		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch' AND s->>'step' = 'start compute'"),
 	't', "the start's ready phase is a part of it, after its recovery");
+
+# Its base snapshot: a second copy of the same backup, cloned from the
+# running dev in a thread alongside the fork, with the fork's label and
+# cut WAL, and none of the fork's own settings.
+my $snapdata = $bp->timeline_dir($prod_tl) . '/snapshots/'
+  . $bp->sql("SELECT snapshot FROM branchpromote.snapshots WHERE timeline = $prod_tl AND reason = 'base'") . '/pgdata';
+my $label = slurp_file("$snapdata/backup_label");
+like($label, qr/^START WAL LOCATION: \S+ \(file [0-9A-F]{24}\)\nCHECKPOINT LOCATION:/, "the base snapshot holds the backup's label");
+my ($first_wal) = $label =~ /\(file ([0-9A-F]{24})\)/;
+ok(-f "$snapdata/pg_wal/$first_wal" && -f "$snapdata/pg_wal/archive_status/$first_wal.done",
+	'and the WAL from its start, marked archived');
+ok(-f "$snapdata/global/pg_control" && !-e "$snapdata/branchpromote.conf" && !-e "$snapdata/standby.signal"
+	  && !-e "$snapdata/postmaster.pid", "and dev's files, without the fork's settings or a pid file");
+
+# A first deploy cancelled anywhere in its fork (the snapshot's thread
+# stopped and joined on the way out) leaves nothing the reconciler does not
+# remove, and the next one succeeds.
+$bp->json("SELECT branchpromote.create_project('cancelled')");
+my %cancel_states;
+my $deployed = 0;
+for my $ms (20, 35, 50, 65, 80, 100)
+{
+	my ($st, $err) = $bp->sqlstate("SET statement_timeout = '${ms}ms'; SELECT branchpromote.promote_branch('cancelled', 'v1')");
+	$deployed = 1, last unless defined $st;	# it finished within the timeout
+	$cancel_states{$st}++;
+	like($err, qr/canceling statement due to statement timeout/, "cancelled after $ms ms: the timeout's own error")
+	  or diag($err);
+}
+is(join(',', keys %cancel_states), '57014', 'every cancelled first deploy failed with 57014');
+ok($deployed || $bp->json("SELECT branchpromote.promote_branch('cancelled', 'v1')")->{action} eq 'first_deploy',
+	'then the first deploy succeeds');
+ok( wait_until(
+		sub {
+			$bp->reconciler_pass;
+			join(',', $bp->timeline_dirs) eq $bp->sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM branchpromote.timeline");
+		}),
+	'the cancelled forks left no timeline directory behind');
+unlike(slurp_file($bp->node->logfile), qr/terminated by signal/, 'no backend died on the way');
 
 # Planning after prod exists: a re-deploy, which keeps prod where it is.
 my $plan = $bp->json("SELECT branchpromote.plan_promotion('shop', 'v2')");
