@@ -109,6 +109,31 @@ LocalWriteFile(const char *path, const char *content)
 }
 
 /*
+ * Write a small file in a new tree that is made durable as a whole, by one
+ * syncfs, before anything commits that references it (a fork's or a
+ * snapshot's files): written and closed, no fsync of its own, no rename.
+ * A crash before that sync leaves an uncommitted tree, which goes whole.
+ */
+void
+LocalWriteInNewTree(const char *path, const char *content)
+{
+	int			fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	size_t		len = strlen(content);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
+	if (write(fd, content, len) != (ssize_t) len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", path),
+				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
+	CloseTransientFile(fd);
+}
+
+/*
  * The pid in pgdata/postmaster.pid if that process is alive, the file
  * names this directory, and the process started when the file says its
  * postmaster did, within two minutes (after a crash the pid may be another

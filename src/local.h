@@ -27,6 +27,7 @@ extern char *LocalOldTemplateDir(void);
 extern char *LocalSocketDir(int64 compute_id);
 extern char *LocalHbaFile(int64 timeline_id);
 extern void LocalWriteFile(const char *path, const char *content);
+extern void LocalWriteInNewTree(const char *path, const char *content);
 extern int	LocalPidFile(const char *pgdata, bool *ready);
 extern int	LocalPostmasterPid(const char *pgdata);
 

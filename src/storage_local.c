@@ -144,7 +144,7 @@ WriteTimelineConf(int64 timeline_id, int64 source, const char *target)
 		if (target)
 			appendStringInfo(&s, "%s\n", target);
 	}
-	LocalWriteFile(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
+	LocalWriteInNewTree(psprintf("%s/branchpromote.conf", LocalPgdata(timeline_id)), s.data);
 	pfree(s.data);
 }
 
@@ -465,7 +465,7 @@ CloneWalFile(int64 source_tl, const char *pgdata, const char *fname, BpCloneStat
 		src = psprintf("%s/%s", LocalArchive(source_tl), fname);
 	}
 	BpCloneFile(src, dst, 0600, stats);
-	LocalWriteFile(psprintf("%s/pg_wal/archive_status/%s.done", pgdata, fname), "");
+	LocalWriteInNewTree(psprintf("%s/pg_wal/archive_status/%s.done", pgdata, fname), "");
 }
 
 /*
@@ -602,7 +602,7 @@ BackupCopy(PGconn *conn, int64 source_tl, const char *pgdata, bool own_wal, Time
 				 errmsg("pg_backup_stop returned %d rows", PQntuples(res)),
 				 errhint("The source compute answered pg_backup_stop oddly; see its log.")));
 	out->end_lsn = ParseLsn(PQgetvalue(res, 0, 0));
-	LocalWriteFile(psprintf("%s/backup_label", pgdata), PQgetvalue(res, 0, 1));
+	LocalWriteInNewTree(psprintf("%s/backup_label", pgdata), PQgetvalue(res, 0, 1));
 	if (!PQgetisnull(res, 0, 2) && PQgetvalue(res, 0, 2)[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -737,8 +737,8 @@ LocalForkAtHead(int64 source_tl, const BpComputeAddr *running, int64 new_tl,
 	 * without the synchronous end-of-recovery checkpoint a recovery target
 	 * costs (the checkpoint runs in the background after the promotion).
 	 */
-	LocalWriteFile(psprintf("%s/standby.signal", pgdata), "");
-	LocalWriteFile(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
+	LocalWriteInNewTree(psprintf("%s/standby.signal", pgdata), "");
+	LocalWriteInNewTree(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
 
 	/*
 	 * Make the clone durable before anything commits that references it.  A
@@ -1045,7 +1045,7 @@ SnapshotFilter(const char *rel, bool is_dir)
 static void
 WriteSnapshotEnd(const char *snapdir, XLogRecPtr end)
 {
-	LocalWriteFile(psprintf("%s/" SNAPSHOT_END, snapdir),
+	LocalWriteInNewTree(psprintf("%s/" SNAPSHOT_END, snapdir),
 				   psprintf("%X/%X\n", LSN_FORMAT_ARGS(end)));
 }
 
@@ -1153,7 +1153,7 @@ CloneArchivedWal(int64 source_tl, const char *pgdata, int segsz, TimeLineID only
 					(errcode_for_file_access(),
 					 errmsg("could not remove file \"%s\": %m", dst)));
 		BpCloneFile(psprintf("%s/%s", archive, de->d_name), dst, 0600, stats);
-		LocalWriteFile(psprintf("%s/archive_status/%s.done", wal, de->d_name), "");
+		LocalWriteInNewTree(psprintf("%s/archive_status/%s.done", wal, de->d_name), "");
 	}
 	FreeDir(dir);
 	/* what the fork's pg_wal holds now, the snapshot's own segments included */
@@ -1268,7 +1268,7 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	{
 		/* a base backup from before snapshots recorded their end: archive recovery finds it */
 		WriteTimelineConf(new_tl, source_tl, "recovery_target = 'immediate'");
-		LocalWriteFile(psprintf("%s/recovery.signal", pgdata), "");
+		LocalWriteInNewTree(psprintf("%s/recovery.signal", pgdata), "");
 		result->method = BpCloneMethodName(stats.method);
 		result->bytes = stats.bytes;
 		return;
@@ -1308,8 +1308,8 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 				 LSN_FORMAT_ARGS(target));
 		WriteTimelineConf(new_tl, FROM_OWN_WAL, setting);
 	}
-	LocalWriteFile(psprintf("%s/standby.signal", pgdata), "");
-	LocalWriteFile(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
+	LocalWriteInNewTree(psprintf("%s/standby.signal", pgdata), "");
+	LocalWriteInNewTree(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
 	snprintf(result->phases, sizeof(result->phases), "\"clone\": %.3f, \"wal\": %.3f",
 			 clone_ms, MsSinceInstr(&t));
 	/*
