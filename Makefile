@@ -167,8 +167,9 @@ cppcheck:
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
 	@# no include or call circle between the modules of src/ (after a build: it reads the objects)
 	perl test/tools/cycles.pl
-	@# server code lists directories with AllocateDir/ReadDir (an ERROR releases the handle)
-	@! grep -n '[^a-zA-Z_]\(opendir\|readdir\|closedir\)(' src/*.c || \
+	@# server code lists directories with AllocateDir/ReadDir (an ERROR releases the handle),
+	@# but for code that raises no ERROR while one is open, marked "raw:" (clone.c's walk)
+	@! grep -n '[^a-zA-Z_]\(opendir\|readdir\|closedir\)(' src/*.c | grep -v '/\* raw: ' || \
 		{ echo 'raw opendir/readdir/closedir in server code: use AllocateDir/ReadDir/FreeDir'; exit 1; }
 
 .PHONY: unitcheck fuzzcheck installcheck-nopreload cppcheck

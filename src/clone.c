@@ -307,10 +307,10 @@ CloneDir(CloneState *st, const char *rel)
 	bool		ok = true;
 
 	snprintf(srcdir, sizeof(srcdir), "%s%s%s", st->src_root, rel[0] ? "/" : "", rel);
-	dir = opendir(srcdir);
+	dir = opendir(srcdir);		/* raw: the walk raises no ERROR (it may run in a thread) */
 	if (dir == NULL)
 		return Fail(st, "could not open directory", srcdir);
-	while (ok && (errno = 0, de = readdir(dir)) != NULL)
+	while (ok && (errno = 0, de = readdir(dir)) != NULL)	/* raw: nor does its loop */
 	{
 		char		relpath[MAXPGPATH];
 
@@ -321,7 +321,7 @@ CloneDir(CloneState *st, const char *rel)
 	}
 	if (ok && errno != 0)
 		ok = Fail(st, "could not read directory", srcdir);
-	closedir(dir);
+	closedir(dir);				/* raw: on every way out */
 	return ok;
 }
 
