@@ -77,6 +77,33 @@ LocalHbaFile(int64 timeline_id)
 	return psprintf("%s/pg_hba.conf", LocalTimelineDir(timeline_id));
 }
 
+#define WRITE_HINT "Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user."
+
+/* Write content as the whole of path (created or truncated); fsync'd if sync. */
+static void
+WriteWhole(const char *path, const char *content, bool sync)
+{
+	int			fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	size_t		len = strlen(content);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path),
+				 errhint(WRITE_HINT)));
+	if (write(fd, content, len) != (ssize_t) len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", path),
+				 errhint(WRITE_HINT)));
+	if (sync && pg_fsync(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", path),
+				 errhint(WRITE_HINT)));
+	CloseTransientFile(fd);
+}
+
 /*
  * Write a whole small file durably, replacing it atomically: a temporary
  * file beside it, fsync'd, then renamed over it, so a crash leaves the old
@@ -86,25 +113,8 @@ void
 LocalWriteFile(const char *path, const char *content)
 {
 	char	   *tmp = psprintf("%s.tmp", path);
-	int			fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	size_t		len = strlen(content);
 
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", tmp),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	if (write(fd, content, len) != (ssize_t) len)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmp),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	if (pg_fsync(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", tmp),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	CloseTransientFile(fd);
+	WriteWhole(tmp, content, true);
 	(void) durable_rename(tmp, path, ERROR);
 }
 
@@ -117,20 +127,7 @@ LocalWriteFile(const char *path, const char *content)
 void
 LocalWriteInNewTree(const char *path, const char *content)
 {
-	int			fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	size_t		len = strlen(content);
-
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", path),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	if (write(fd, content, len) != (ssize_t) len)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", path),
-				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	CloseTransientFile(fd);
+	WriteWhole(path, content, false);
 }
 
 /*

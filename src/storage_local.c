@@ -696,10 +696,9 @@ LocalForkAtHead(int64 source_tl, const BpComputeAddr *running, int64 new_tl,
 				int64 base_snapshot_id, BpForkResult *result)
 {
 	char	   *pgdata = LocalPgdata(new_tl);
+	char	   *dir = base_snapshot_id != 0 ? LocalSnapshotDir(new_tl, base_snapshot_id) : NULL;
 	instr_time	t;
 	size_t		len;
-
-	char	   *dir = base_snapshot_id != 0 ? LocalSnapshotDir(new_tl, base_snapshot_id) : NULL;
 
 	result->phases[0] = '\0';
 	memset(&result->base, 0, sizeof(result->base));
