@@ -21,6 +21,8 @@ OBJS = \
 	src/catalog_deploy.o \
 	src/catalog_history.o \
 	src/clone.o \
+	src/defrag.o \
+	src/local_defrag.o \
 	src/pgconn.o \
 	src/storage_local.o \
 	src/compute_local.o \
@@ -100,8 +102,8 @@ include $(PGXS)
 CONTRIB_TESTDB = postgres
 ISOLATION_TESTDB = postgres
 
-src/helper/branchpromote_helper: src/helper/branchpromote_helper.c
-	$(CC) -O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -o $@ $<
+src/helper/branchpromote_helper: src/helper/branchpromote_helper.c src/defrag.c src/defrag.h
+	$(CC) -O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -o $@ src/helper/branchpromote_helper.c src/defrag.c
 
 # PGXS tracks no header dependencies: rebuild every object when any of our
 # headers changes (a stale object with an old struct layout is a crash).

@@ -97,6 +97,17 @@ typedef struct BpStoredTimeline
 extern char bp_incarnation[40];
 extern char *BpOwnerStamp(void);
 
+/* What defragmenting a timeline did: its relation files before and after. */
+typedef struct BpDefragReport
+{
+	uint64		files;
+	uint64		extents_before;
+	uint64		over_before;	/* files over the threshold */
+	uint64		extents_after;
+	uint64		over_after;
+	double		ms;
+} BpDefragReport;
+
 typedef struct BpStorageDriver
 {
 	const char *name;
@@ -130,6 +141,14 @@ typedef struct BpStorageDriver
 							const char *stamp);
 	/* Bytes stored, and how many are shared with other timelines (local: reflinked extents). */
 	void		(*usage) (int64 timeline_id, uint64 *bytes, uint64 *shared);
+	/*
+	 * Job worker: rewrite the timeline's fragmented files (more than
+	 * min_extents extents) so that clones of it cost what its size costs;
+	 * running: a server may be writing them.  False if this store or host
+	 * cannot (nothing done); NULL: the store never fragments.
+	 */
+	bool		(*defragment) (int64 timeline_id, uint64 min_extents, bool running,
+							   BpDefragReport *report);
 	/*
 	 * Backend or reconciler: a snapshot of a timeline — a point its forks
 	 * can start from for as long as it is kept (the local driver: an

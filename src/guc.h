@@ -19,6 +19,7 @@ extern int	bp_migration_statement_timeout_ms;
 extern int	bp_history_retention_s;
 extern int	bp_trash_retention_s;
 extern int	bp_snapshot_interval_s;
+extern int	bp_defragment_extents;
 extern int	bp_suspend_timeout_s;
 extern int	bp_recovery_window_s;
 extern char *bp_crash_at;

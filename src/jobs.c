@@ -205,6 +205,36 @@ BpJobsHarvest(BpJobDone done)
 	return running;
 }
 
+/*
+ * Before a periodic snapshot: the running prod's files rewritten where
+ * copy-on-write has fragmented them (defragment_extents), so that this
+ * snapshot and what later forks it or prod clone few extents.  No lock is
+ * held: the rewrite is safe against the server's own writes and against the
+ * timeline being replaced meanwhile (its files stay open).
+ */
+static void
+Defragment(int64 compute_id)
+{
+	BpComputeRow row;
+	bool		locked;
+	int			pid;
+	BpDefragReport r;
+
+	if (bp_defragment_extents <= 0 || BpStorage()->defragment == NULL ||
+		!CatalogGetComputeById(compute_id, false, &locked, &row) ||
+		BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
+		return;
+	if (!BpStorage()->defragment(row.spec.timeline_id, (uint64) bp_defragment_extents, true, &r))
+		return;
+	if (r.over_before > 0)
+		ereport(LOG,
+				(errmsg("branchpromote: defragmented timeline " INT64_FORMAT " of compute " INT64_FORMAT
+						": " UINT64_FORMAT " of " UINT64_FORMAT " files had over %d extents, "
+						UINT64_FORMAT " after; extents " UINT64_FORMAT " -> " UINT64_FORMAT " (%.1f ms)",
+						row.spec.timeline_id, compute_id, r.over_before, r.files, bp_defragment_extents,
+						r.over_after, r.extents_before, r.extents_after, r.ms)));
+}
+
 /* The periodic snapshot of a running prod (bounds a rollback's replay). */
 static void
 JobSnapshot(int64 compute_id)
@@ -215,6 +245,7 @@ JobSnapshot(int64 compute_id)
 	int64		snapshot_id;
 	BpSnapshotResult snap;
 
+	Defragment(compute_id);
 	if (!CatalogGetComputeById(compute_id, true, &locked, &row) || !locked ||
 		BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;

@@ -31,6 +31,10 @@ extern void LocalWriteInNewTree(const char *path, const char *content);
 extern int	LocalPidFile(const char *pgdata, bool *ready);
 extern int	LocalPostmasterPid(const char *pgdata);
 
+/* local_defrag.c: the storage driver's defragment */
+extern bool LocalDefragment(int64 timeline_id, uint64 min_extents, bool running,
+							BpDefragReport *report);
+
 /* the drivers themselves, chosen by name in drivers.c */
 extern const BpStorageDriver bp_local_storage;
 extern const BpComputeDriver bp_local_compute;

@@ -131,6 +131,12 @@ HelperArgv(const char *cmd, const char *pgdata, int nextra, int *n)
 void
 LocalHelper(const char *cmd, const char *pgdata, const char *arg)
 {
+	LocalHelperWithin(cmd, pgdata, arg, bp_compute_start_timeout_ms);
+}
+
+void
+LocalHelperWithin(const char *cmd, const char *pgdata, const char *arg, int timeout_ms)
+{
 	int			n;
 	char	  **argv = HelperArgv(cmd, pgdata, 1, &n);
 	char	   *log = psprintf("%s/helper.log", BpDataRoot());
@@ -140,7 +146,7 @@ LocalHelper(const char *cmd, const char *pgdata, const char *arg)
 	if (arg)
 		argv[n++] = unconstify(char *, arg);
 	argv[n] = NULL;
-	rc = BpRunAndWait(argv, log, bp_compute_start_timeout_ms);
+	rc = BpRunAndWait(argv, log, timeout_ms);
 	if (rc != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),

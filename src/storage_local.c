@@ -1558,6 +1558,7 @@ const BpStorageDriver bp_local_storage = {
 	.purge_trash = LocalPurgeTrash,
 	.restamp = LocalRestamp,
 	.usage = LocalUsage,
+	.defragment = LocalDefragment,
 	.snapshot = LocalSnapshot,
 	.fork_at_snapshot = LocalForkAtSnapshot,
 	.head_lsn = LocalHeadLsn,

@@ -11,6 +11,9 @@
  *   branchpromote_helper USER remove PGDATA        remove a data directory
  *   branchpromote_helper USER signal PGDATA SIG    signal PGDATA's postmaster (INT, QUIT,
  *                                                  KILL, HUP) if it runs as USER there
+ *   branchpromote_helper USER defrag PGDATA MIN   become USER and rewrite PGDATA's relation files
+ *                                                  of more than MIN extents contiguously (defrag.c);
+ *                                                  PGDATA must be USER's already
  *   branchpromote_helper USER exec   PGDATA ARG... become USER and exec this installation's
  *                                                  postgres -D PGDATA ARG...; first, if PGDATA
  *                                                  is not USER's yet (a fork's new clone), hand
@@ -43,6 +46,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "../defrag.h"
 
 static uid_t user_uid;			/* the compute user */
 static gid_t user_gid;
@@ -222,6 +227,53 @@ ClearStaleLock(const char *pgdata)
 		Die("could not remove the stale \"%s\": %s", path, strerror(errno));
 }
 
+/* Become the compute user for good. */
+static void
+Become(const char *user)
+{
+	if (initgroups(user, user_gid) != 0 || setgid(user_gid) != 0 || setuid(user_uid) != 0)
+		Die("could not become %s: %s", user, strerror(errno));
+	if (setuid(0) == 0)
+		Die("could still regain root after becoming %s", user);
+}
+
+static volatile sig_atomic_t stop_asked;
+
+static void
+AskStop(int sig)
+{
+	(void) sig;
+	stop_asked = 1;
+}
+
+/* As the compute user, rewrite pgdata's fragmented relation files. */
+static int
+Defrag(const char *user, const char *pgdata, const char *min)
+{
+	struct stat sb;
+	BpDefragStats st;
+	char		err[512];
+	char	   *end;
+	unsigned long long min_extents = strtoull(min, &end, 10);
+
+	if (*min == '\0' || *end != '\0')
+		Die("MIN must be a number of extents, not \"%s\"", min);
+	if (lstat(pgdata, &sb) != 0)
+		Die("could not stat \"%s\": %s", pgdata, strerror(errno));
+	if (sb.st_uid != user_uid)
+		Die("\"%s\" is not %s's", pgdata, user);
+	Become(user);
+	signal(SIGTERM, AskStop);
+	signal(SIGINT, AskStop);
+	if (BpDefragTree(pgdata, min_extents, 0, &stop_asked, &st, err, sizeof(err)) != 0)
+		Die("%s", err);
+	printf("defrag %s: %llu files, %llu extents, %llu over %llu, %llu rewritten (%llu bytes), %llu busy, %llu skipped\n",
+		   pgdata, (unsigned long long) st.files, (unsigned long long) st.extents,
+		   (unsigned long long) st.over, min_extents, (unsigned long long) st.rewritten,
+		   (unsigned long long) st.bytes, (unsigned long long) st.busy, (unsigned long long) st.skipped);
+	return 0;
+}
+
 /* Become the compute user for good, then exec postgres beside this program. */
 static void
 ExecPostgres(const char *user, const char *pgdata, int argc, char **argv)
@@ -241,10 +293,7 @@ ExecPostgres(const char *user, const char *pgdata, int argc, char **argv)
 		Adopt(pgdata);
 	ClearStaleLock(pgdata);
 	strcpy(slash + 1, "postgres");
-	if (initgroups(user, user_gid) != 0 || setgid(user_gid) != 0 || setuid(user_uid) != 0)
-		Die("could not become %s: %s", user, strerror(errno));
-	if (setuid(0) == 0)
-		Die("could still regain root after becoming %s", user);
+	Become(user);
 	if (chdir(pgdata) != 0)
 		Die("could not enter \"%s\": %s", pgdata, strerror(errno));
 	umask(0027);
@@ -269,7 +318,7 @@ main(int argc, char **argv)
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|exec ARG...} PGDATA\n");
+		fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|defrag MIN|exec ARG...} PGDATA\n");
 		return 2;
 	}
 	user = argv[1];
@@ -302,8 +351,10 @@ main(int argc, char **argv)
 			Die("could not signal process %d: %s", (int) pid, strerror(errno));
 		return 0;
 	}
+	if (strcmp(cmd, "defrag") == 0 && argc == 5)
+		return Defrag(user, pgdata, argv[4]);
 	if (strcmp(cmd, "exec") == 0)
 		ExecPostgres(user, pgdata, argc - 4, argv + 4);
-	fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|exec ARG...} PGDATA\n");
+	fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|defrag MIN|exec ARG...} PGDATA\n");
 	return 2;
 }

@@ -1,0 +1,336 @@
+/*
+ * defrag.c — rewriting fragmented relation files in place (XFS).
+ *
+ * A reflink clone costs per extent (about 11 µs each here), and every
+ * write to a block that a snapshot shares leaves the writer a new extent.
+ * A prod that takes random writes after each snapshot ends up with tens of
+ * thousands of them, and every later snapshot, preview and rollback clones
+ * them all.  Rewriting such a file as one contiguous copy puts it back to a
+ * few extents; the snapshots keep the old blocks they share.
+ *
+ * The rewrite is XFS's own online defragmentation step (what xfs_fsr
+ * does): copy the file into an unnamed temporary file beside it, then
+ * XFS_IOC_SWAPEXT, which swaps the two files' extents in one transaction
+ * only if the file's change and modification times are still those seen
+ * before the copy.  A write in between makes it refuse (EBUSY): the file is
+ * counted busy and left as it was.  The file keeps its inode, so a server
+ * that has it open goes on with it.  With multigrain timestamps (Linux
+ * 6.13+) a write after the times were looked at always changes them;
+ * before that, a write within the same clock tick could go unseen, so a
+ * running server's files are rewritten only on such kernels
+ * (BpDefragOnlineSafe).
+ *
+ * System calls only (no palloc, no ereport): branchpromote_helper links it
+ * to rewrite files it owns as the compute user.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+
+#include "defrag.h"
+
+/* XFS_IOC_SWAPEXT's argument (xfs_fs.h, a stable ABI; xfslibs-dev not needed). */
+struct bp_xfs_bstime
+{
+	long		tv_sec;
+	int32_t		tv_nsec;
+};
+
+struct bp_xfs_bstat
+{
+	uint64_t	bs_ino;
+	uint16_t	bs_mode;
+	uint16_t	bs_nlink;
+	uint32_t	bs_uid;
+	uint32_t	bs_gid;
+	uint32_t	bs_rdev;
+	int32_t		bs_blksize;
+	int64_t		bs_size;
+	struct bp_xfs_bstime bs_atime;
+	struct bp_xfs_bstime bs_mtime;
+	struct bp_xfs_bstime bs_ctime;
+	int64_t		bs_blocks;
+	uint32_t	bs_xflags;
+	int32_t		bs_extsize;
+	int32_t		bs_extents;
+	uint32_t	bs_gen;
+	uint16_t	bs_projid_lo;
+	uint16_t	bs_forkoff;
+	uint16_t	bs_projid_hi;
+	uint16_t	bs_sick;
+	uint16_t	bs_checked;
+	unsigned char bs_pad[2];
+	uint32_t	bs_cowextsize;
+	uint32_t	bs_dmevmask;
+	uint16_t	bs_dmstate;
+	uint16_t	bs_aextents;
+};
+
+struct bp_xfs_swapext
+{
+	int64_t		sx_version;
+	int64_t		sx_fdtarget;
+	int64_t		sx_fdtmp;
+	int64_t		sx_offset;
+	int64_t		sx_length;
+	char		sx_pad[16];
+	struct bp_xfs_bstat sx_stat;
+};
+
+#define BP_XFS_IOC_SWAPEXT _IOWR('X', 109, struct bp_xfs_swapext)
+
+#define CHUNK (1024 * 1024)
+#define ROOM_MARGIN ((uint64_t) 64 * 1024 * 1024)	/* free space kept beyond the copy */
+
+typedef struct Walk
+{
+	uint64_t	min_extents;
+	int			dry;
+	volatile sig_atomic_t *stop;
+	BpDefragStats *st;
+	char	   *buf;			/* CHUNK bytes */
+	char	   *err;
+	size_t		errlen;
+} Walk;
+
+/* out = a/b; -1 if it does not fit. */
+static int
+Join(char *out, size_t n, const char *a, const char *b)
+{
+	int			r = snprintf(out, n, "%s/%s", a, b);
+
+	return r < 0 || (size_t) r >= n ? -1 : 0;
+}
+
+int
+BpDefragOnlineSafe(void)
+{
+	struct utsname u;
+	int			major = 0;
+	int			minor = 0;
+
+	if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return 0;
+	return major > 6 || (major == 6 && minor >= 13);
+}
+
+/* How many extents fd's data has (FIEMAP's count), or 0 if it cannot tell. */
+static uint64_t
+Extents(int fd)
+{
+	struct fiemap map;
+
+	memset(&map, 0, sizeof(map));
+	map.fm_length = FIEMAP_MAX_OFFSET;
+	map.fm_extent_count = 0;	/* count only */
+	if (ioctl(fd, FS_IOC_FIEMAP, &map) != 0)
+		return 0;
+	return map.fm_mapped_extents;
+}
+
+/* Copy fd's size bytes into tmp; 0, or -1 (errno set; EINTR when stopped). */
+static int
+CopyInto(Walk *w, int fd, int tmp, off_t size)
+{
+	for (off_t off = 0; off < size;)
+	{
+		size_t		want = (size - off) < CHUNK ? (size_t) (size - off) : CHUNK;
+		ssize_t		n;
+
+		if (w->stop && *w->stop)
+		{
+			errno = EINTR;
+			return -1;
+		}
+		n = pread(fd, w->buf, want, off);
+		if (n <= 0)
+		{
+			if (n == 0)
+				errno = EIO;	/* shorter than it was: it changed */
+			return -1;
+		}
+		if (pwrite(tmp, w->buf, (size_t) n, off) != n)
+			return -1;
+		off += n;
+	}
+	return fdatasync(tmp);
+}
+
+/* Rewrite one file if it has too many extents.  -1 only when stopped. */
+static int
+DefragFile(Walk *w, const char *path)
+{
+	int			fd;
+	int			tmp = -1;
+	struct stat sb;
+	uint64_t	extents;
+	int			rc = 0;
+
+	fd = open(path, (w->dry ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;				/* gone (dropped, truncated away) or not ours */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
+		goto done;
+	extents = Extents(fd);
+	w->st->files++;
+	w->st->extents += extents;
+	if (extents <= w->min_extents)
+		goto done;
+	w->st->over++;
+	if (w->dry)
+		goto done;
+
+	{
+		char		dir[4096];
+		char	   *slash;
+		struct statvfs vfs;
+		struct bp_xfs_swapext sx;
+
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		if (statvfs(dir, &vfs) != 0 ||
+			(uint64_t) vfs.f_bavail * vfs.f_frsize < (uint64_t) sb.st_size + ROOM_MARGIN)
+		{
+			w->st->skipped++;	/* no room for the copy */
+			goto done;
+		}
+		tmp = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (tmp < 0 || fallocate(tmp, 0, 0, sb.st_size) != 0)
+		{
+			w->st->skipped++;
+			goto done;
+		}
+		if (CopyInto(w, fd, tmp, sb.st_size) != 0)
+		{
+			if (errno == EINTR)
+				rc = -1;
+			else
+				w->st->skipped++;
+			goto done;
+		}
+		/* the times seen before the copy: the swap refuses if they moved */
+		memset(&sx, 0, sizeof(sx));
+		sx.sx_version = 0;
+		sx.sx_fdtarget = fd;
+		sx.sx_fdtmp = tmp;
+		sx.sx_offset = 0;
+		sx.sx_length = sb.st_size;
+		sx.sx_stat.bs_mtime.tv_sec = sb.st_mtim.tv_sec;
+		sx.sx_stat.bs_mtime.tv_nsec = (int32_t) sb.st_mtim.tv_nsec;
+		sx.sx_stat.bs_ctime.tv_sec = sb.st_ctim.tv_sec;
+		sx.sx_stat.bs_ctime.tv_nsec = (int32_t) sb.st_ctim.tv_nsec;
+		if (ioctl(fd, BP_XFS_IOC_SWAPEXT, &sx) != 0)
+		{
+			if (errno == EBUSY)
+				w->st->busy++;
+			else
+				w->st->skipped++;
+			goto done;
+		}
+		(void) fsync(fd);
+		w->st->rewritten++;
+		w->st->bytes += (uint64_t) sb.st_size;
+	}
+done:
+	if (tmp >= 0)
+		close(tmp);				/* the old extents go with it (or stay shared) */
+	close(fd);
+	return rc;
+}
+
+/* Every regular file directly in dir.  -1 when stopped or not walkable. */
+static int
+DefragDir(Walk *w, const char *dir, int must_exist)
+{
+	DIR		   *d = opendir(dir);	/* raw: no ERROR can be raised while it is open */
+	struct dirent *de;
+	int			rc = 0;
+
+	if (d == NULL)
+	{
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		snprintf(w->err, w->errlen, "could not open directory \"%s\": %s", dir, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL)	/* raw: as above */
+	{
+		char		p[4096];
+
+		if (!isdigit((unsigned char) de->d_name[0]))
+			continue;			/* relation files are <relfilenode>[_fork][.segment] */
+		if (Join(p, sizeof(p), dir, de->d_name) != 0)
+			continue;
+		if (DefragFile(w, p) != 0)
+		{
+			snprintf(w->err, w->errlen, "stopped");
+			rc = -1;
+		}
+	}
+	closedir(d);				/* raw: as above */
+	return rc;
+}
+
+int
+BpDefragTree(const char *pgdata, uint64_t min_extents, int dry,
+			 volatile sig_atomic_t *stop, BpDefragStats *st, char *err, size_t errlen)
+{
+	Walk		w = {min_extents, dry, stop, st, NULL, err, errlen};
+	char		path[4096];
+	DIR		   *d;
+	struct dirent *de;
+	int			rc;
+
+	memset(st, 0, sizeof(*st));
+	err[0] = '\0';
+	if (!dry && (w.buf = malloc(CHUNK)) == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (Join(path, sizeof(path), pgdata, "global") != 0)
+	{
+		snprintf(err, errlen, "the path is too long");
+		free(w.buf);
+		return -1;
+	}
+	rc = DefragDir(&w, path, 1);
+	(void) Join(path, sizeof(path), pgdata, "base");	/* no longer than global */
+	if (rc == 0 && (d = opendir(path)) == NULL)	/* raw: no ERROR while open */
+	{
+		snprintf(err, errlen, "could not open directory \"%s\": %s", path, strerror(errno));
+		rc = -1;
+	}
+	else if (rc == 0)
+	{
+		while (rc == 0 && (de = readdir(d)) != NULL)	/* raw: as above */
+		{
+			char		db[4096];
+
+			if (!isdigit((unsigned char) de->d_name[0]))
+				continue;
+			if (Join(db, sizeof(db), path, de->d_name) != 0)
+				continue;
+			rc = DefragDir(&w, db, 0);	/* a database dropped meanwhile */
+		}
+		closedir(d);			/* raw: as above */
+	}
+	free(w.buf);
+	return rc;
+}
