@@ -27,7 +27,7 @@ int			bp_migration_statement_timeout_ms = 15 * 60 * 1000;
 int			bp_history_retention_s = 7 * 24 * 3600;
 int			bp_trash_retention_s = 24 * 3600;
 int			bp_snapshot_interval_s = 3600;
-int			bp_defragment_extents = 2048;
+int			bp_defragment_extents = 0;
 int			bp_suspend_timeout_s = 300;
 int			bp_recovery_window_s = 7 * 24 * 3600;
 char	   *bp_crash_at = NULL;
@@ -134,7 +134,7 @@ BpGucInit(void)
 	DefineCustomIntVariable("branchpromote.defragment_extents",
 							"Before each periodic snapshot, relation files of the running prod with more extents than this are rewritten contiguously (0: never).",
 							"A reflink clone costs per extent: this keeps snapshots, previews and rollbacks of a busy prod as cheap as its first ones.",
-							&bp_defragment_extents, 2048, 0, INT_MAX,
+							&bp_defragment_extents, 0, 0, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("branchpromote.suspend_timeout",
 							"A compute with no client connection for this long is shut down (scale to zero; 0: never).",
