@@ -29,6 +29,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -213,14 +214,14 @@ BpJobsHarvest(BpJobDone done)
  * timeline being replaced meanwhile (its files stay open).
  */
 static void
-Defragment(int64 compute_id)
+DefragmentNow(int64 compute_id)
 {
 	BpComputeRow row;
 	bool		locked;
 	int			pid;
 	BpDefragReport r;
 
-	if (bp_defragment_extents <= 0 || BpStorage()->defragment == NULL ||
+	if (BpStorage()->defragment == NULL ||
 		!CatalogGetComputeById(compute_id, false, &locked, &row) ||
 		BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
@@ -233,6 +234,40 @@ Defragment(int64 compute_id)
 						UINT64_FORMAT " after; extents " UINT64_FORMAT " -> " UINT64_FORMAT " (%.1f ms)",
 						row.spec.timeline_id, compute_id, r.over_before, r.files, bp_defragment_extents,
 						r.over_after, r.extents_before, r.extents_after, r.ms)));
+}
+
+/* DefragmentNow in a subtransaction: its failure is logged, and the snapshot still taken. */
+static void
+Defragment(int64 compute_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (bp_defragment_extents <= 0)
+		return;
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		DefragmentNow(compute_id);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(LOG,
+				(errmsg("branchpromote: could not defragment compute " INT64_FORMAT "'s timeline: %s",
+						compute_id, ed->message),
+				 ed->detail ? errdetail_internal("%s", ed->detail) : 0));
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 }
 
 /* The periodic snapshot of a running prod (bounds a rollback's replay). */

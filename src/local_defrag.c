@@ -26,7 +26,8 @@ Count(const char *pgdata, uint64 min_extents, uint64 *files, uint64 *extents, ui
 	if (BpDefragTree(pgdata, min_extents, 1, NULL, &st, err, sizeof(err)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("could not count the extents of \"%s\": %s", pgdata, err)));
+				 errmsg("could not count the extents of \"%s\": %s", pgdata, err),
+				 errhint("The periodic snapshot is taken anyway; branchpromote.defragment_extents = 0 turns the rewrite off.")));
 	if (files)
 		*files = st.files;
 	*extents = st.extents;
@@ -61,7 +62,8 @@ LocalDefragment(int64 timeline_id, uint64 min_extents, bool running, BpDefragRep
 			if (rc != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_IO_ERROR),
-						 errmsg("could not defragment \"%s\": %s", pgdata, err)));
+						 errmsg("could not defragment \"%s\": %s", pgdata, err),
+						 errhint("The periodic snapshot is taken anyway; branchpromote.defragment_extents = 0 turns the rewrite off.")));
 		}
 	}
 	if (report->over_before == 0)

@@ -133,4 +133,51 @@ if (-e $helper_log)
 }
 
 $bp->teardown;
+
+# Computes as the control server's own OS user: the rewrite runs in the
+# job's process.  Then a failure: a database directory it cannot read.  The
+# error is logged and the job goes on to the periodic snapshot.
+{
+	local $ENV{BP_TEST_COMPUTE_USER};
+	my $root2 = "$xfs/tap-021b-$$";
+	rmtree($root2);
+	mkdir($root2) or BAIL_OUT("could not create $root2: $!");
+	$bp = BranchPromoteTest->new_node(
+		'same_user',
+		port_base => 28360,
+		data_root => $root2,
+		remove_data_root => 1);
+	$node = $bp->node;
+	$bp->json("SELECT branchpromote.create_project('shop')");
+	pgbench($bp->uri('shop', 'dev'), '-i', '-q', '-s', '2');
+	$tl = $bp->json("SELECT branchpromote.promote_branch('shop', 'v1')")->{prod_timeline};
+	$prod = $bp->uri('shop', 'prod');
+	$relpath = compute_safe_psql($prod, "SELECT pg_relation_filepath('pgbench_accounts')");
+	pgbench($prod, '-b', 'simple-update', '-c', '2', '-t', '1000');
+	$bp->json("SELECT branchpromote.create_anchor('shop', 'prod', 'fragmented')");
+	$digest = compute_safe_psql($prod, $ACCOUNTS_DIGEST);
+	$fragmented = extents($tl, $relpath);
+	cmp_ok($fragmented, '>', 500, "same user: pgbench_accounts fragmented ($fragmented extents)");
+	set_gucs("ALTER SYSTEM SET branchpromote.defragment_extents = 100; "
+		  . "ALTER SYSTEM SET branchpromote.snapshot_interval = '1s'");
+	ok(wait_until(sub { $node->log_contains(qr/defragmented timeline $tl of compute \d+: \d+ of \d+ files had over 100 extents, 0 after/) }),
+		'same user: the job rewrote prod in its own process');
+	cmp_ok(extents($tl, $relpath), '<=', 100, 'same user: few extents left');
+	is(compute_safe_psql($prod, $ACCOUNTS_DIGEST), $digest, 'same user: the same rows');
+
+	my $unreadable = $bp->pgdata($tl) . '/base/4242424242';
+	mkdir($unreadable, 0) or die "mkdir $unreadable: $!";
+	ok(wait_until(sub { $node->log_contains(qr/could not defragment compute \d+'s timeline: could not count the extents of "[^"]+": could not open directory "\Q$unreadable\E": Permission denied/) }),
+		'an unreadable directory fails the rewrite, with the reason logged');
+	# the snapshot cannot clone it either, but it is tried: its own error,
+	# not the rewrite's, is what the job reports
+	ok(wait_until(sub { $node->log_contains(qr/periodic snapshot of compute \d+ failed: could not open directory "\Q$unreadable\E"/) }),
+		'and the job went on to the snapshot (which fails on its own)');
+	ok(!$node->log_contains(qr/periodic snapshot of compute \d+ failed: could not count the extents/),
+		'the rewrite\'s error did not fail the job');
+	set_gucs("ALTER SYSTEM RESET branchpromote.snapshot_interval; ALTER SYSTEM RESET branchpromote.defragment_extents");
+	rmdir($unreadable) or die "rmdir $unreadable: $!";
+	is(compute_safe_psql($prod, $BALANCED), 't', 'same user: every account holds the sum of its logged deltas');
+	$bp->teardown;
+}
 done_testing();
