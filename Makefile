@@ -125,7 +125,11 @@ test/unit/test_pgwire: test/unit/test_pgwire.c test/unit/check.h src/pgwire.c sr
 test/tools/pidcheck: test/tools/pidcheck.c
 	$(CC) -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) -o $@ $< \
 		-L$(shell $(PG_CONFIG) --libdir) -lpq
-installcheck: test/tools/pidcheck
+installcheck: test/tools/pidcheck test/tools/defragrace
+
+# defrag.c's rewrite against a writer thread (test/t/021_defragment.pl).
+test/tools/defragrace: test/tools/defragrace.c src/defrag.c src/defrag.h
+	$(CC) -O2 -Wall -Wextra -Werror -Isrc -pthread -o $@ test/tools/defragrace.c src/defrag.c
 
 unitcheck: test/unit/test_core test/unit/test_pgwire
 	test/unit/test_core
@@ -178,4 +182,4 @@ cppcheck:
 		{ echo 'raw opendir/readdir/closedir in server code: use AllocateDir/ReadDir/FreeDir'; exit 1; }
 
 .PHONY: unitcheck fuzzcheck installcheck-nopreload cppcheck
-EXTRA_CLEAN = src/helper/branchpromote_helper test/tools/pidcheck test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload
+EXTRA_CLEAN = src/helper/branchpromote_helper test/tools/pidcheck test/tools/defragrace test/unit/test_core test/unit/test_pgwire test/fuzz/fuzz_pgwire output_iso output_nopreload tmp_nopreload

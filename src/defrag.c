@@ -33,8 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -94,13 +96,17 @@ struct bp_xfs_swapext
 #define BP_XFS_IOC_SWAPEXT _IOWR('X', 109, struct bp_xfs_swapext)
 
 #define CHUNK (1024 * 1024)
-#define ROOM_MARGIN ((uint64_t) 64 * 1024 * 1024)	/* free space kept beyond the copy */
+#define GIB ((uint64_t) 1024 * 1024 * 1024)
+#define XFS_MAGIC 0x58465342	/* statfs f_type of XFS */
+
+_Static_assert(sizeof(struct bp_xfs_swapext) == 192, "struct xfs_swapext is 192 bytes on LP64");
 
 typedef struct Walk
 {
 	uint64_t	min_extents;
 	int			dry;
 	volatile sig_atomic_t *stop;
+	struct timespec deadline;	/* tv_sec 0: none */
 	BpDefragStats *st;
 	char	   *buf;			/* CHUNK bytes */
 	char	   *err;
@@ -142,7 +148,22 @@ Extents(int fd)
 	return map.fm_mapped_extents;
 }
 
-/* Copy fd's size bytes into tmp; 0, or -1 (errno set; EINTR when stopped). */
+/* Asked to stop, or past the deadline? */
+static int
+Stopping(const Walk *w)
+{
+	struct timespec now;
+
+	if (w->stop && *w->stop)
+		return 1;
+	if (w->deadline.tv_sec == 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > w->deadline.tv_sec ||
+		(now.tv_sec == w->deadline.tv_sec && now.tv_nsec >= w->deadline.tv_nsec);
+}
+
+/* Copy fd's size bytes into tmp; 0, or -1 (errno set; EINTR when stopping). */
 static int
 CopyInto(Walk *w, int fd, int tmp, off_t size)
 {
@@ -151,7 +172,7 @@ CopyInto(Walk *w, int fd, int tmp, off_t size)
 		size_t		want = (size - off) < CHUNK ? (size_t) (size - off) : CHUNK;
 		ssize_t		n;
 
-		if (w->stop && *w->stop)
+		if (Stopping(w))
 		{
 			errno = EINTR;
 			return -1;
@@ -164,7 +185,11 @@ CopyInto(Walk *w, int fd, int tmp, off_t size)
 			return -1;
 		}
 		if (pwrite(tmp, w->buf, (size_t) n, off) != n)
+		{
+			if (errno == EINTR)
+				errno = EIO;	/* not ours to stop on */
 			return -1;
+		}
 		off += n;
 	}
 	return fdatasync(tmp);
@@ -180,7 +205,8 @@ DefragFile(Walk *w, const char *path)
 	uint64_t	extents;
 	int			rc = 0;
 
-	fd = open(path, (w->dry ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted here must not hang us (no effect on files) */
+	fd = open(path, (w->dry ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return 0;				/* gone (dropped, truncated away) or not ours */
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
@@ -204,11 +230,28 @@ DefragFile(Walk *w, const char *path)
 		slash = strrchr(dir, '/');
 		if (slash)
 			*slash = '\0';
-		if (statvfs(dir, &vfs) != 0 ||
-			(uint64_t) vfs.f_bavail * vfs.f_frsize < (uint64_t) sb.st_size + ROOM_MARGIN)
+		/*
+		 * Room for the copy, and after it still a tenth of the filesystem
+		 * (at least 1 GiB) for the servers' WAL: the old blocks stay with
+		 * the snapshots that share them, so a copy is not given back.
+		 */
+		if (statvfs(dir, &vfs) != 0)
 		{
-			w->st->skipped++;	/* no room for the copy */
+			w->st->skipped++;
 			goto done;
+		}
+		else
+		{
+			uint64_t	avail = (uint64_t) vfs.f_bavail * vfs.f_frsize;
+			uint64_t	keep = (uint64_t) vfs.f_blocks * vfs.f_frsize / 10;
+
+			if (keep < GIB)
+				keep = GIB;
+			if (avail < (uint64_t) sb.st_size + keep)
+			{
+				w->st->skipped++;	/* no room for the copy */
+				goto done;
+			}
 		}
 		tmp = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (tmp < 0 || fallocate(tmp, 0, 0, sb.st_size) != 0)
@@ -254,7 +297,7 @@ done:
 	return rc;
 }
 
-/* Every regular file directly in dir.  -1 when stopped or not walkable. */
+/* Every regular file directly in dir.  1 when stopping, -1 if not walkable. */
 static int
 DefragDir(Walk *w, const char *dir, int must_exist)
 {
@@ -273,25 +316,35 @@ DefragDir(Walk *w, const char *dir, int must_exist)
 	{
 		char		p[4096];
 
+		if (Stopping(w))
+		{
+			rc = 1;
+			break;
+		}
 		if (!isdigit((unsigned char) de->d_name[0]))
 			continue;			/* relation files are <relfilenode>[_fork][.segment] */
 		if (Join(p, sizeof(p), dir, de->d_name) != 0)
 			continue;
 		if (DefragFile(w, p) != 0)
-		{
-			snprintf(w->err, w->errlen, "stopped");
-			rc = -1;
-		}
+			rc = 1;				/* stopping */
 	}
 	closedir(d);				/* raw: as above */
 	return rc;
 }
 
 int
-BpDefragTree(const char *pgdata, uint64_t min_extents, int dry,
+BpDefragSupported(const char *pgdata)
+{
+	struct statfs fs;
+
+	return statfs(pgdata, &fs) == 0 && (unsigned long) fs.f_type == XFS_MAGIC;
+}
+
+int
+BpDefragTree(const char *pgdata, uint64_t min_extents, int dry, int timeout_ms,
 			 volatile sig_atomic_t *stop, BpDefragStats *st, char *err, size_t errlen)
 {
-	Walk		w = {min_extents, dry, stop, st, NULL, err, errlen};
+	Walk		w = {min_extents, dry, stop, {0, 0}, st, NULL, err, errlen};
 	char		path[4096];
 	DIR		   *d;
 	struct dirent *de;
@@ -299,6 +352,17 @@ BpDefragTree(const char *pgdata, uint64_t min_extents, int dry,
 
 	memset(st, 0, sizeof(*st));
 	err[0] = '\0';
+	if (timeout_ms > 0)
+	{
+		clock_gettime(CLOCK_MONOTONIC, &w.deadline);
+		w.deadline.tv_sec += timeout_ms / 1000;
+		w.deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
+		if (w.deadline.tv_nsec >= 1000000000)
+		{
+			w.deadline.tv_sec++;
+			w.deadline.tv_nsec -= 1000000000;
+		}
+	}
 	if (!dry && (w.buf = malloc(CHUNK)) == NULL)
 	{
 		snprintf(err, errlen, "out of memory");

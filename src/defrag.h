@@ -26,13 +26,17 @@ typedef struct BpDefragStats
  * Walk pgdata's relation files (global/ and base/<db>/); rewrite each one
  * that has more than min_extents extents (never, when dry) as one
  * contiguous copy swapped in atomically, unless it was written meanwhile.
- * Stops between chunks once *stop is set.  Returns 0, or -1 with the first
- * failure in err (what could not be walked; a file that cannot be
- * rewritten is only counted).
+ * Stops between chunks once *stop is set or timeout_ms (> 0) has passed.
+ * Returns 0 (done), 1 (stopped early: what was done stays done), or -1
+ * with the first failure in err (what could not be walked; a file that
+ * cannot be rewritten is only counted).
  */
-extern int	BpDefragTree(const char *pgdata, uint64_t min_extents, int dry,
+extern int	BpDefragTree(const char *pgdata, uint64_t min_extents, int dry, int timeout_ms,
 						 volatile sig_atomic_t *stop, BpDefragStats *st,
 						 char *err, size_t errlen);
+
+/* Whether pgdata is on XFS, the one filesystem whose swap this uses. */
+extern int	BpDefragSupported(const char *pgdata);
 
 /*
  * Whether this kernel's timestamps show every write to a file someone

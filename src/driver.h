@@ -105,7 +105,13 @@ typedef struct BpDefragReport
 	uint64		over_before;	/* files over the threshold */
 	uint64		extents_after;
 	uint64		over_after;
+	/* where the driver can tell (local: in this process, not through the helper) */
+	uint64		rewritten;
+	uint64		busy;			/* written while being copied: left as they were */
+	uint64		skipped;		/* no room, or refused */
+	bool		stopped;		/* the time limit came first */
 	double		ms;
+	const char *why_not;		/* when it returns false */
 } BpDefragReport;
 
 typedef struct BpStorageDriver

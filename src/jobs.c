@@ -226,14 +226,20 @@ DefragmentNow(int64 compute_id)
 		BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	if (!BpStorage()->defragment(row.spec.timeline_id, (uint64) bp_defragment_extents, true, &r))
+	{
+		ereport(LOG,
+				(errmsg("branchpromote: defragment_extents is set, but timeline " INT64_FORMAT " of compute " INT64_FORMAT " is not rewritten: %s",
+						row.spec.timeline_id, compute_id, r.why_not ? r.why_not : "the storage driver cannot")));
 		return;
+	}
 	if (r.over_before > 0)
 		ereport(LOG,
 				(errmsg("branchpromote: defragmented timeline " INT64_FORMAT " of compute " INT64_FORMAT
 						": " UINT64_FORMAT " of " UINT64_FORMAT " files had over %d extents, "
-						UINT64_FORMAT " after; extents " UINT64_FORMAT " -> " UINT64_FORMAT " (%.1f ms)",
+						UINT64_FORMAT " after; extents " UINT64_FORMAT " -> " UINT64_FORMAT " (%.1f ms%s)",
 						row.spec.timeline_id, compute_id, r.over_before, r.files, bp_defragment_extents,
-						r.over_after, r.extents_before, r.extents_after, r.ms)));
+						r.over_after, r.extents_before, r.extents_after, r.ms,
+						r.stopped ? "; stopped at operation_timeout" : "")));
 }
 
 /* DefragmentNow in a subtransaction: its failure is logged, and the snapshot still taken. */
@@ -260,9 +266,11 @@ Defragment(int64 compute_id)
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		ereport(LOG,
-				(errmsg("branchpromote: could not defragment compute " INT64_FORMAT "'s timeline: %s",
+				(errcode(ed->sqlerrcode),
+				 errmsg("branchpromote: could not defragment compute " INT64_FORMAT "'s timeline: %s",
 						compute_id, ed->message),
-				 ed->detail ? errdetail_internal("%s", ed->detail) : 0));
+				 ed->detail ? errdetail_internal("%s", ed->detail) : 0,
+				 ed->hint ? errhint("%s", ed->hint) : 0));
 		FreeErrorData(ed);
 	}
 	PG_END_TRY();

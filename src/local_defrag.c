@@ -23,7 +23,7 @@ Count(const char *pgdata, uint64 min_extents, uint64 *files, uint64 *extents, ui
 	BpDefragStats st;
 	char		err[512];
 
-	if (BpDefragTree(pgdata, min_extents, 1, NULL, &st, err, sizeof(err)) != 0)
+	if (BpDefragTree(pgdata, min_extents, 1, 0, NULL, &st, err, sizeof(err)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
 				 errmsg("could not count the extents of \"%s\": %s", pgdata, err),
@@ -43,28 +43,41 @@ LocalDefragment(int64 timeline_id, uint64 min_extents, bool running, BpDefragRep
 
 	memset(report, 0, sizeof(*report));
 	if (running && !BpDefragOnlineSafe())
-		return false;			/* a write could go unseen: see defrag.c */
+	{
+		/* a write could go unseen: see defrag.c */
+		report->why_not = "this kernel has no multigrain timestamps (Linux 6.13+), so a running server's files are not rewritten";
+		return false;
+	}
+	if (!BpDefragSupported(pgdata))
+	{
+		report->why_not = "the data root is not on XFS";
+		return false;
+	}
 	INSTR_TIME_SET_CURRENT(start);
 	Count(pgdata, min_extents, &report->files, &report->extents_before, &report->over_before);
-	if (report->over_before > 0)
+	if (report->over_before > 0 && LocalSeparateUser())
+		LocalHelperWithin("defrag", pgdata, psprintf(UINT64_FORMAT, min_extents),
+						  psprintf("%d", bp_operation_timeout_ms),
+						  bp_operation_timeout_ms + 10000);	/* its own limit first */
+	else if (report->over_before > 0)
 	{
-		if (LocalSeparateUser())
-			LocalHelperWithin("defrag", pgdata, psprintf(UINT64_FORMAT, min_extents),
-							  bp_operation_timeout_ms);
-		else
-		{
-			BpDefragStats st;
-			char		err[512];
-			int			rc = BpDefragTree(pgdata, min_extents, 0, &InterruptPending, &st,
-										  err, sizeof(err));
+		BpDefragStats st;
+		char		err[512];
+		int			rc;
 
-			CHECK_FOR_INTERRUPTS();
-			if (rc != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_IO_ERROR),
-						 errmsg("could not defragment \"%s\": %s", pgdata, err),
-						 errhint("The periodic snapshot is taken anyway; branchpromote.defragment_extents = 0 turns the rewrite off.")));
-		}
+		/* stopped only by a shutdown (the job's SIGTERM) or the time limit */
+		rc = BpDefragTree(pgdata, min_extents, 0, bp_operation_timeout_ms, &ProcDiePending,
+						  &st, err, sizeof(err));
+		CHECK_FOR_INTERRUPTS();
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("could not defragment \"%s\": %s", pgdata, err),
+					 errhint("The periodic snapshot is taken anyway; branchpromote.defragment_extents = 0 turns the rewrite off.")));
+		report->stopped = rc > 0;
+		report->rewritten = st.rewritten;
+		report->busy = st.busy;
+		report->skipped = st.skipped;
 	}
 	if (report->over_before == 0)
 	{

@@ -131,20 +131,23 @@ HelperArgv(const char *cmd, const char *pgdata, int nextra, int *n)
 void
 LocalHelper(const char *cmd, const char *pgdata, const char *arg)
 {
-	LocalHelperWithin(cmd, pgdata, arg, bp_compute_start_timeout_ms);
+	LocalHelperWithin(cmd, pgdata, arg, NULL, bp_compute_start_timeout_ms);
 }
 
 void
-LocalHelperWithin(const char *cmd, const char *pgdata, const char *arg, int timeout_ms)
+LocalHelperWithin(const char *cmd, const char *pgdata, const char *arg, const char *arg2,
+				  int timeout_ms)
 {
 	int			n;
-	char	  **argv = HelperArgv(cmd, pgdata, 1, &n);
+	char	  **argv = HelperArgv(cmd, pgdata, 2, &n);
 	char	   *log = psprintf("%s/helper.log", BpDataRoot());
 	int			rc;
 
 	(void) Lookup();
 	if (arg)
 		argv[n++] = unconstify(char *, arg);
+	if (arg && arg2)
+		argv[n++] = unconstify(char *, arg2);
 	argv[n] = NULL;
 	rc = BpRunAndWait(argv, log, timeout_ms);
 	if (rc != 0)

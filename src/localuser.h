@@ -14,8 +14,9 @@ extern const char *LocalComputeGroupName(void);
 extern void LocalShare(const char *path, mode_t mode);
 /* Run branchpromote_helper cmd on pgdata (reconciler only); ERROR if it fails. */
 extern void LocalHelper(const char *cmd, const char *pgdata, const char *arg);
-/* The same, with a time limit of its own (LocalHelper: compute_start_timeout). */
-extern void LocalHelperWithin(const char *cmd, const char *pgdata, const char *arg, int timeout_ms);
+/* The same, with a second argument and a time limit of its own (LocalHelper: compute_start_timeout). */
+extern void LocalHelperWithin(const char *cmd, const char *pgdata, const char *arg,
+							  const char *arg2, int timeout_ms);
 /* argv to start postgres on pgdata as the compute user, with room for nextra more arguments. */
 extern char **LocalExecArgv(const char *pgdata, int nextra, int *n);
 

@@ -11,9 +11,9 @@
  *   branchpromote_helper USER remove PGDATA        remove a data directory
  *   branchpromote_helper USER signal PGDATA SIG    signal PGDATA's postmaster (INT, QUIT,
  *                                                  KILL, HUP) if it runs as USER there
- *   branchpromote_helper USER defrag PGDATA MIN   become USER and rewrite PGDATA's relation files
- *                                                  of more than MIN extents contiguously (defrag.c);
- *                                                  PGDATA must be USER's already
+ *   branchpromote_helper USER defrag PGDATA MIN MS  become USER and rewrite PGDATA's relation files
+ *                                                  of more than MIN extents contiguously (defrag.c),
+ *                                                  stopping after MS ms; PGDATA must be USER's already
  *   branchpromote_helper USER exec   PGDATA ARG... become USER and exec this installation's
  *                                                  postgres -D PGDATA ARG...; first, if PGDATA
  *                                                  is not USER's yet (a fork's new clone), hand
@@ -246,18 +246,33 @@ AskStop(int sig)
 	stop_asked = 1;
 }
 
+/* A whole number of decimal digits only, at most max; else die. */
+static unsigned long long
+Count(const char *what, const char *s, unsigned long long max)
+{
+	unsigned long long v;
+	char	   *end;
+
+	if (*s < '0' || *s > '9')
+		Die("%s must be a whole number, not \"%s\"", what, s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0' || errno == ERANGE || v > max)
+		Die("%s must be a whole number up to %llu, not \"%s\"", what, max, s);
+	return v;
+}
+
 /* As the compute user, rewrite pgdata's fragmented relation files. */
 static int
-Defrag(const char *user, const char *pgdata, const char *min)
+Defrag(const char *user, const char *pgdata, const char *min, const char *ms)
 {
 	struct stat sb;
 	BpDefragStats st;
 	char		err[512];
-	char	   *end;
-	unsigned long long min_extents = strtoull(min, &end, 10);
+	unsigned long long min_extents = Count("MIN", min, ULLONG_MAX);
+	int			timeout_ms = (int) Count("MS", ms, INT_MAX);
+	int			rc;
 
-	if (*min == '\0' || *end != '\0')
-		Die("MIN must be a number of extents, not \"%s\"", min);
 	if (lstat(pgdata, &sb) != 0)
 		Die("could not stat \"%s\": %s", pgdata, strerror(errno));
 	if (sb.st_uid != user_uid)
@@ -265,10 +280,11 @@ Defrag(const char *user, const char *pgdata, const char *min)
 	Become(user);
 	signal(SIGTERM, AskStop);
 	signal(SIGINT, AskStop);
-	if (BpDefragTree(pgdata, min_extents, 0, &stop_asked, &st, err, sizeof(err)) != 0)
+	rc = BpDefragTree(pgdata, min_extents, 0, timeout_ms, &stop_asked, &st, err, sizeof(err));
+	if (rc < 0)
 		Die("%s", err);
-	printf("defrag %s: %llu files, %llu extents, %llu over %llu, %llu rewritten (%llu bytes), %llu busy, %llu skipped\n",
-		   pgdata, (unsigned long long) st.files, (unsigned long long) st.extents,
+	printf("defrag %s%s: %llu files, %llu extents, %llu over %llu, %llu rewritten (%llu bytes), %llu busy, %llu skipped\n",
+		   pgdata, rc > 0 ? " (stopped early)" : "", (unsigned long long) st.files, (unsigned long long) st.extents,
 		   (unsigned long long) st.over, min_extents, (unsigned long long) st.rewritten,
 		   (unsigned long long) st.bytes, (unsigned long long) st.busy, (unsigned long long) st.skipped);
 	return 0;
@@ -318,7 +334,7 @@ main(int argc, char **argv)
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|defrag MIN|exec ARG...} PGDATA\n");
+		fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|defrag MIN MS|exec ARG...} PGDATA\n");
 		return 2;
 	}
 	user = argv[1];
@@ -351,10 +367,10 @@ main(int argc, char **argv)
 			Die("could not signal process %d: %s", (int) pid, strerror(errno));
 		return 0;
 	}
-	if (strcmp(cmd, "defrag") == 0 && argc == 5)
-		return Defrag(user, pgdata, argv[4]);
+	if (strcmp(cmd, "defrag") == 0 && argc == 6)
+		return Defrag(user, pgdata, argv[4], argv[5]);
 	if (strcmp(cmd, "exec") == 0)
 		ExecPostgres(user, pgdata, argc - 4, argv + 4);
-	fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|defrag MIN|exec ARG...} PGDATA\n");
+	fprintf(stderr, "usage: branchpromote_helper USER {remove|signal SIG|defrag MIN MS|exec ARG...} PGDATA\n");
 	return 2;
 }
