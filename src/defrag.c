@@ -195,12 +195,96 @@ CopyInto(Walk *w, int fd, int tmp, off_t size)
 	return fdatasync(tmp);
 }
 
-/* Rewrite one file if it has too many extents.  -1 only when stopped. */
+/*
+ * Copy fd (path's, sb its stat) into a new file beside it and swap that in,
+ * unless it was written meanwhile.  1 when stopping, else 0 (counted).
+ */
+static int
+Rewrite(Walk *w, int fd, const char *path, const struct stat *sb)
+{
+	char		dir[4096];
+	char	   *slash;
+	struct statvfs vfs;
+	uint64_t	keep;
+	struct bp_xfs_swapext sx;
+	int			tmp;
+	int			rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+
+	/*
+	 * Room for the copy, and after it still a tenth of the filesystem (at
+	 * least 1 GiB) for the servers' WAL: the old blocks stay with the
+	 * snapshots that share them, so a copy is not given back.
+	 */
+	if (statvfs(dir, &vfs) != 0)
+	{
+		w->st->skipped++;
+		return 0;
+	}
+	keep = (uint64_t) vfs.f_blocks * vfs.f_frsize / 10;
+	if (keep < GIB)
+		keep = GIB;
+	if ((uint64_t) vfs.f_bavail * vfs.f_frsize < (uint64_t) sb->st_size + keep)
+	{
+		w->st->skipped++;		/* no room for the copy */
+		return 0;
+	}
+
+	tmp = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tmp < 0)
+	{
+		w->st->skipped++;
+		return 0;
+	}
+	if (fallocate(tmp, 0, 0, sb->st_size) != 0)
+		w->st->skipped++;
+	else if (CopyInto(w, fd, tmp, sb->st_size) != 0)
+	{
+		if (errno == EINTR)
+			rc = 1;
+		else
+			w->st->skipped++;
+	}
+	else
+	{
+		/* the times seen before the copy: the swap refuses if they moved */
+		memset(&sx, 0, sizeof(sx));
+		sx.sx_version = 0;
+		sx.sx_fdtarget = fd;
+		sx.sx_fdtmp = tmp;
+		sx.sx_offset = 0;
+		sx.sx_length = sb->st_size;
+		sx.sx_stat.bs_mtime.tv_sec = sb->st_mtim.tv_sec;
+		sx.sx_stat.bs_mtime.tv_nsec = (int32_t) sb->st_mtim.tv_nsec;
+		sx.sx_stat.bs_ctime.tv_sec = sb->st_ctim.tv_sec;
+		sx.sx_stat.bs_ctime.tv_nsec = (int32_t) sb->st_ctim.tv_nsec;
+		if (ioctl(fd, BP_XFS_IOC_SWAPEXT, &sx) != 0)
+		{
+			if (errno == EBUSY)
+				w->st->busy++;
+			else
+				w->st->skipped++;
+		}
+		else
+		{
+			(void) fsync(fd);
+			w->st->rewritten++;
+			w->st->bytes += (uint64_t) sb->st_size;
+		}
+	}
+	close(tmp);					/* the old extents go with it (or stay shared) */
+	return rc;
+}
+
+/* Count one file's extents; rewrite it if it has too many.  1 when stopping. */
 static int
 DefragFile(Walk *w, const char *path)
 {
 	int			fd;
-	int			tmp = -1;
 	struct stat sb;
 	uint64_t	extents;
 	int			rc = 0;
@@ -209,97 +293,31 @@ DefragFile(Walk *w, const char *path)
 	fd = open(path, (w->dry ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return 0;				/* gone (dropped, truncated away) or not ours */
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
-		goto done;
-	extents = Extents(fd);
-	w->st->files++;
-	w->st->extents += extents;
-	if (extents <= w->min_extents)
-		goto done;
-	w->st->over++;
-	if (w->dry)
-		goto done;
-
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
 	{
-		char		dir[4096];
-		char	   *slash;
-		struct statvfs vfs;
-		struct bp_xfs_swapext sx;
-
-		snprintf(dir, sizeof(dir), "%s", path);
-		slash = strrchr(dir, '/');
-		if (slash)
-			*slash = '\0';
-		/*
-		 * Room for the copy, and after it still a tenth of the filesystem
-		 * (at least 1 GiB) for the servers' WAL: the old blocks stay with
-		 * the snapshots that share them, so a copy is not given back.
-		 */
-		if (statvfs(dir, &vfs) != 0)
+		extents = Extents(fd);
+		w->st->files++;
+		w->st->extents += extents;
+		if (extents > w->min_extents)
 		{
-			w->st->skipped++;
-			goto done;
+			w->st->over++;
+			if (!w->dry)
+				rc = Rewrite(w, fd, path, &sb);
 		}
-		else
-		{
-			uint64_t	avail = (uint64_t) vfs.f_bavail * vfs.f_frsize;
-			uint64_t	keep = (uint64_t) vfs.f_blocks * vfs.f_frsize / 10;
-
-			if (keep < GIB)
-				keep = GIB;
-			if (avail < (uint64_t) sb.st_size + keep)
-			{
-				w->st->skipped++;	/* no room for the copy */
-				goto done;
-			}
-		}
-		tmp = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (tmp < 0 || fallocate(tmp, 0, 0, sb.st_size) != 0)
-		{
-			w->st->skipped++;
-			goto done;
-		}
-		if (CopyInto(w, fd, tmp, sb.st_size) != 0)
-		{
-			if (errno == EINTR)
-				rc = -1;
-			else
-				w->st->skipped++;
-			goto done;
-		}
-		/* the times seen before the copy: the swap refuses if they moved */
-		memset(&sx, 0, sizeof(sx));
-		sx.sx_version = 0;
-		sx.sx_fdtarget = fd;
-		sx.sx_fdtmp = tmp;
-		sx.sx_offset = 0;
-		sx.sx_length = sb.st_size;
-		sx.sx_stat.bs_mtime.tv_sec = sb.st_mtim.tv_sec;
-		sx.sx_stat.bs_mtime.tv_nsec = (int32_t) sb.st_mtim.tv_nsec;
-		sx.sx_stat.bs_ctime.tv_sec = sb.st_ctim.tv_sec;
-		sx.sx_stat.bs_ctime.tv_nsec = (int32_t) sb.st_ctim.tv_nsec;
-		if (ioctl(fd, BP_XFS_IOC_SWAPEXT, &sx) != 0)
-		{
-			if (errno == EBUSY)
-				w->st->busy++;
-			else
-				w->st->skipped++;
-			goto done;
-		}
-		(void) fsync(fd);
-		w->st->rewritten++;
-		w->st->bytes += (uint64_t) sb.st_size;
 	}
-done:
-	if (tmp >= 0)
-		close(tmp);				/* the old extents go with it (or stay shared) */
 	close(fd);
 	return rc;
 }
 
-/* Every regular file directly in dir.  1 when stopping, -1 if not walkable. */
+/*
+ * each(w, dir/<entry>) for every entry of dir whose name starts with a
+ * digit (relation files are <relfilenode>[_fork][.segment], database
+ * directories <oid>).  Returns 0; 1 when stopping (each's 1, or the stop
+ * and deadline); -1 with err set if dir cannot be read (or each's -1).
+ * A dir that does not exist is fine unless must_exist.
+ */
 static int
-DefragDir(Walk *w, const char *dir, int must_exist)
+ForEachEntry(Walk *w, const char *dir, int must_exist, int (*each) (Walk *, const char *))
 {
 	DIR		   *d = opendir(dir);	/* raw: no ERROR can be raised while it is open */
 	struct dirent *de;
@@ -317,19 +335,19 @@ DefragDir(Walk *w, const char *dir, int must_exist)
 		char		p[4096];
 
 		if (Stopping(w))
-		{
 			rc = 1;
-			break;
-		}
-		if (!isdigit((unsigned char) de->d_name[0]))
-			continue;			/* relation files are <relfilenode>[_fork][.segment] */
-		if (Join(p, sizeof(p), dir, de->d_name) != 0)
-			continue;
-		if (DefragFile(w, p) != 0)
-			rc = 1;				/* stopping */
+		else if (isdigit((unsigned char) de->d_name[0]) && Join(p, sizeof(p), dir, de->d_name) == 0)
+			rc = each(w, p);
 	}
 	closedir(d);				/* raw: as above */
 	return rc;
+}
+
+/* The files of one database directory (dropped meanwhile: nothing). */
+static int
+DefragDatabase(Walk *w, const char *dir)
+{
+	return ForEachEntry(w, dir, 0, DefragFile);
 }
 
 int
@@ -346,8 +364,6 @@ BpDefragTree(const char *pgdata, uint64_t min_extents, int dry, int timeout_ms,
 {
 	Walk		w = {min_extents, dry, stop, {0, 0}, st, NULL, err, errlen};
 	char		path[4096];
-	DIR		   *d;
-	struct dirent *de;
 	int			rc;
 
 	memset(st, 0, sizeof(*st));
@@ -363,38 +379,20 @@ BpDefragTree(const char *pgdata, uint64_t min_extents, int dry, int timeout_ms,
 			w.deadline.tv_nsec -= 1000000000;
 		}
 	}
+	if (Join(path, sizeof(path), pgdata, "global") != 0)
+	{
+		snprintf(err, errlen, "the path is too long");
+		return -1;
+	}
 	if (!dry && (w.buf = malloc(CHUNK)) == NULL)
 	{
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (Join(path, sizeof(path), pgdata, "global") != 0)
-	{
-		snprintf(err, errlen, "the path is too long");
-		free(w.buf);
-		return -1;
-	}
-	rc = DefragDir(&w, path, 1);
+	rc = ForEachEntry(&w, path, 1, DefragFile);
 	(void) Join(path, sizeof(path), pgdata, "base");	/* no longer than global */
-	if (rc == 0 && (d = opendir(path)) == NULL)	/* raw: no ERROR while open */
-	{
-		snprintf(err, errlen, "could not open directory \"%s\": %s", path, strerror(errno));
-		rc = -1;
-	}
-	else if (rc == 0)
-	{
-		while (rc == 0 && (de = readdir(d)) != NULL)	/* raw: as above */
-		{
-			char		db[4096];
-
-			if (!isdigit((unsigned char) de->d_name[0]))
-				continue;
-			if (Join(db, sizeof(db), path, de->d_name) != 0)
-				continue;
-			rc = DefragDir(&w, db, 0);	/* a database dropped meanwhile */
-		}
-		closedir(d);			/* raw: as above */
-	}
+	if (rc == 0)
+		rc = ForEachEntry(&w, path, 1, DefragDatabase);
 	free(w.buf);
 	return rc;
 }

@@ -248,7 +248,7 @@ AskStop(int sig)
 
 /* A whole number of decimal digits only, at most max; else die. */
 static unsigned long long
-Count(const char *what, const char *s, unsigned long long max)
+WholeNumber(const char *what, const char *s, unsigned long long max)
 {
 	unsigned long long v;
 	char	   *end;
@@ -269,8 +269,8 @@ Defrag(const char *user, const char *pgdata, const char *min, const char *ms)
 	struct stat sb;
 	BpDefragStats st;
 	char		err[512];
-	unsigned long long min_extents = Count("MIN", min, ULLONG_MAX);
-	int			timeout_ms = (int) Count("MS", ms, INT_MAX);
+	unsigned long long min_extents = WholeNumber("MIN", min, ULLONG_MAX);
+	int			timeout_ms = (int) WholeNumber("MS", ms, INT_MAX);
 	int			rc;
 
 	if (lstat(pgdata, &sb) != 0)
