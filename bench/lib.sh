@@ -62,6 +62,11 @@ gb() { awk -v b="$1" 'BEGIN { printf "%.2f GB", b / 1e9 }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 minmax() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "min %.1f, max %.1f", lo, hi }'; }
 
+# prod_tl: the timeline of project $P's prod (a script sets P).
+prod_tl() { ctlv "SELECT timeline FROM branchpromote.environments WHERE project = '$P' AND env = 'prod'"; }
+# extents DIR -> extents of the files over 1 MB of DIR/base (filefrag): how
+# fragmented copy-on-write has left a data directory
+extents() { find "$1/base" -type f -size +1M -print0 | xargs -0r filefrag 2>/dev/null | awk '{ s += $(NF - 2) } END { print s + 0 }'; }
 # A project's compute directory (pgdata, compute.log, archive beside it).
 timeline_dir() {
 	echo "$DATA/timelines/$(ctlv "SELECT timeline FROM branchpromote.computes WHERE project = '$1' AND env = '$2'")"

@@ -32,7 +32,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(wait_until compute_psql compute_safe_psql pid_alive
+our @EXPORT = qw(wait_until compute_psql compute_safe_psql pid_alive fresh_dir
   port_accepts ROWS_DIGEST wal_segment_bytes lsn_segment walfile_segment);
 
 # A query that summarises a table "items" (id, note): count and a hash of
@@ -295,6 +295,16 @@ sub socket_dirs
 }
 
 # Does something accept TCP connections on 127.0.0.1:$port?
+# fresh_dir PATH: an empty directory at PATH (whatever was there removed);
+# returns PATH.
+sub fresh_dir
+{
+	my ($path) = @_;
+	rmtree($path);
+	mkdir($path) or BAIL_OUT("could not create $path: $!");
+	return $path;
+}
+
 sub port_accepts
 {
 	my ($port) = @_;

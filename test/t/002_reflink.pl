@@ -7,7 +7,6 @@ use warnings FATAL => 'all';
 use FindBin;
 use lib "$FindBin::Bin/../perl";
 use BranchPromoteTest;
-use File::Path qw(rmtree);
 use JSON::PP ();
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -18,9 +17,7 @@ plan skip_all => 'BP_TEST_XFS_DIR is not set (no reflink filesystem)'
 plan skip_all => "BP_TEST_XFS_DIR=$xfs is not a writable directory"
   unless -d $xfs && -w $xfs;
 
-my $root = "$xfs/tap-002-$$";
-rmtree($root);
-mkdir($root) or BAIL_OUT("could not create $root: $!");
+my $root = fresh_dir("$xfs/tap-002-$$");
 
 my $bp = BranchPromoteTest->new_node(
 	'main',

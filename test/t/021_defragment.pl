@@ -24,9 +24,7 @@ plan skip_all => "Linux $major.$minor has no multigrain timestamps: a running pr
 my $filefrag = '/usr/sbin/filefrag';
 plan skip_all => "no $filefrag" unless -x $filefrag;
 
-my $root = "$xfs/tap-021-$$";
-rmtree($root);
-mkdir($root) or BAIL_OUT("could not create $root: $!");
+my $root = fresh_dir("$xfs/tap-021-$$");
 my $bp = BranchPromoteTest->new_node(
 	'main',
 	port_base => 28300,
@@ -149,9 +147,7 @@ if ($ENV{BP_TEST_COMPUTE_USER})
 # ends with the last value written to it (test/tools/defragrace.c).
 for my $mode (qw(quiet busy bursts))
 {
-	my $dir = "$xfs/tap-021-race-$mode-$$";
-	rmtree($dir);
-	mkdir($dir) or die "mkdir $dir: $!";
+	my $dir = fresh_dir("$xfs/tap-021-race-$mode-$$");
 	my ($rc, $o, $e) = (0, '', '');
 	IPC::Run::run([ "$FindBin::Bin/../tools/defragrace", $dir, $mode ], '>', \$o, '2>', \$e)
 	  or $rc = $? >> 8;
@@ -166,9 +162,7 @@ $bp->teardown;
 # error is logged and the job goes on to the periodic snapshot.
 {
 	local $ENV{BP_TEST_COMPUTE_USER};
-	my $root2 = "$xfs/tap-021b-$$";
-	rmtree($root2);
-	mkdir($root2) or BAIL_OUT("could not create $root2: $!");
+	my $root2 = fresh_dir("$xfs/tap-021b-$$");
 	$bp = BranchPromoteTest->new_node(
 		'same_user',
 		port_base => 28360,
