@@ -386,6 +386,33 @@ PgwParseKeyData(const char *buf, uint32_t total, uint32_t *pid, uint32_t *key)
 	return true;
 }
 
+/* The SQLSTATE of an ErrorResponse of total bytes at buf. */
+bool
+PgwErrorCode(const char *buf, uint32_t total, char sqlstate[6])
+{
+	uint32_t	at = 5;
+
+	if (total < 6 || buf[0] != 'E' || GetU32(buf + 1) != total - 1)
+		return false;
+	/* fields: a type byte and a string each, a zero byte after the last */
+	while (at < total && buf[at] != '\0')
+	{
+		char		field = buf[at++];
+		size_t		len = BoundedLen(buf + at, total - at);
+
+		if (at + len >= total)
+			return false;		/* not terminated within the message */
+		if (field == 'C' && len == PGW_SQLSTATE_LEN)
+		{
+			memcpy(sqlstate, buf + at, PGW_SQLSTATE_LEN);
+			sqlstate[PGW_SQLSTATE_LEN] = '\0';
+			return true;
+		}
+		at += len + 1;
+	}
+	return false;
+}
+
 /* A BackendKeyData message for pid and key. */
 void
 PgwBuildKeyData(uint32_t pid, uint32_t key, char out[13])

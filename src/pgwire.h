@@ -107,6 +107,13 @@ extern int	PgwMessage(const char *buf, size_t len, uint32_t maxlen, char *type, 
  */
 extern bool PgwParseKeyData(const char *buf, uint32_t total, uint32_t *pid, uint32_t *key);
 
+/*
+ * The SQLSTATE (5 characters) of an ErrorResponse ('E') whose total length
+ * is total (all of it in buf).  false if it is not one, or it has no
+ * well-formed code field.
+ */
+extern bool PgwErrorCode(const char *buf, uint32_t total, char sqlstate[6]);
+
 /* A BackendKeyData message (13 bytes) into out. */
 extern void PgwBuildKeyData(uint32_t pid, uint32_t key, char out[13]);
 

@@ -93,6 +93,10 @@ typedef struct Conn
 	int			s2c_ok;			/* s2c bytes before this are vetted (AUTH) */
 	TimestampTz deadline;		/* STARTUP/WAKING/CONNECTING/CLOSING give up then */
 	bool		woken;			/* a wake was tried already */
+	bool		server_spoke;	/* a message of the compute was vetted */
+	int			c2s_sent;		/* bytes sent to the compute in AUTH */
+	int			startup_len;	/* the rewritten StartupMessage, kept to send */
+	char		startup[PGW_MAX_STARTUP + 128];	/* again after a wake */
 	BpComputeSpec spec;
 	char		project[64];
 	char		env[64];
@@ -512,8 +516,16 @@ RouteStartup(Conn *c, const PgwStartup *st)
 	c->c2s.end = n + (c->c2s.end - c->c2s.start);
 	c->c2s.start = 0;
 	memcpy(c->c2s.data, pkt, n);
-	/* counted in above; a compute being suspended is woken again after it */
-	if (!r.running || BpProxySuspending(c->spec.compute_id) || !StartConnect(c))
+	memcpy(c->startup, pkt, n);
+	c->startup_len = n;
+
+	/*
+	 * Counted in above.  A compute being suspended is woken again after it;
+	 * one being woken for another client is joined: it may listen already
+	 * and refuse us while it starts up.
+	 */
+	if (!r.running || FindWake(c->spec.compute_id) != NULL ||
+		BpProxySuspending(c->spec.compute_id) || !StartConnect(c))
 		NeedWake(c);
 }
 
@@ -643,6 +655,36 @@ OnStartupBytes(Conn *c)
 }
 
 /*
+ * The compute refused the connection as its first word, before the client
+ * was sent anything of it or sent it more than the StartupMessage, because
+ * it is starting up or shutting down (57P03): a start by someone else (a
+ * deploy, the reconciler) the route did not know of, or a stop.  Wake it
+ * (once) and send the StartupMessage again.  False: relay the refusal.
+ */
+static bool
+RetryRefusal(Conn *c, uint32 total)
+{
+	char		code[6];
+	int			unsent = c->c2s.end - c->c2s.start;
+
+	if (c->woken || c->server_spoke || c->c2s_sent != c->startup_len ||
+		!PgwErrorCode(c->s2c.data + c->s2c_ok, total, code) ||
+		strcmp(code, "57P03") != 0 || c->startup_len + unsent > BUF_SIZE)
+		return false;
+	ereport(LOG,
+			(errmsg("branchpromote proxy: the compute of \"%s\" (%s) refused a client while starting or stopping; waking it for the client",
+					c->project, c->env)));
+	c->s2c.end = c->s2c_ok;		/* the refusal goes nowhere */
+	memmove(c->c2s.data + c->startup_len, c->c2s.data + c->c2s.start, unsent);
+	memcpy(c->c2s.data, c->startup, c->startup_len);
+	c->c2s.start = 0;
+	c->c2s.end = c->startup_len + unsent;
+	c->c2s_sent = 0;
+	NeedWake(c);
+	return true;
+}
+
+/*
  * AUTH: vet the compute's messages up to its first ReadyForQuery, giving
  * the client our key instead of the compute's.
  */
@@ -667,6 +709,9 @@ VetServerBytes(Conn *c)
 				Fail(c, "08P01", "the compute sent a message too long to relay during startup", NULL);
 			return;
 		}
+		if (type == 'E' && RetryRefusal(c, total))
+			return;
+		c->server_spoke = true;
 		if (type == 'K' && PgwParseKeyData(c->s2c.data + c->s2c_ok, total,
 										   &c->server_pid, &c->server_secret))
 		{
@@ -894,11 +939,14 @@ Pump(Conn *c, bool client_readable, bool server_readable)
 	}
 	if ((c->state == CS_AUTH || c->state == CS_RELAY) && c->c2s.end > c->c2s.start)
 	{
-		if (BufWrite(c->server, NULL, &c->c2s, c->c2s.end, &ignored) < 0)
+		n = BufWrite(c->server, NULL, &c->c2s, c->c2s.end, &ignored);
+		if (n < 0)
 		{
 			CloseConn(c);
 			return;
 		}
+		if (c->state == CS_AUTH)
+			c->c2s_sent += n;
 	}
 	if (S2CLimit(c) > c->s2c.start &&
 		BufWrite(c->client, c->tls, &c->s2c, S2CLimit(c), &c->tls_want) < 0)
@@ -927,6 +975,7 @@ OnConnected(Conn *c)
 	{
 		c->state = c->is_cancel ? CS_RELAY : CS_AUTH;
 		c->s2c_ok = c->s2c.start;
+		c->server_spoke = false;
 		return;
 	}
 	if (c->is_cancel)

@@ -196,6 +196,20 @@ FuzzMessage(const char *buf, size_t size)
 			PgwBuildKeyData(pid, key, kd);
 			ASSERT(memcmp(kd, buf, 13) == 0);
 		}
+		{
+			char		code[6];
+			char		again[6];
+			char		err[64];
+
+			/* a code read is five bytes, and builds into an error that reads back the same */
+			if (PgwErrorCode(buf, total, code))
+			{
+				int			n = PgwBuildError("FATAL", code, "m", NULL, err, sizeof(err));
+
+				ASSERT(buf[0] == 'E' && strlen(code) == 5);
+				ASSERT(n > 0 && PgwErrorCode(err, n, again) && strcmp(code, again) == 0);
+			}
+		}
 	}
 	if (size >= 13 && PgwParseKeyData(buf, 13, &pid, &key))
 		ASSERT(buf[0] == 'K');

@@ -340,6 +340,36 @@ is($stats->('prod', 'wakes'), $wakes_before + 1, 'they shared one wake');
 is($bp->compute_row('acme', 'prod')->{actual_state}, 'running', 'prod runs again');
 ok($stats->('prod', 'wake_ms_max') > 0, 'the wake took ' . $stats->('prod', 'wake_ms_max') . ' ms');
 
+# A compute started by someone else (here the reconciler, after a crash)
+# listens before it can serve: while it replays its WAL it refuses clients
+# with 57P03 "the database system is starting up".  A client whose route
+# says "running" meets that refusal; the proxy must wait for the compute
+# for it, not relay the refusal.
+is(compute_safe_psql($prod, 'SELECT 1'), '1', 'the route to prod is in use (running)');
+compute_safe_psql($prod_direct,
+	"CREATE TABLE replayed AS SELECT g, repeat('r', 40) AS pad FROM generate_series(1, 3000000) g");
+my $crashed = $bp->compute_row('acme', 'prod');
+my $crashed_pid = $bp->pidfile_pid($crashed->{timeline});
+if ($ENV{BP_TEST_COMPUTE_USER})
+{
+	system('sudo', '-n', $bp->node->config_data('--bindir') . '/branchpromote_helper', $ENV{BP_TEST_COMPUTE_USER},
+		'signal', $bp->pgdata($crashed->{timeline}), 'KILL') == 0 or die "could not kill prod's postmaster";
+}
+else
+{
+	kill 'KILL', $crashed_pid;
+}
+ok(wait_until(sub { !pid_alive($crashed_pid) }), "prod's postmaster is killed, with 3 million rows to replay");
+my $log_at = -s $bp->node->logfile;
+ok(wait_until(sub { port_accepts($crashed->{port}) }, 60), 'the reconciler restarts it: its port accepts');
+my ($replay_rc, $replay_out, $replay_err) = compute_psql($prod, 'SELECT count(*) FROM replayed');
+is("$replay_rc/$replay_out", '0/3000000',
+	'a client connecting while the restarted prod replays gets its answer, not "starting up"')
+  or diag($replay_err);
+like(substr(slurp_file($bp->node->logfile), $log_at), qr/refused a client while starting or stopping; waking it/,
+	'the proxy met the refusal and waited for the compute');
+compute_safe_psql($prod_direct, 'DROP TABLE replayed');
+
 # ------------------------------------------------------------ proxy_stats
 ok($stats->('prod', 'connections_total') > 200, 'proxy_stats counts connections');
 ok($stats->('prod', 'bytes_out') > 20_000_000, 'and bytes to clients');

@@ -407,6 +407,25 @@ test_error(void)
 		CHECK(all);
 	}
 	CHECK(PgwBuildError("FATAL", "08006", "x", NULL, out, 64) > 0);
+	/* the SQLSTATE read back, as the proxy reads a compute's refusal */
+	{
+		char		code[6];
+
+		len = PgwBuildError("FATAL", "57P03", "the database system is starting up", NULL, out, sizeof(out));
+		CHECK(PgwErrorCode(out, len, code) && strcmp(code, "57P03") == 0);
+		CHECK(!PgwErrorCode(out, len - 1, code));	/* length field disagrees */
+		out[0] = 'N';
+		CHECK(!PgwErrorCode(out, len, code));	/* a NoticeResponse is no refusal */
+		/* no code field, a code of the wrong length, an unterminated field */
+		memcpy(out, "E\0\0\0\x0cSFATAL\0\0", 13);
+		CHECK(!PgwErrorCode(out, 13, code));
+		memcpy(out, "E\0\0\0\x0a" "C57P0\0\0", 11);
+		CHECK(!PgwErrorCode(out, 11, code));
+		memcpy(out, "E\0\0\0\x0b" "C57P03X", 12);
+		CHECK(!PgwErrorCode(out, 12, code));
+		memcpy(out, "E\0\0\0\x04", 5);
+		CHECK(!PgwErrorCode(out, 5, code));
+	}
 	CHECK(PgwBuildError("FATAL", "08006", "x", NULL, out, 63) == -1);
 	CHECK(PgwBuildError("FATAL", "08006", "x", NULL, out, 0) == -1);
 	/* a multibyte character is not cut in half */
