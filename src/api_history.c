@@ -62,14 +62,17 @@ LsnText(XLogRecPtr lsn)
 /*
  * Plan a fork of timeline_id (whose history reaches head) at target, or
  * refuse with the reachable ranges in the hint.  If the plan reads the
- * running timeline's own archive, seal it so WAL up to head is archived
- * (running: NULL when it is stopped; the fork takes its last WAL from its
- * files).  A target a base snapshot stands for, below the snapshot's own
- * LSN, forks at the snapshot: only the control plane's records lie between.
+ * running timeline's own history, seal it so the fork reaches WAL up to
+ * head (running: NULL when it is stopped; the fork takes its last WAL from
+ * its files): a source that keeps running with BP_SEAL_FORKS, one stopped
+ * next (a rollback's prod) with BP_SEAL_ARCHIVE, so that its shutdown, in
+ * the downtime, has only what it wrote since to switch and archive.  A
+ * target a base snapshot stands for, below the snapshot's own LSN, forks at
+ * the snapshot: only the control plane's records lie between.
  */
 static ForkSource
 PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
-		 XLogRecPtr head, XLogRecPtr target)
+		 BpSeal seal, XLogRecPtr head, XLogRecPtr target)
 {
 	int			n;
 	BpLineageStep *steps = CatalogLineage(timeline_id, &n);
@@ -103,7 +106,7 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 	src.target = target;
 	src.replay_to = target < src.snapshot_lsn ? InvalidXLogRecPtr : target;
 	if (c.step == 0 && running != NULL)
-		(void) BpStorage()->head_lsn(timeline_id, BpServerOn(running, false), true);
+		(void) BpStorage()->head_lsn(timeline_id, BpServerOn(running, false), seal);
 	else if (!CatalogTimelineHasCompute(src.timeline_id))
 	{
 		/*
@@ -295,8 +298,9 @@ branchpromote_rollback_to_lsn(PG_FUNCTION_ARGS)
 	LoadProject(name, true, &p);
 	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
-	head = BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), false);
-	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, head, target);
+	head = BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), BP_SEAL_NONE);
+	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, BP_SEAL_ARCHIVE, head,
+				   target);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
 	backup = MoveProd(&(ProdMove) {.r = &r, .p = &p, .prod = &prod, .new_tl = new_tl,
@@ -363,7 +367,7 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 	LoadProject(name, true, &p);
 	LoadProd(&r, &p, &prod);
 	old_tl = prod.timeline_id;
-	head = BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), false);
+	head = BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), BP_SEAL_NONE);
 	steps = CatalogLineage(old_tl, &nsteps);
 	all = CatalogDeploysNewestFirst(p.id, &nall);
 	if (deploy_id != 0)
@@ -411,7 +415,8 @@ branchpromote_rollback_deploy(PG_FUNCTION_ARGS)
 				 errmsg("deploy " INT64_FORMAT " is no longer in effect on prod", d.id),
 				 errdetail("Prod has moved since (a rollback to before it, or a reset), so undoing it would move prod sideways."),
 				 errhint("rollback_to_lsn reaches any retained point of prod's history; fork_branch from its backup branch reaches the rest.")));
-	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, head, d.anchor_lsn);
+	src = PlanFork("prod", old_tl, prod.running ? &prod.compute.spec : NULL, BP_SEAL_ARCHIVE, head,
+				   d.anchor_lsn);
 	Step(&r, "plan");
 	new_tl = ForkAt(&r, &src, &fork);
 	move = (ProdMove) {.r = &r, .p = &p, .prod = &prod, .new_tl = new_tl,
@@ -654,7 +659,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 		XLogRecPtr	head;
 
 		if (from_has_compute)
-			head = BpStorage()->head_lsn(from_tl, BpServerOn(&source, false), false);
+			head = BpStorage()->head_lsn(from_tl, BpServerOn(&source, false), BP_SEAL_NONE);
 		else
 		{
 			/* a backup: stopped; its whole history into its archive */
@@ -662,7 +667,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 			if (XLogRecPtrIsInvalid(head))
 				head = target;	/* not stopped cleanly: recovery will tell */
 		}
-		src = PlanFork(from, from_tl, from_running ? &source : NULL, head, target);
+		src = PlanFork(from, from_tl, from_running ? &source : NULL, BP_SEAL_FORKS, head, target);
 		new_tl = ForkAt(&r, &src, &fork);
 		parent_tl = src.timeline_id;
 	}
@@ -814,7 +819,7 @@ branchpromote_reset_prod(PG_FUNCTION_ARGS)
 	snprintf(anchor, sizeof(anchor), "pre-reset %s", timestamptz_to_str(r.started_at));
 	CatalogInsertAnchor(old_tl, anchor, "pre-reset", snap.lsn);
 	if (prod.running)			/* stopped: forks of the backup seal it (PlanFork) */
-		(void) BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), true);
+		(void) BpStorage()->head_lsn(old_tl, BpServerOn(&prod.compute.spec, false), BP_SEAL_ARCHIVE);
 	Step(&r, "anchor prod");
 
 	new_tl = CatalogNextTimelineId();

@@ -228,7 +228,7 @@ MaskNewFork(ApiResult *r, const BpProject *p, const BpComputeSpec *spec, const B
 	Step(r, "mask");
 
 	/* the WAL up to here holds the old values: sealed into the archive, then cut */
-	(void) BpStorage()->head_lsn(spec->timeline_id, BpServerOn(spec, false), true);
+	(void) BpStorage()->head_lsn(spec->timeline_id, BpServerOn(spec, false), BP_SEAL_ARCHIVE);
 	res = BpExec(admin, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL, bp_operation_timeout_ms);
 	floor = DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
 	PQclear(res);

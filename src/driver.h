@@ -114,6 +114,14 @@ typedef struct BpDefragReport
 	const char *why_not;		/* when it returns false */
 } BpDefragReport;
 
+/* What head_lsn makes of a running timeline's WAL up to its head. */
+typedef enum BpSeal
+{
+	BP_SEAL_NONE,				/* nothing: only the LSN */
+	BP_SEAL_FORKS,				/* reachable by forks */
+	BP_SEAL_ARCHIVE				/* and in the timeline's own store */
+} BpSeal;
+
 typedef struct BpStorageDriver
 {
 	const char *name;
@@ -173,12 +181,17 @@ typedef struct BpStorageDriver
 									 XLogRecPtr target, int64 new_timeline,
 									 BpForkResult *result);
 	/*
-	 * Backend: a timeline's head (running: as for fork_at_head).  Running:
-	 * with seal, forks from its snapshots can reach every LSN up to it
-	 * (local: archived).  Shut down cleanly: its last checkpoint, and forks
-	 * reach it without a seal.
+	 * Backend: a timeline's head (running: as for fork_at_head).  Running,
+	 * with BP_SEAL_FORKS: forks from its snapshots, in any session, can
+	 * reach every LSN up to it; with BP_SEAL_ARCHIVE also the timeline's own
+	 * store holds it, so a prune_history at a later LSN leaves none of it
+	 * to arrive afterwards, and a shutdown right after has none of it left
+	 * to hand over (local: forks read what the archive lacks from the
+	 * compute's pg_wal; ARCHIVE switches the segment and waits for the
+	 * archiver).  Shut down cleanly: its last checkpoint, and forks reach
+	 * it without a seal.
 	 */
-	XLogRecPtr	(*head_lsn) (int64 timeline_id, const BpComputeAddr *running, bool seal);
+	XLogRecPtr	(*head_lsn) (int64 timeline_id, const BpComputeAddr *running, BpSeal seal);
 	/*
 	 * Backend: the oldest LSN from which the store keeps a timeline's
 	 * history itself, so a fork at any later point up to its head needs no

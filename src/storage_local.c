@@ -1110,13 +1110,63 @@ ReadBackupStart(const char *pgdata, XLogRecPtr *start, TimeLineID *tli)
 #define REPLAY_HEADROOM_SEGS 16
 
 /*
+ * Segments first..last (of WAL timeline only_tli, or 0: any) in the
+ * source's pg_wal that its archive lacks, into wal (a fork's pg_wal),
+ * replacing the snapshot's own (which may be recycled files under later
+ * names), marked archived.  One archived meanwhile is replaced again by
+ * the archive's copy after this.  Recovery validates each page and record,
+ * so a segment the source recycled under a later name only ends the WAL
+ * there; one recycled between the look and the clone was archived first,
+ * and is taken from there.
+ */
+static void
+CloneUnarchivedWal(int64 source_tl, const char *wal, int segsz, TimeLineID only_tli,
+				   XLogSegNo first, XLogSegNo last, BpCloneStats *stats)
+{
+	char	   *srcwal = psprintf("%s/pg_wal", LocalPgdata(source_tl));
+	DIR		   *dir = AllocateDir(srcwal);
+	struct dirent *de;
+
+	while ((de = ReadDirExtended(dir, srcwal, DEBUG1)) != NULL)
+	{
+		TimeLineID	tli = 0;
+		XLogSegNo	segno = 0;
+		char	   *dst;
+		char	   *src;
+		struct stat sb;
+
+		if (!IsXLogFileName(de->d_name))
+			continue;
+		XLogFromFileName(de->d_name, &tli, &segno, segsz);
+		if (segno < first || segno > last || (only_tli != 0 && tli != only_tli))
+			continue;
+		if (stat(psprintf("%s/%s", LocalArchive(source_tl), de->d_name), &sb) == 0)
+			continue;			/* the archive's copy comes next */
+		dst = psprintf("%s/%s", wal, de->d_name);
+		if (unlink(dst) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", dst)));
+		src = psprintf("%s/%s", srcwal, de->d_name);
+		if (stat(src, &sb) != 0)
+			src = psprintf("%s/%s", LocalArchive(source_tl), de->d_name);
+		BpCloneFile(src, dst, 0600, stats);
+		LocalWriteInNewTree(psprintf("%s/archive_status/%s.done", wal, de->d_name), "");
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+}
+
+/*
  * Into pgdata's pg_wal, marked archived (the fork never archives its
  * parent's WAL): every history file in the source's archive, and its
  * archived segments first..last, of the WAL timeline only_tli or (0) of
  * every one; recovery picks among them as the histories say.  A segment
  * the archive has replaces the snapshot's own: that may be a recycled
- * file under a later name.  Returns how many segments first..need are
- * now in pg_wal, on any WAL timeline.
+ * file under a later name.  Segments first..last the archive lacks come
+ * from the source's pg_wal if it has them (a running source's archiver
+ * has not copied them yet: a seal flushed them, BP_SEAL_FORKS).  Returns
+ * how many segments first..need are now in pg_wal, on any WAL timeline.
  */
 static int
 CloneArchivedWal(int64 source_tl, const char *pgdata, int segsz, TimeLineID only_tli,
@@ -1131,6 +1181,7 @@ CloneArchivedWal(int64 source_tl, const char *pgdata, int segsz, TimeLineID only
 	struct dirent *de;
 
 	EnsureDir(psprintf("%s/archive_status", wal));
+	CloneUnarchivedWal(source_tl, wal, segsz, only_tli, first, last, stats);
 	dir = AllocateDir(archive);
 	while ((de = ReadDir(dir, archive)) != NULL)
 	{
@@ -1322,13 +1373,16 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 }
 
 /*
- * The running compute's insert LSN; with seal, also make every record up to
- * it reachable from the archive: a restore point after it (so recovery has
- * a record at or past any LSN up to it), a WAL switch, and the wait until
- * that segment is archived.  A cleanly stopped one's shutdown checkpoint.
+ * The running compute's insert LSN; with a seal, also a restore point after
+ * it (so recovery has a record at or past any LSN up to it), flushed: forks
+ * then find every record up to it in the archive or, what the archiver has
+ * not copied yet, in the compute's pg_wal (CloneArchivedWal).  FORKS flushes
+ * by a synchronous commit; ARCHIVE by a WAL segment switch, and waits until
+ * the archive has that segment.  A cleanly stopped one's shutdown
+ * checkpoint.
  */
 static XLogRecPtr
-LocalHeadLsn(int64 timeline_id, const BpComputeAddr *running, bool seal)
+LocalHeadLsn(int64 timeline_id, const BpComputeAddr *running, BpSeal seal)
 {
 	PGconn	   *conn;
 	PGresult   *res;
@@ -1342,7 +1396,11 @@ LocalHeadLsn(int64 timeline_id, const BpComputeAddr *running, bool seal)
 				 bp_operation_timeout_ms);
 	head = ParseLsn(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (seal)
+	if (seal == BP_SEAL_FORKS)
+		PQclear(BpExecScript(conn, "BEGIN READ WRITE; SET LOCAL synchronous_commit = on; "
+							 "SELECT pg_catalog.pg_create_restore_point('branchpromote'), "
+							 "pg_catalog.pg_current_xact_id(); COMMIT", bp_operation_timeout_ms));
+	else if (seal == BP_SEAL_ARCHIVE)
 	{
 		res = BpExec(conn, "SELECT pg_catalog.pg_create_restore_point('branchpromote'), "
 					 "pg_catalog.pg_walfile_name(pg_catalog.pg_switch_wal())", 0, NULL,
