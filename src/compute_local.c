@@ -129,21 +129,6 @@ SignalPostmaster(const char *pgdata, int pid, int sig, const char *name)
 		kill(pid, sig);
 }
 
-/* Wait (on the latch) until pid is gone or timeout_ms passed. */
-static bool
-WaitGone(int pid, int timeout_ms)
-{
-	TimestampTz deadline = BpDeadline(timeout_ms);
-
-	while (BpPidAlive(pid))
-	{
-		if (BpPast(deadline))
-			return false;
-		BpNap(10);
-	}
-	return true;
-}
-
 /*
  * The postmaster of pgdata, or 0.  A launch of ours (launch_pid) writes
  * postmaster.pid some 30 ms after it began: until then, wait for it, or
@@ -183,14 +168,14 @@ LocalStopPgdata(const char *pgdata, int launch_pid, bool immediate)
 	if (!immediate)
 	{
 		SignalPostmaster(pgdata, pid, SIGINT, "INT");
-		if (WaitGone(pid, STOP_TIMEOUT_MS))
+		if (BpWaitGone(pid, STOP_TIMEOUT_MS))
 			return;
 	}
 	SignalPostmaster(pgdata, pid, SIGQUIT, "QUIT");
-	if (WaitGone(pid, 5000))
+	if (BpWaitGone(pid, 5000))
 		return;
 	SignalPostmaster(pgdata, pid, SIGKILL, "KILL");
-	if (!WaitGone(pid, 5000))
+	if (!BpWaitGone(pid, 5000))
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("compute process %d on \"%s\" did not stop", pid, pgdata),

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,52 @@ BpNap(int ms)
 					 ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Wait until pid is gone (BpPidAlive) or timeout_ms passed; true if it is
+ * gone.  A pidfd (Linux 5.3+) turns readable when the process exits, so
+ * the wait ends then, on the latch, instead of at the next of 10 ms naps
+ * (the fallback where pidfd_open is refused).  A pidfd that is readable
+ * while /proc does not show the zombie yet is rechecked after 1 ms.
+ */
+bool
+BpWaitGone(pid_t pid, int timeout_ms)
+{
+	TimestampTz deadline = BpDeadline(timeout_ms);
+	int			fd = -1;
+	volatile bool gone = false;
+
+#ifdef SYS_pidfd_open
+	fd = (int) syscall(SYS_pidfd_open, pid, 0);
+#endif
+	PG_TRY();
+	{
+		while (!(gone = !BpPidAlive(pid)) && !BpPast(deadline))
+		{
+			long		left = (long) ((deadline - GetCurrentTimestamp()) / 1000) + 1;
+			int			rc;
+
+			if (fd < 0)
+			{
+				BpNap(10);
+				continue;
+			}
+			rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   fd, Min(left, 1000L), PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			if ((rc & WL_SOCKET_READABLE) && BpPidAlive(pid))
+				BpNap(1);
+		}
+	}
+	PG_FINALLY();
+	{
+		if (fd >= 0)
+			close(fd);
+	}
+	PG_END_TRY();
+	return gone;
 }
 
 /*
