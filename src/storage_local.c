@@ -1110,23 +1110,25 @@ ReadBackupStart(const char *pgdata, XLogRecPtr *start, TimeLineID *tli)
 #define REPLAY_HEADROOM_SEGS 16
 
 /*
- * Segments first..last (of WAL timeline only_tli, or 0: any) in the
- * source's pg_wal that its archive lacks, into wal (a fork's pg_wal),
- * replacing the snapshot's own (which may be recycled files under later
- * names), marked archived.  One archived meanwhile is replaced again by
- * the archive's copy after this.  Recovery validates each page and record,
- * so a segment the source recycled under a later name only ends the WAL
- * there; one recycled between the look and the clone was archived first,
- * and is taken from there.
+ * Segments first..last (of any WAL timeline) in a running source's pg_wal
+ * that its archive lacks (a seal flushed them, BP_SEAL_FORKS; the archiver
+ * has not copied them yet), into wal (a fork's pg_wal), replacing the
+ * snapshot's own (which may be recycled files under later names), marked
+ * archived.  Before CloneArchivedWal: one archived meanwhile is replaced
+ * again by the archive's copy there.  Recovery validates each page and
+ * record, so a segment the source recycled under a later name only ends
+ * the WAL there; one recycled between the look and the clone was archived
+ * first, and is taken from there.
  */
 static void
-CloneUnarchivedWal(int64 source_tl, const char *wal, int segsz, TimeLineID only_tli,
+CloneUnarchivedWal(int64 source_tl, const char *wal, int segsz,
 				   XLogSegNo first, XLogSegNo last, BpCloneStats *stats)
 {
 	char	   *srcwal = psprintf("%s/pg_wal", LocalPgdata(source_tl));
 	DIR		   *dir = AllocateDir(srcwal);
 	struct dirent *de;
 
+	EnsureDir(psprintf("%s/archive_status", wal));
 	while ((de = ReadDirExtended(dir, srcwal, DEBUG1)) != NULL)
 	{
 		TimeLineID	tli = 0;
@@ -1138,7 +1140,7 @@ CloneUnarchivedWal(int64 source_tl, const char *wal, int segsz, TimeLineID only_
 		if (!IsXLogFileName(de->d_name))
 			continue;
 		XLogFromFileName(de->d_name, &tli, &segno, segsz);
-		if (segno < first || segno > last || (only_tli != 0 && tli != only_tli))
+		if (segno < first || segno > last)
 			continue;
 		if (stat(psprintf("%s/%s", LocalArchive(source_tl), de->d_name), &sb) == 0)
 			continue;			/* the archive's copy comes next */
@@ -1163,10 +1165,8 @@ CloneUnarchivedWal(int64 source_tl, const char *wal, int segsz, TimeLineID only_
  * archived segments first..last, of the WAL timeline only_tli or (0) of
  * every one; recovery picks among them as the histories say.  A segment
  * the archive has replaces the snapshot's own: that may be a recycled
- * file under a later name.  Segments first..last the archive lacks come
- * from the source's pg_wal if it has them (a running source's archiver
- * has not copied them yet: a seal flushed them, BP_SEAL_FORKS).  Returns
- * how many segments first..need are now in pg_wal, on any WAL timeline.
+ * file under a later name.  Returns how many segments first..need are
+ * now in pg_wal, on any WAL timeline.
  */
 static int
 CloneArchivedWal(int64 source_tl, const char *pgdata, int segsz, TimeLineID only_tli,
@@ -1181,7 +1181,6 @@ CloneArchivedWal(int64 source_tl, const char *pgdata, int segsz, TimeLineID only
 	struct dirent *de;
 
 	EnsureDir(psprintf("%s/archive_status", wal));
-	CloneUnarchivedWal(source_tl, wal, segsz, only_tli, first, last, stats);
 	dir = AllocateDir(archive);
 	while ((de = ReadDir(dir, archive)) != NULL)
 	{
@@ -1345,11 +1344,17 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	else
 	{
 		char		setting[128];
+		char	   *wal = psprintf("%s/pg_wal", pgdata);
 
 		XLByteToSeg(target, need, segsz);
 		last = need + REPLAY_HEADROOM_SEGS;
-		/* a stopped source's last WAL never reached its archive: from its pg_wal */
-		(void) CopyWalTail(source_tl, psprintf("%s/pg_wal", pgdata), false);
+		/*
+		 * The WAL its archive lacks, from its pg_wal: a stopped source's
+		 * last segment (never archived), or what a running one's archiver
+		 * has not copied yet.
+		 */
+		if (XLogRecPtrIsInvalid(CopyWalTail(source_tl, wal, false)))
+			CloneUnarchivedWal(source_tl, wal, segsz, first, last, &stats);
 		found = CloneArchivedWal(source_tl, pgdata, segsz, 0, first, last, need, &stats);
 		RequireWal(source_tl, snapshot_id, found, first, need);
 		snprintf(setting, sizeof(setting),
