@@ -171,7 +171,9 @@ typedef struct ProdMove
  * serves, the fork replays and promotes on a port nobody knows (bounded by
  * operation_timeout, not compute_start_timeout: the replay is as long as
  * the WAL since the snapshot), drops inherited prepared transactions, and
- * its ledger is read; it is stopped cleanly, and its files become its base
+ * its ledger is read; it is stopped cleanly (it ran without archiving, so
+ * its shutdown neither switches segments nor waits for the archiver), what
+ * it wrote goes into the timeline's archive, and its files become its base
  * snapshot.  Then the catalog moves (a failure there costs no downtime):
  * the old timeline becomes a backup branch, prod points at the new one,
  * the compute row moves (same id, port, credentials: connection URIs keep
@@ -200,12 +202,14 @@ MoveProd(const ProdMove *m)
 	trial.compute_id = CatalogNextComputeId();
 	trial.timeline_id = new_tl;
 	BpCompute()->assign_endpoint(&trial);
-	(void) AskWorker(BP_REQ_START, &trial, false, bp_operation_timeout_ms);
+	(void) AskTrialStart(&trial, bp_operation_timeout_ms);
 	Phase(&pc, "start");		/* replayed and promoted */
 	DropInheritedPrepared(&trial, p->name, p->password, &ledger, &schema);
 	Phase(&pc, "ledger");		/* and the schema read */
 	(void) AskWorker(BP_REQ_STOP, &trial, false, bp_compute_start_timeout_ms);
 	Phase(&pc, "stop");
+	BpStorage()->archive_trial(new_tl);
+	Phase(&pc, "archive");		/* what the trial wrote without archiving */
 	StepPhases(r, "replay on the new timeline", pc.buf.data);
 
 	CatalogLabelTimeline(old_tl, "backup", backup);

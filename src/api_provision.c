@@ -14,11 +14,56 @@
 #include "guc.h"
 #include "tenantconn.h"
 
+/* Ask the reconciler; error if it could not. */
+static BpReply
+Ask(BpRequest *req, const char *mirror)
+{
+	BpReply		reply;
+	dsm_segment *seg = NULL;
+
+	if (mirror)
+	{
+		Size		len = strlen(mirror) + 1;
+
+		seg = dsm_create(len, 0);
+		memcpy(dsm_segment_address(seg), mirror, len);
+		req->mirror = dsm_segment_handle(seg);
+	}
+	BpAsk(req, req->timeout_ms + 5000, &reply);	/* the worker's own bound fires first */
+	if (seg)
+		dsm_detach(seg);
+	if (!reply.ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("%s failed",
+						req->kind == BP_REQ_TEMPLATE ? "making the timeline template" :
+						req->kind == BP_REQ_START ? "starting the compute" : "stopping the compute"),
+				 errdetail_internal("%s", reply.error),
+				 errhint("The server log and the compute's log have more; SELECT * FROM branchpromote.computes shows its state.")));
+	return reply;
+}
+
+static BpRequest
+Request(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms)
+{
+	BpRequest	req;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = kind;
+	req.committed = committed;
+	req.timeout_ms = timeout_ms;
+	if (spec)
+		req.spec = *spec;
+	return req;
+}
+
 /* Ask the reconciler to start or stop a compute; error if it could not. */
 BpReply
 AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms)
 {
-	return AskWorkerMirroring(kind, spec, committed, timeout_ms, NULL);
+	BpRequest	req = Request(kind, spec, committed, timeout_ms);
+
+	return Ask(&req, NULL);
 }
 
 /*
@@ -32,36 +77,26 @@ BpReply
 AskWorkerMirroring(BpRequestKind kind, const BpComputeSpec *spec, bool committed,
 				   int timeout_ms, const char *mirror)
 {
-	BpRequest	req;
-	BpReply		reply;
-	dsm_segment *seg = NULL;
+	BpRequest	req = Request(kind, spec, committed, timeout_ms);
 
-	memset(&req, 0, sizeof(req));
-	req.kind = kind;
-	req.committed = committed;
-	req.timeout_ms = timeout_ms;
-	if (spec)
-		req.spec = *spec;
-	if (mirror)
-	{
-		Size		len = strlen(mirror) + 1;
+	return Ask(&req, mirror);
+}
 
-		seg = dsm_create(len, 0);
-		memcpy(dsm_segment_address(seg), mirror, len);
-		req.mirror = dsm_segment_handle(seg);
-	}
-	BpAsk(&req, timeout_ms + 5000, &reply);	/* the worker's own bound fires first */
-	if (seg)
-		dsm_detach(seg);
-	if (!reply.ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("%s failed",
-						kind == BP_REQ_TEMPLATE ? "making the timeline template" :
-						kind == BP_REQ_START ? "starting the compute" : "stopping the compute"),
-				 errdetail_internal("%s", reply.error),
-				 errhint("The server log and the compute's log have more; SELECT * FROM branchpromote.computes shows its state.")));
-	return reply;
+/*
+ * Start a trial run of a new timeline that has no catalog row yet: a fork
+ * started once to be checked, then stopped cleanly, before anything else
+ * runs on it.  It runs with archive_mode = off, so its shutdown neither
+ * switches WAL segments nor waits for the archiver; the caller puts what it
+ * wrote into the timeline's archive afterwards (the storage driver's
+ * archive_trial).
+ */
+BpReply
+AskTrialStart(const BpComputeSpec *spec, int timeout_ms)
+{
+	BpRequest	req = Request(BP_REQ_START, spec, false, timeout_ms);
+
+	req.trial = true;
+	return Ask(&req, NULL);
 }
 
 /*

@@ -59,6 +59,7 @@ extern bool CanSeeProject(Oid owner);
 extern void LoadProject(const char *name, bool for_update, BpProject *p);
 extern void LoadCompute(const BpProject *p, const char *env, BpComputeRow *c);
 extern BpReply AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms);
+extern BpReply AskTrialStart(const BpComputeSpec *spec, int timeout_ms);
 extern BpReply AskWorkerMirroring(BpRequestKind kind, const BpComputeSpec *spec, bool committed,
 								  int timeout_ms, const char *mirror);
 extern BpComputeRow ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id);

@@ -227,6 +227,15 @@ typedef struct BpStorageDriver
 	 */
 	XLogRecPtr	(*seal_stopped) (int64 timeline_id);
 	/*
+	 * Backend: a new timeline's trial run (AskTrialStart: archiving off) was
+	 * stopped cleanly and runs again later with archiving on: make what it
+	 * wrote that its later archiving would miss reachable for forks (local:
+	 * its new WAL timeline's history file and completed segments, into its
+	 * archive; the segment it stopped in is archived once it is full).
+	 * Error if it was not stopped cleanly.
+	 */
+	void		(*archive_trial) (int64 timeline_id);
+	/*
 	 * Backend: a timeline no server runs on that was shut down cleanly (its
 	 * files are enough to snapshot and fork it): its head; else invalid.
 	 */

@@ -35,6 +35,7 @@ typedef struct Start
 	TimestampTz deadline;
 	int			timeout_ms;
 	bool		record;			/* a committed row: record its new state */
+	bool		trial;			/* a trial run (AskTrialStart): archiving off */
 	int			nwaiters;
 	Waiter		waiters[BP_REQUEST_SLOTS];
 } Start;
@@ -65,7 +66,7 @@ extern bool RunItem(const char *what, bool with_catalog, ItemFn fn, void *arg, c
 extern List *CopyIds(List *ids);
 extern Start *FindStart(int64 compute_id);
 extern bool StartingOn(int64 timeline_id);
-extern int BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot);
+extern int BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, bool trial, int slot);
 extern void EndStart(Start *s, int pid, const char *error);
 extern void StopCompute(const BpComputeSpec *spec);
 extern void CheckStarts(void);

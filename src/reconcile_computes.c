@@ -108,7 +108,7 @@ DoReconcileCompute(void *arg)
 		ereport(LOG,
 				(errmsg("branchpromote reconciler: starting compute %s/%s (was %s)",
 						row.project, row.env, row.actual_state)));
-		pid = BeginStart(&row.spec, bp_compute_start_timeout_ms, true, -1);
+		pid = BeginStart(&row.spec, bp_compute_start_timeout_ms, true, false, -1);
 		if (pid > 0)
 			CatalogSetComputeState(id, "running", pid, NULL);
 	}

@@ -102,7 +102,7 @@ DoManifest(void *arg)
 				(errmsg("branchpromote reconciler: restarting compute %s/%s: its manifest changed",
 						row.project, row.env)));
 		BpCompute()->stop(&row.spec);
-		pid = BeginStart(&row.spec, bp_compute_start_timeout_ms, true, -1);
+		pid = BeginStart(&row.spec, bp_compute_start_timeout_ms, true, false, -1);
 		if (pid > 0)
 			CatalogSetComputeState(row.id, "running", pid, NULL);
 	}

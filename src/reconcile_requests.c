@@ -120,7 +120,7 @@ DoRequest(void *arg)
 	if (it->req.kind == BP_REQ_START)
 	{
 		it->reply.pid = BeginStart(&spec, it->req.timeout_ms > 0 ? it->req.timeout_ms :
-								   bp_compute_start_timeout_ms, it->req.committed, it->slot);
+								   bp_compute_start_timeout_ms, it->req.committed, it->req.trial, it->slot);
 		if (it->reply.pid == 0)
 		{
 			it->pending = true;

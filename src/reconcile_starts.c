@@ -60,24 +60,35 @@ StartingOn(int64 timeline_id)
 	return false;
 }
 
-/* Ask the driver to start it (catalog session open: the template gives its settings). */
+/*
+ * Ask the driver to start it (catalog session open: the template gives its
+ * settings).  A trial run also gets archive_mode = off, after the
+ * template's settings so that it wins.
+ */
 static void
-Launch(const BpComputeSpec *spec)
+Launch(const BpComputeSpec *spec, bool trial)
 {
 	BpManifestInput tmpl;
+	BpKeyValue *settings;
 
 	memset(&tmpl, 0, sizeof(tmpl));
 	CatalogComputeTemplate(&tmpl);	/* refuses unusable settings */
-	BpCompute()->start(spec, tmpl.settings, tmpl.nsettings);
+	settings = palloc((tmpl.nsettings + 1) * sizeof(BpKeyValue));
+	if (tmpl.nsettings > 0)
+		memcpy(settings, tmpl.settings, tmpl.nsettings * sizeof(BpKeyValue));
+	if (trial)
+		settings[tmpl.nsettings] = (BpKeyValue) {.key = "archive_mode", .value = "off"};
+	BpCompute()->start(spec, settings, tmpl.nsettings + (trial ? 1 : 0));
 }
 
 /*
  * Start a compute unless it runs (in an item's transaction).  Returns its
  * pid if it accepts connections already; else 0, and the start goes on
- * without us, answering slot (-1: nobody waits) when it ends.
+ * without us, answering slot (-1: nobody waits) when it ends.  trial: a
+ * trial run, if this call launches it (Launch).
  */
 int
-BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
+BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, bool trial, int slot)
 {
 	Start	   *s = FindStart(spec->compute_id);
 	TimestampTz deadline = BpDeadline(timeout_ms);
@@ -95,11 +106,12 @@ BeginStart(const BpComputeSpec *spec, int timeout_ms, bool record, int slot)
 		s->spec = *spec;
 		s->timeout_ms = timeout_ms;
 		s->deadline = deadline;
+		s->trial = trial;
 		if (BpComputeDown(st))
 		{
 			TimestampTz t = GetCurrentTimestamp();
 
-			Launch(spec);
+			Launch(spec, s->trial);
 			s->launched = true;
 			s->spawn_ms = (double) (GetCurrentTimestamp() - t) / 1000.0;
 		}
@@ -197,7 +209,7 @@ DoRelaunch(void *arg)
 {
 	Start	   *s = arg;
 
-	Launch(&s->spec);
+	Launch(&s->spec, s->trial);
 	s->launched = true;
 }
 

@@ -42,6 +42,7 @@ typedef struct BpRequest
 	bool		committed;
 	bool		noreply;		/* nobody waits: free the slot when done */
 	int			timeout_ms;		/* BP_REQ_START: how long the start may take (0: compute_start_timeout) */
+	bool		trial;			/* BP_REQ_START: a trial run, archiving off (see AskTrialStart) */
 	BpComputeSpec spec;
 	BpFailedDeploy failed;		/* BP_REQ_RECORD_FAILED_DEPLOY */
 	dsm_handle	mirror;			/* committed BP_REQ_STOP: the schema check to

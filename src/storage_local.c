@@ -1549,6 +1549,18 @@ LocalUsage(int64 timeline_id, uint64 *bytes, uint64 *shared)
 	BpTreeUsage(LocalTimelineDir(timeline_id), bytes, shared);
 }
 
+/* A copy of src at dst, durably, arriving under its name atomically; readable by group. */
+static void
+CopyDurably(char *src, const char *dst)
+{
+	char	   *tmp = psprintf("%s.branchpromote-tail", dst);
+
+	copy_file(src, tmp);
+	LocalShare(tmp, 0640);		/* forks restore from it as the compute user */
+	fsync_fname(tmp, false);
+	(void) durable_rename(tmp, dst, ERROR);
+}
+
 /*
  * Copy into dst the WAL segments of a cleanly stopped timeline, up to its
  * shutdown checkpoint, that its archive lacks (PostgreSQL does not archive
@@ -1577,26 +1589,65 @@ CopyWalTail(int64 timeline_id, const char *dst_dir, bool seal)
 		TimeLineID	tli = 0;
 		XLogSegNo	segno = 0;	/* not "seg": XLogFromFileName is a macro with one */
 		struct stat sb;
-		char	   *dst;
-		char	   *tmp;
 
 		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN || de->d_name[XLOG_FNAME_LEN] != '\0')
 			continue;
 		XLogFromFileName(de->d_name, &tli, &segno, control->xlog_seg_size);
 		if (segno > last || stat(psprintf("%s/%s", archive, de->d_name), &sb) == 0)
 			continue;			/* recycled for later use, or archived already */
-		dst = psprintf("%s/%s", dst_dir, de->d_name);
-		tmp = psprintf("%s.branchpromote-tail", dst);
-		copy_file(psprintf("%s/%s", wal, de->d_name), tmp);
-		LocalShare(tmp, 0640);	/* forks restore from it as the compute user */
-		fsync_fname(tmp, false);
-		if (durable_rename(tmp, dst, ERROR) != 0)
-			break;
+		CopyDurably(psprintf("%s/%s", wal, de->d_name), psprintf("%s/%s", dst_dir, de->d_name));
 	}
 	FreeDir(dir);
 	if (!seal)
 		fsync_fname(dst_dir, true);
 	return control->checkPoint;
+}
+
+/*
+ * A stopped trial run (archive_mode off): its WAL timeline's history file
+ * and the segments of that timeline it completed, into its archive, each
+ * atomically under its final name, as its archiver would have put them.
+ * Not the segment it stopped in: the next start writes on in it, and
+ * archives it once full.  The archive is synced with the timeline's base
+ * snapshot, before the caller commits.
+ */
+static void
+LocalArchiveTrial(int64 timeline_id)
+{
+	char	   *wal = psprintf("%s/pg_wal", LocalPgdata(timeline_id));
+	char	   *archive = LocalArchive(timeline_id);
+	ControlFileData *control = StoppedControl(timeline_id);
+	TimeLineID	tli;
+	XLogSegNo	current;
+	char		fname[MAXFNAMELEN];
+	struct stat sb;
+	DIR		   *dir;
+	struct dirent *de;
+
+	if (control == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("timeline " INT64_FORMAT "'s trial run did not shut down cleanly", timeline_id),
+				 errhint("Its compute's log says why; the operation changed nothing.")));
+	tli = control->checkPointCopy.ThisTimeLineID;
+	XLByteToSeg(control->checkPoint, current, control->xlog_seg_size);
+	TLHistoryFileName(fname, tli);
+	if (tli > 1 && stat(psprintf("%s/%s", archive, fname), &sb) != 0)
+		CopyDurably(psprintf("%s/%s", wal, fname), psprintf("%s/%s", archive, fname));
+	dir = AllocateDir(wal);
+	while ((de = ReadDir(dir, wal)) != NULL)
+	{
+		TimeLineID	seg_tli = 0;
+		XLogSegNo	segno = 0;
+
+		if (strspn(de->d_name, "0123456789ABCDEF") != XLOG_FNAME_LEN || de->d_name[XLOG_FNAME_LEN] != '\0')
+			continue;
+		XLogFromFileName(de->d_name, &seg_tli, &segno, control->xlog_seg_size);
+		if (seg_tli != tli || segno >= current || stat(psprintf("%s/%s", archive, de->d_name), &sb) == 0)
+			continue;
+		CopyDurably(psprintf("%s/%s", wal, de->d_name), psprintf("%s/%s", archive, de->d_name));
+	}
+	FreeDir(dir);
 }
 
 /*
@@ -1631,5 +1682,6 @@ const BpStorageDriver bp_local_storage = {
 	.history_due = LocalHistoryDue,
 	.history_start = LocalHistoryStart,
 	.seal_stopped = LocalSealStopped,
+	.archive_trial = LocalArchiveTrial,
 	.stopped_head = LocalStoppedHead,
 };

@@ -117,6 +117,19 @@ is($bp->sql("SELECT kind || ' ' || branch FROM branchpromote.timelines WHERE tim
 my $tl2 = $r->{new_timeline};
 is($bp->sql("SELECT parent || ' ' || fork_lsn FROM branchpromote.timelines WHERE timeline = $tl2"),
 	"$tl1 $l3", 'lineage: parent and fork LSN');
+# the trial run before the swap ran without archiving: its shutdown made
+# no segment switch, so its shutdown checkpoint (the base snapshot's LSN)
+# is in the segment the fork began in; and the rollback put the new WAL
+# timeline's history file into the archive itself
+{
+	my $segsz = compute_safe_psql($prod, "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'");
+	is($bp->sql("SELECT floor((lsn - '0/0') / $segsz) = floor(('$l3'::pg_lsn - '0/0') / $segsz) "
+		  . "FROM branchpromote.snapshots WHERE timeline = $tl2 AND reason = 'base'"), 't',
+		'the trial run switched no WAL segment at its shutdown');
+	my ($wal_tli) = slurp_file($bp->timeline_dir($tl2) . '/compute.log') =~ /selected new timeline ID: (\d+)/;
+	my $hex = sprintf('%08X', $wal_tli // 0);
+	ok(-f $bp->timeline_dir($tl2) . "/archive/$hex.history", "the new timeline's archive has its WAL timeline's history ($hex)");
+}
 compute_safe_psql($prod, "INSERT INTO items VALUES (5, 'after rollback')");
 is(prod_ids(), '0,1,2,3,5', 'prod takes writes on its new timeline');
 
