@@ -3,6 +3,7 @@ EXTENSION = branchpromote
 MODULE_big = branchpromote
 OBJS = \
 	src/branchpromote.o \
+	src/walcut.o \
 	src/guc.o \
 	src/names.o \
 	src/planner.o \

@@ -15,7 +15,8 @@
  * checkpoint.  A new timeline's base snapshot, when asked for, is a clone
  * of those unstarted files.  Forking from a snapshot: clone it, and the
  * WAL its replay needs from the source's archive into the fork's pg_wal;
- * the same standby, cut at the snapshot's end or stopped at an LSN target.
+ * the same standby, its WAL cut at the snapshot's end or right before the
+ * first record at or past an LSN target.
  * Every new timeline directory first gets an "owner" file naming the
  * creating transaction, so the reconciler can tell an orphan (creator
  * finished, no committed row) from work in progress.
@@ -44,6 +45,7 @@
 #include "local.h"
 #include "localuser.h"
 #include "process.h"
+#include "walcut.h"
 
 
 /* mkdir -p for one level; an existing directory is fine. */
@@ -1241,15 +1243,64 @@ RequireWal(int64 source_tl, int64 snapshot_id, int found, XLogSegNo first, XLogS
 }
 
 /*
+ * End a fork's WAL right before the first record at or past target, as
+ * recovery_target_lsn = target with recovery_target_inclusive = off would
+ * stop: that record's segment is zeroed from it on, and every later segment
+ * removed.  The fork, a standby of its own pg_wal, then promotes by its
+ * trigger file at the end of its WAL, with no synchronous end-of-recovery
+ * checkpoint (a recovery target ends recovery with one).
+ */
+static void
+CutWalAt(int64 source_tl, const char *wal, int segsz, XLogRecPtr target)
+{
+	TimeLineID	tli;
+	XLogRecPtr	cut = BpFirstRecordFrom(wal, segsz, target, &tli);
+	XLogSegNo	cutseg;
+	char		fname[MAXFNAMELEN];
+	DIR		   *dir;
+	struct dirent *de;
+
+	if (XLogRecPtrIsInvalid(cut))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the WAL of timeline " INT64_FORMAT " has no whole record at or past %X/%X",
+						source_tl, LSN_FORMAT_ARGS(target)),
+				 errdetail("A fork at an LSN replays up to the first record at or past it."),
+				 errhint("Pick an earlier LSN, or fork from another snapshot.")));
+	XLByteToSeg(cut, cutseg, segsz);
+	XLogFileName(fname, tli, cutseg, segsz);
+	ZeroWalTail(psprintf("%s/%s", wal, fname), XLogSegmentOffset(cut, segsz), segsz);
+	dir = AllocateDir(wal);
+	while ((de = ReadDir(dir, wal)) != NULL)
+	{
+		TimeLineID	seg_tli = 0;
+		XLogSegNo	segno = 0;
+		char	   *path;
+
+		if (!IsXLogFileName(de->d_name))
+			continue;
+		XLogFromFileName(de->d_name, &seg_tli, &segno, segsz);
+		if (segno < cutseg || (segno == cutseg && seg_tli <= tli))
+			continue;
+		path = psprintf("%s/%s", wal, de->d_name);
+		if (unlink(path) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", path)));
+		(void) unlink(psprintf("%s/archive_status/%s.done", wal, de->d_name));
+	}
+	FreeDir(dir);
+}
+
+/*
  * Fork source at target (InvalidXLogRecPtr: the snapshot's own LSN) from
  * one of its snapshots.  The snapshot is cloned, and so is the WAL its
  * replay needs, from the source's archive into the fork's pg_wal: the fork
  * is a standby of its own pg_wal, promoted by its trigger file, and runs
  * no restore_command (no shell per WAL file).  At the snapshot itself the
- * WAL is cut at the snapshot's end, so it promotes there without the
- * synchronous end-of-recovery checkpoint; at a later target it replays to
- * just before the first record at or past target, then promotes (that
- * checkpoint is then paid: a recovery target ends recovery by itself).
+ * WAL is cut at the snapshot's end; at a later target, right before the
+ * first record at or past target (CutWalAt).  Either way it promotes at the
+ * end of its WAL, without the synchronous end-of-recovery checkpoint.
  * A missing segment fails the fork here, or its start ("recovery ended
  * before configured recovery target was reached"), never silently early.
  */
@@ -1343,7 +1394,6 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	}
 	else
 	{
-		char		setting[128];
 		char	   *wal = psprintf("%s/pg_wal", pgdata);
 
 		XLByteToSeg(target, need, segsz);
@@ -1357,11 +1407,8 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 			CloneUnarchivedWal(source_tl, wal, segsz, first, last, &stats);
 		found = CloneArchivedWal(source_tl, pgdata, segsz, 0, first, last, need, &stats);
 		RequireWal(source_tl, snapshot_id, found, first, need);
-		snprintf(setting, sizeof(setting),
-				 "recovery_target_lsn = '%X/%X'\nrecovery_target_inclusive = off\n"
-				 "recovery_target_action = 'promote'",
-				 LSN_FORMAT_ARGS(target));
-		WriteTimelineConf(new_tl, FROM_OWN_WAL, setting);
+		CutWalAt(source_tl, wal, segsz, target);
+		WriteTimelineConf(new_tl, FROM_OWN_WAL, NULL);
 	}
 	LocalWriteInNewTree(psprintf("%s/standby.signal", pgdata), "");
 	LocalWriteInNewTree(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");

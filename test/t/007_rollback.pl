@@ -134,10 +134,14 @@ compute_safe_psql($prod, "INSERT INTO items VALUES (5, 'after rollback')");
 is(prod_ids(), '0,1,2,3,5', 'prod takes writes on its new timeline');
 
 # the rollback's fork replayed its own pg_wal (prod's WAL cloned from its
-# archive), no restore_command, and stopped at the target by itself
+# archive), no restore_command
 my $trial_log = slurp_file($bp->timeline_dir($tl2) . '/compute.log');
 unlike($trial_log, qr/restored log file/, "the rollback's fork restored no WAL through a shell");
-like($trial_log, qr/recovery stopping before WAL location \(LSN\) "\Q$l3\E"/, 'it stopped at the target');
+# its WAL cut right before the first record at or past the target: promoted
+# by its trigger file at the end of it, with no end-of-recovery checkpoint
+like($trial_log, qr/promote trigger file found/, 'it was promoted by its trigger file at the end of its WAL');
+unlike($trial_log, qr/recovery stopping before|checkpoint starting: end-of-recovery/,
+	'not by a recovery target, and with no end-of-recovery checkpoint');
 
 # further back: an LSN on the timeline prod left, through the lineage
 $r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$l1')");
@@ -242,6 +246,18 @@ ok(BranchPromoteTest::wait_until(sub {
 }), 'a preview past its TTL is discarded automatically');
 is($bp->sql("SELECT count(*) FROM branchpromote.computes WHERE project = 'acme' AND env = 'pr-2'"), '0',
 	'with its compute');
+
+# an LSN inside a record: the record that begins before it is replayed (the
+# fork's WAL is cut at the first record that begins at or past the LSN, not
+# at the LSN itself); here the LSN is the last byte of the commit of 10
+my $l10 = compute_safe_psql($prod, "SELECT pg_current_wal_lsn()");
+my $inside = $bp->sql("SELECT '$l10'::pg_lsn - 1");
+$r = $bp->json("SELECT branchpromote.fork_branch('acme', 'pr-3', 'prod', '$inside')");
+is(compute_safe_psql($bp->uri('acme', 'pr-3'), "SELECT string_agg(id::text, ',' ORDER BY id) FROM items"),
+	'0,1,7,9,10', 'a preview at an LSN inside a commit record has that commit');
+like(slurp_file($bp->timeline_dir($r->{timeline}) . '/compute.log'), qr/promote trigger file found/,
+	'promoted at the end of its cut WAL');
+$bp->json("SELECT branchpromote.discard_branch('acme', 'pr-3')");
 
 # reset_prod
 ($st) = $bp->sqlstate("SELECT branchpromote.reset_prod('acme', 'yes')");
