@@ -355,7 +355,8 @@ Rehearse(ApiResult *r, const BpProject *p, int64 prod_tl, int64 snapshot_id, con
 	PhaseBegin(&pc);
 	spec.timeline_id = CatalogNextTimelineId();
 	BpWakeWorkerAtCommit();		/* the fork is removed once we end, either way */
-	BpStorage()->fork_at_snapshot(prod_tl, snapshot_id, InvalidXLogRecPtr, spec.timeline_id, &fork);
+	BpStorage()->fork_at_snapshot(prod_tl, snapshot_id, InvalidXLogRecPtr, spec.timeline_id, &fork,
+								  NULL, NULL);
 	Phase(&pc, "fork");
 	spec.compute_id = CatalogNextComputeId();
 	BpCompute()->assign_endpoint(&spec);

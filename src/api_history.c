@@ -51,6 +51,9 @@ typedef struct ForkSource
 	XLogRecPtr	snapshot_lsn;
 	XLogRecPtr	target;
 	XLogRecPtr	replay_to;		/* recovery's target: invalid for the snapshot's own LSN */
+	const BpComputeSpec *seal_on;	/* the running source to seal while the
+									 * snapshot is cloned (NULL: none) */
+	BpSeal		seal;
 } ForkSource;
 
 static char *
@@ -62,9 +65,10 @@ LsnText(XLogRecPtr lsn)
 /*
  * Plan a fork of timeline_id (whose history reaches head) at target, or
  * refuse with the reachable ranges in the hint.  If the plan reads the
- * running timeline's own history, seal it so the fork reaches WAL up to
- * head (running: NULL when it is stopped; the fork takes its last WAL from
- * its files): a source that keeps running with BP_SEAL_FORKS, one stopped
+ * running timeline's own history, the fork seals it while it clones the
+ * snapshot (ForkAt), so the fork reaches WAL up to head (running: NULL when
+ * it is stopped; the fork takes its last WAL from its files): a source
+ * that keeps running with BP_SEAL_FORKS, one stopped
  * next (a rollback's prod) with BP_SEAL_ARCHIVE, so that its shutdown, in
  * the downtime, has only what it wrote since to switch and archive.  A
  * target a base snapshot stands for, below the snapshot's own LSN, forks at
@@ -105,9 +109,9 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 	src.snapshot_lsn = c.snap < 0 ? target : steps[c.step].snap[c.snap].lsn;
 	src.target = target;
 	src.replay_to = target < src.snapshot_lsn ? InvalidXLogRecPtr : target;
-	if (c.step == 0 && running != NULL)
-		(void) BpStorage()->head_lsn(timeline_id, BpServerOn(running, false), seal);
-	else if (!CatalogTimelineHasCompute(src.timeline_id))
+	src.seal_on = c.step == 0 ? running : NULL;
+	src.seal = seal;
+	if (src.seal_on == NULL && !CatalogTimelineHasCompute(src.timeline_id))
 	{
 		/*
 		 * A backup (no compute: it never runs again): its last, partial
@@ -120,14 +124,27 @@ PlanFork(const char *what, int64 timeline_id, const BpComputeSpec *running,
 	return src;
 }
 
-/* Fork src into a new timeline (directory only; the caller records it). */
+/* The seal a fork's plan asked for (ForkAt runs it while the snapshot clones). */
+static void
+SealSource(void *arg)
+{
+	const ForkSource *src = arg;
+
+	(void) BpStorage()->head_lsn(src->timeline_id, BpServerOn(src->seal_on, false), src->seal);
+}
+
+/*
+ * Fork src into a new timeline (directory only; the caller records it),
+ * sealing the source's history meanwhile if the plan says so.
+ */
 static int64
 ForkAt(ApiResult *r, const ForkSource *src, BpForkResult *fork)
 {
 	int64		new_tl = CatalogNextTimelineId();
 
 	BpWakeWorkerAtCommit();		/* removes it if this transaction aborts */
-	BpStorage()->fork_at_snapshot(src->timeline_id, src->snapshot_id, src->replay_to, new_tl, fork);
+	BpStorage()->fork_at_snapshot(src->timeline_id, src->snapshot_id, src->replay_to, new_tl, fork,
+								  src->seal_on ? SealSource : NULL, (void *) src);
 	StepPhases(r, "fork from a snapshot", fork->phases);
 	return new_tl;
 }

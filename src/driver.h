@@ -175,11 +175,14 @@ typedef struct BpStorageDriver
 	/*
 	 * Backend: fork source at target (invalid: the snapshot's LSN) from its
 	 * snapshot; snapshot_id 0: from the history the store keeps itself
-	 * (only at or above what history_start gave).
+	 * (only at or above what history_start gave).  meanwhile (may be NULL;
+	 * its argument arg) runs while the snapshot is copied, before any of
+	 * the history after it is read: the source's seal (head_lsn).
 	 */
 	void		(*fork_at_snapshot) (int64 source_timeline, int64 snapshot_id,
 									 XLogRecPtr target, int64 new_timeline,
-									 BpForkResult *result);
+									 BpForkResult *result,
+									 void (*meanwhile) (void *arg), void *arg);
 	/*
 	 * Backend: a timeline's head (running: as for fork_at_head).  Running,
 	 * with BP_SEAL_FORKS: forks from its snapshots, in any session, can

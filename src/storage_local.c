@@ -1243,6 +1243,34 @@ RequireWal(int64 source_tl, int64 snapshot_id, int found, XLogSegNo first, XLogS
 }
 
 /*
+ * Clone a snapshot's files into pgdata in a thread while meanwhile(arg)
+ * runs here; returns meanwhile's time (the clone's own in *clone_ms).
+ */
+static double
+CloneWhile(const char *snapdata, const char *pgdata, void (*meanwhile) (void *arg), void *arg,
+		   BpCloneStats *stats, double *clone_ms)
+{
+	BpCloneJob *job = BpCloneTreeBegin(snapdata, pgdata, SnapshotFilter);
+	instr_time	t;
+	double		ms;
+
+	INSTR_TIME_SET_CURRENT(t);
+	PG_TRY();
+	{
+		meanwhile(arg);
+	}
+	PG_CATCH();
+	{
+		BpCloneTreeAbandon(job);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ms = MsSinceInstr(&t);
+	BpCloneTreeEnd(job, stats, clone_ms);
+	return ms;
+}
+
+/*
  * End a fork's WAL right before the first record at or past target, as
  * recovery_target_lsn = target with recovery_target_inclusive = off would
  * stop: that record's segment is zeroed from it on, and every later segment
@@ -1306,7 +1334,7 @@ CutWalAt(int64 source_tl, const char *wal, int segsz, XLogRecPtr target)
  */
 static void
 LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64 new_tl,
-					BpForkResult *result)
+					BpForkResult *result, void (*meanwhile) (void *arg), void *arg)
 {
 	BpCloneStats stats;
 	char	   *snapdir = LocalSnapshotDir(source_tl, snapshot_id);
@@ -1325,6 +1353,7 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	int			found;
 	instr_time	t;
 	double		clone_ms;
+	double		seal_ms = -1;	/* meanwhile's time, alongside the clone */
 
 	if (snapshot_id == 0)		/* history_start gave nothing to fork from */
 		elog(ERROR, "the local storage driver keeps no history outside snapshots");
@@ -1362,8 +1391,16 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 
 	INSTR_TIME_SET_CURRENT(t);
 	BeginTimeline(new_tl);
-	BpCloneTree(snapdata, pgdata, SnapshotFilter, &stats);
-	clone_ms = MsSinceInstr(&t);
+	if (meanwhile == NULL)
+	{
+		BpCloneTree(snapdata, pgdata, SnapshotFilter, &stats);
+		clone_ms = MsSinceInstr(&t);
+	}
+	else
+	{
+		seal_ms = CloneWhile(snapdata, pgdata, meanwhile, arg, &stats, &clone_ms);
+		(void) MsSinceInstr(&t);
+	}
 	if (at_snapshot && XLogRecPtrIsInvalid(end))
 	{
 		/* a base backup from before snapshots recorded their end: archive recovery finds it */
@@ -1414,6 +1451,13 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	LocalWriteInNewTree(psprintf("%s/" PROMOTE_TRIGGER, pgdata), "");
 	snprintf(result->phases, sizeof(result->phases), "\"clone\": %.3f, \"wal\": %.3f",
 			 clone_ms, MsSinceInstr(&t));
+	if (seal_ms >= 0)
+	{
+		size_t		len = strlen(result->phases);
+
+		snprintf(result->phases + len, sizeof(result->phases) - len,
+				 ", \"seal alongside\": %.3f", seal_ms);
+	}
 	/*
 	 * Durable before its row commits: a base backup's clone is synced by its
 	 * first start (its control file says "in production"); a stopped one's

@@ -106,6 +106,26 @@ ok(BranchPromoteTest::wait_until(sub {
 }), 'an aborted rollback leaves prod serving its old timeline, and no fork behind');
 is(prod_timeline(), $tl1, 'the catalog never moved');
 
+# rollbacks cancelled early: in the seal of prod's history, which runs while
+# a thread of the backend clones the snapshot, or in that clone; the thread
+# is stopped, no backend dies, and the reconciler removes each fork
+my %cancel_states;
+for my $ms (5, 10, 20, 30, 45, 60)
+{
+	my ($st, $cerr) = $bp->sqlstate("SET statement_timeout = '${ms}ms'; SELECT branchpromote.rollback_to_lsn('acme', '$l3')");
+	$cancel_states{$st // 'none'}++;
+	like($cerr // '', qr/canceling statement due to statement timeout/, "a rollback cancelled after $ms ms")
+	  or diag($cerr);
+}
+is(join(',', keys %cancel_states), '57014', 'every cancelled rollback failed with 57014');
+ok(BranchPromoteTest::wait_until(sub {
+	$bp->reconciler_pass;
+	join(',', $bp->timeline_dirs) eq join(',', @dirs_before)
+}), 'the cancelled rollbacks left no fork behind');
+is(prod_timeline(), $tl1, 'and prod never moved');
+is(prod_ids(), '0,1,2,3,4', 'prod serves its data');
+unlike(slurp_file($bp->node->logfile), qr/terminated by signal/, 'no backend died on the way');
+
 # rollback across a segment switch: rows up to 3 back, 4 gone
 my $r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$l3')");
 is($r->{lsn}, $l3, 'rollback_to_lsn reports the LSN');
