@@ -414,6 +414,16 @@ MsSinceInstr(instr_time *since)
 	return ms;
 }
 
+/* Remove a file if it is there. */
+static void
+RemoveIfThere(const char *path)
+{
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", path)));
+}
+
 /*
  * Zero a WAL segment from offset on (a hole where the filesystem can
  * punch one), so replay ends exactly there: records other sessions wrote
@@ -1147,10 +1157,7 @@ CloneUnarchivedWal(int64 source_tl, const char *wal, int segsz,
 		if (stat(psprintf("%s/%s", LocalArchive(source_tl), de->d_name), &sb) == 0)
 			continue;			/* the archive's copy comes next */
 		dst = psprintf("%s/%s", wal, de->d_name);
-		if (unlink(dst) != 0 && errno != ENOENT)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not remove file \"%s\": %m", dst)));
+		RemoveIfThere(dst);
 		src = psprintf("%s/%s", srcwal, de->d_name);
 		if (stat(src, &sb) != 0)
 			src = psprintf("%s/%s", LocalArchive(source_tl), de->d_name);
@@ -1199,10 +1206,7 @@ CloneArchivedWal(int64 source_tl, const char *pgdata, int segsz, TimeLineID only
 		else if (!IsTLHistoryFileName(de->d_name))
 			continue;
 		dst = psprintf("%s/%s", wal, de->d_name);
-		if (unlink(dst) != 0 && errno != ENOENT)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not remove file \"%s\": %m", dst)));
+		RemoveIfThere(dst);
 		BpCloneFile(psprintf("%s/%s", archive, de->d_name), dst, 0600, stats);
 		LocalWriteInNewTree(psprintf("%s/archive_status/%s.done", wal, de->d_name), "");
 	}
@@ -1303,18 +1307,13 @@ CutWalAt(int64 source_tl, const char *wal, int segsz, XLogRecPtr target)
 	{
 		TimeLineID	seg_tli = 0;
 		XLogSegNo	segno = 0;
-		char	   *path;
 
 		if (!IsXLogFileName(de->d_name))
 			continue;
 		XLogFromFileName(de->d_name, &seg_tli, &segno, segsz);
 		if (segno < cutseg || (segno == cutseg && seg_tli <= tli))
 			continue;
-		path = psprintf("%s/%s", wal, de->d_name);
-		if (unlink(path) != 0 && errno != ENOENT)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not remove file \"%s\": %m", path)));
+		RemoveIfThere(psprintf("%s/%s", wal, de->d_name));
 		(void) unlink(psprintf("%s/archive_status/%s.done", wal, de->d_name));
 	}
 	FreeDir(dir);
@@ -1472,7 +1471,7 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
  * The running compute's insert LSN; with a seal, also a restore point after
  * it (so recovery has a record at or past any LSN up to it), flushed: forks
  * then find every record up to it in the archive or, what the archiver has
- * not copied yet, in the compute's pg_wal (CloneArchivedWal).  FORKS flushes
+ * not copied yet, in the compute's pg_wal (CloneUnarchivedWal).  FORKS flushes
  * by a synchronous commit; ARCHIVE by a WAL segment switch, and waits until
  * the archive has that segment.  A cleanly stopped one's shutdown
  * checkpoint.
@@ -1699,8 +1698,7 @@ CopyWalTail(int64 timeline_id, const char *dst_dir, bool seal)
  * and the segments of that timeline it completed, into its archive, each
  * atomically under its final name, as its archiver would have put them.
  * Not the segment it stopped in: the next start writes on in it, and
- * archives it once full.  The archive is synced with the timeline's base
- * snapshot, before the caller commits.
+ * archives it once full.  Each copy is durable before this returns.
  */
 static void
 LocalArchiveTrial(int64 timeline_id)
