@@ -3,11 +3,14 @@
  *
  * A timeline is a PostgreSQL data directory with its own WAL archive
  * (basic_archive).  Forking at head:
- *   - source running: pg_backup_start over libpq, clone the data directory,
- *     pg_backup_stop, write its label as backup_label, and clone the WAL
- *     from the backup's start to its end from the source's pg_wal into the
- *     fork's (the source's archive receives it as usual; the last segment
- *     is zeroed after the backup's end);
+ *   - source running: a base backup over libpq: from the source's last
+ *     checkpoint when little WAL followed it (a label of our own, ended by
+ *     a flushed restore point, the fork's control file made a standby's),
+ *     else pg_backup_start, clone the data directory, pg_backup_stop and
+ *     its label as backup_label; then clone the WAL from the backup's
+ *     start to its end from the source's pg_wal into the fork's (the
+ *     source's archive receives it as usual; the last segment is zeroed
+ *     after the backup's end);
  *   - source stopped: it is consistent already; clone everything;
  * then standby.signal and a promote trigger file: the fork's first start
  * replays exactly what its pg_wal holds (no restore_command), promotes to
@@ -510,8 +513,27 @@ CloneBackupWal(int64 source_tl, const char *pgdata, TimeLineID tli, int segsz,
 }
 
 
+/*
+ * A fork of a running source may start its replay at the source's last
+ * checkpoint instead of asking for a new one (pg_backup_start's fast
+ * checkpoint, ~25 ms on an idle source, plus a segment switch), while no
+ * more WAL than this has been written since that checkpoint's redo point:
+ * the fork replays it instead.
+ */
+#define REUSE_CHECKPOINT_MAX_WAL (16 * 1024 * 1024)
+
+/* Where a base backup of a running source starts. */
+typedef struct BackupStart
+{
+	TimeLineID	tli;			/* the source's WAL timeline */
+	int			segsz;
+	bool		reused;			/* from the last checkpoint, label ours */
+	XLogRecPtr	checkpoint;		/* with reused: its record ... */
+	ControlFileData control;	/* ... and the control file that named it */
+} BackupStart;
+
 static void BackupCopy(PGconn *conn, int64 source_tl, const char *pgdata, bool own_wal,
-					   TimeLineID tli, int segsz, instr_time *t, Backup *out);
+					   const BackupStart *bs, instr_time *t, Backup *out);
 
 /* A snapshot cloned alongside a backup: its WAL and label come after. */
 static BpCloneFilter
@@ -520,16 +542,120 @@ RunningNoWalFilter(const char *rel, bool is_dir)
 	return strcmp(rel, "pg_wal") == 0 ? BP_CLONE_SKIP : RunningFilter(rel, is_dir);
 }
 
+/* Does a data directory link any tablespace (an entry in pg_tblspc)? */
+static bool
+HasTablespaces(const char *pgdata)
+{
+	DIR		   *dir = AllocateDir(psprintf("%s/pg_tblspc", pgdata));
+	struct dirent *de;
+	bool		any = false;
+
+	while ((de = ReadDir(dir, psprintf("%s/pg_tblspc", pgdata))) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			any = true;
+	FreeDir(dir);
+	return any;
+}
+
+/*
+ * Can a fork of the running source at conn start from its last checkpoint?
+ * Only if its control file reads whole and says "in production", the
+ * checkpoint is on the source's current WAL timeline, full_page_writes is
+ * on (what pg_backup_start would force: the first change of each page
+ * after the checkpoint carries the whole page, so no page of the clone can
+ * be torn), at most REUSE_CHECKPOINT_MAX_WAL has been written since, and
+ * no tablespace is linked (pg_backup_start's path refuses those).
+ * The control file is read before anything is cloned: every change before
+ * its checkpoint's redo point is in the files by then, and every later
+ * one is in the WAL the fork replays.
+ */
+static bool
+ReuseCheckpoint(PGconn *conn, int64 source_tl, BackupStart *bs)
+{
+	int			fd = BasicOpenFile(psprintf("%s/global/pg_control", LocalPgdata(source_tl)),
+								   O_RDONLY | PG_BINARY);
+	ControlFileData *cf = &bs->control;
+	PGresult   *res;
+	XLogRecPtr	insert;
+	bool		fpw;
+	pg_crc32c	crc;
+	bool		whole;
+
+	if (fd < 0 || HasTablespaces(LocalPgdata(source_tl)))
+	{
+		if (fd >= 0)
+			close(fd);
+		return false;			/* pg_backup_stop's map refuses them */
+	}
+	whole = read(fd, cf, sizeof(*cf)) == (ssize_t) sizeof(*cf);
+	close(fd);
+	if (!whole)
+		return false;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, cf, offsetof(ControlFileData, crc));
+	FIN_CRC32C(crc);
+	if (!EQ_CRC32C(crc, cf->crc) || cf->state != DB_IN_PRODUCTION ||
+		cf->xlog_seg_size != (uint32) bs->segsz)
+		return false;			/* torn by a concurrent write, or not a primary */
+	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn(), "
+				 "pg_catalog.current_setting('full_page_writes') = 'on'", 0, NULL,
+				 bp_operation_timeout_ms);
+	insert = ParseLsn(PQgetvalue(res, 0, 0));
+	fpw = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	if (!fpw || cf->checkPointCopy.ThisTimeLineID != bs->tli ||
+		insert < cf->checkPointCopy.redo ||
+		insert - cf->checkPointCopy.redo > REUSE_CHECKPOINT_MAX_WAL)
+		return false;
+	bs->checkpoint = cf->checkPoint;
+	return true;
+}
+
+/*
+ * The source's WAL timeline and segment size, and the start of a base
+ * backup: its last checkpoint (ReuseCheckpoint), when a fork may start
+ * there; else pg_backup_start's.
+ */
+static XLogRecPtr
+StartBackup(PGconn *conn, int64 source_tl, bool own_wal, BackupStart *bs)
+{
+	PGresult   *res;
+	const char *label[1];
+	XLogRecPtr	start;
+
+	res = BpExec(conn, "SELECT pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_insert_lsn()), "
+				 "(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size')",
+				 0, NULL, bp_operation_timeout_ms);
+	bs->tli = (TimeLineID) strtoul(pnstrdup(PQgetvalue(res, 0, 0), 8), NULL, 16);
+	bs->segsz = atoi(PQgetvalue(res, 0, 1));
+	if (!IsValidWalSegSize(bs->segsz))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the source compute reported a WAL segment size of \"%s\"", PQgetvalue(res, 0, 1)),
+				 errhint("The source compute answered oddly; see its log.")));
+	PQclear(res);
+	bs->reused = own_wal && ReuseCheckpoint(conn, source_tl, bs);
+	if (bs->reused)
+		return bs->control.checkPointCopy.redo;
+	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
+	res = BpExec(conn, "SELECT pg_catalog.pg_backup_start($1, true)", 1, label,
+				 bp_operation_timeout_ms);
+	start = ParseLsn(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return start;
+}
+
 /*
  * Clone a running compute's data directory into pgdata as a base backup:
- * pg_backup_start (non-exclusive), clone, pg_backup_stop, its label as
- * backup_label; returns once the WAL up to the backup's end is archived.
+ * start it (StartBackup), clone, end it, its label as backup_label;
+ * returns once the WAL up to the backup's end is in the fork (own_wal) or
+ * archived.
  *
  * With snapshot, a second copy of the same backup goes there, cloned from
  * the source in a thread of its own during the backup (clone.c), while
- * this one clones, stops the backup and takes its WAL; then the label and
- * the WAL are cloned into it.  Both copies are taken between the same
- * pg_backup_start and pg_backup_stop, so both are that backup.
+ * this one clones, stops the backup and takes its WAL; then the label, the
+ * control file and the WAL are cloned into it.  Both copies are taken
+ * between the same start and end, so both are that backup.
  */
 static void
 BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bool own_wal,
@@ -538,35 +664,19 @@ BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bo
 	BpCloneJob *job = NULL;
 	BpCloneStats tail;
 	PGconn	   *conn;
-	PGresult   *res;
-	const char *label[1];
 	instr_time	t;
-	TimeLineID	tli;
-	int			segsz;
+	BackupStart bs;
 
 	INSTR_TIME_SET_CURRENT(t);
 	conn = BpConnect(source, bp_operation_timeout_ms);
-	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
-	/* the source's timeline and segment size name the WAL files the fork needs */
-	res = BpExec(conn, "SELECT s, pg_catalog.pg_walfile_name(s), "
-				 "(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size') "
-				 "FROM pg_catalog.pg_backup_start($1, true) s",
-				 1, label, bp_operation_timeout_ms);
-	out->start_lsn = ParseLsn(PQgetvalue(res, 0, 0));
-	tli = (TimeLineID) strtoul(pnstrdup(PQgetvalue(res, 0, 1), 8), NULL, 16);
-	segsz = atoi(PQgetvalue(res, 0, 2));
-	if (!IsValidWalSegSize(segsz))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("the source compute reported a WAL segment size of \"%s\"", PQgetvalue(res, 0, 2)),
-				 errhint("The source compute answered oddly; see its log.")));
-	PQclear(res);
+	memset(&bs, 0, sizeof(bs));
+	out->start_lsn = StartBackup(conn, source_tl, own_wal, &bs);
 	out->ms[0] = MsSinceInstr(&t);
 	if (snapshot)
 		job = BpCloneTreeBegin(LocalPgdata(source_tl), snapshot, RunningNoWalFilter);
 	PG_TRY();
 	{
-		BackupCopy(conn, source_tl, pgdata, own_wal, tli, segsz, &t, out);
+		BackupCopy(conn, source_tl, pgdata, own_wal, &bs, &t, out);
 	}
 	PG_CATCH();
 	{
@@ -581,6 +691,13 @@ BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bo
 	BpCloneTreeEnd(job, &out->snap_stats, &out->snap_ms);
 	BpCloneFile(psprintf("%s/backup_label", pgdata), psprintf("%s/backup_label", snapshot),
 				0600, &out->snap_stats);
+	if (bs.reused)
+	{
+		char	   *control = psprintf("%s/global/pg_control", snapshot);
+
+		RemoveIfThere(control);
+		BpCloneFile(psprintf("%s/global/pg_control", pgdata), control, 0600, &out->snap_stats);
+	}
 	BpCloneTree(psprintf("%s/pg_wal", pgdata), psprintf("%s/pg_wal", snapshot), NULL, &tail);
 	out->snap_stats.files += tail.files;
 	out->snap_stats.bytes += tail.bytes;
@@ -589,16 +706,75 @@ BackupClone(int64 source_tl, const BpComputeAddr *source, const char *pgdata, bo
 	out->snap_wait_ms = MsSinceInstr(&t);
 }
 
-/* BackupClone's part between pg_backup_start and its WAL (conn in backup mode). */
+/*
+ * End a backup that started at the source's last checkpoint: a restore
+ * point, flushed by a synchronous commit.  Its end is past every change
+ * the clone can hold (a page reaches its file only after the WAL up to
+ * the page's LSN is flushed, and the clone was done before the restore
+ * point was written).  The fork is then a backup "from a standby": its
+ * backup_label names the checkpoint, and its control file says "in
+ * archive recovery" with that end as its minimum recovery point, so the
+ * fork's recovery is consistent only once it has replayed that far.
+ */
+static XLogRecPtr
+EndReusedBackup(PGconn *conn, int64 source_tl, const char *pgdata, const BackupStart *bs)
+{
+	const char *label[1];
+	PGresult   *res;
+	XLogRecPtr	end;
+	XLogSegNo	segno;
+	char		fname[MAXFNAMELEN];
+	ControlFileData control = bs->control;
+	XLogRecPtr	redo = control.checkPointCopy.redo;
+
+	label[0] = psprintf("branchpromote fork of timeline " INT64_FORMAT, source_tl);
+	res = BpExec(conn, "SELECT pg_catalog.pg_create_restore_point($1), pg_catalog.pg_current_xact_id(), "
+				 "pg_catalog.set_config('synchronous_commit', 'on', true)", 1, label,
+				 bp_operation_timeout_ms);
+	end = ParseLsn(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	XLByteToSeg(redo, segno, bs->segsz);
+	XLogFileName(fname, bs->tli, segno, bs->segsz);
+	LocalWriteInNewTree(psprintf("%s/backup_label", pgdata),
+						psprintf("START WAL LOCATION: %X/%X (file %s)\n"
+								 "CHECKPOINT LOCATION: %X/%X\n"
+								 "BACKUP METHOD: streamed\n"
+								 "BACKUP FROM: standby\n"
+								 "START TIME: %s\n"
+								 "LABEL: %s (from its last checkpoint)\n"
+								 "START TIMELINE: %u\n",
+								 LSN_FORMAT_ARGS(redo), fname, LSN_FORMAT_ARGS(bs->checkpoint),
+								 timestamptz_to_str(GetCurrentTimestamp()), label[0], bs->tli));
+	control.state = DB_IN_ARCHIVE_RECOVERY;
+	control.minRecoveryPoint = end;
+	control.minRecoveryPointTLI = bs->tli;
+	control.backupStartPoint = InvalidXLogRecPtr;
+	control.backupEndPoint = InvalidXLogRecPtr;
+	control.backupEndRequired = false;
+	update_controlfile(pgdata, &control, false);	/* durable with the tree's one sync */
+	return end;
+}
+
+/* BackupClone's part between the backup's start and its WAL (conn in backup mode, unless reused). */
 static void
-BackupCopy(PGconn *conn, int64 source_tl, const char *pgdata, bool own_wal, TimeLineID tli,
-		   int segsz, instr_time *t, Backup *out)
+BackupCopy(PGconn *conn, int64 source_tl, const char *pgdata, bool own_wal, const BackupStart *bs,
+		   instr_time *t, Backup *out)
 {
 	PGresult   *res;
 
 	BpCloneTree(LocalPgdata(source_tl), pgdata, RunningFilter, &out->stats);
 	EnsureDir(psprintf("%s/pg_wal/archive_status", pgdata));
 	out->ms[1] = MsSinceInstr(t);
+	if (bs->reused)
+	{
+		out->end_lsn = EndReusedBackup(conn, source_tl, pgdata, bs);
+		out->ms[2] = MsSinceInstr(t);
+		CloneBackupWal(source_tl, pgdata, bs->tli, bs->segsz, out->start_lsn, out->end_lsn,
+					   &out->stats);
+		out->ms[3] = MsSinceInstr(t);
+		return;
+	}
+
 	/*
 	 * pg_backup_stop(true) polls the archive once a second; instead, stop
 	 * without waiting.  Then either take the WAL the backup needs from the
@@ -622,7 +798,8 @@ BackupCopy(PGconn *conn, int64 source_tl, const char *pgdata, bool own_wal, Time
 				 errhint("The local driver forks only timelines without tablespaces.")));
 	out->ms[2] = MsSinceInstr(t);
 	if (own_wal)
-		CloneBackupWal(source_tl, pgdata, tli, segsz, out->start_lsn, out->end_lsn, &out->stats);
+		CloneBackupWal(source_tl, pgdata, bs->tli, bs->segsz, out->start_lsn, out->end_lsn,
+					   &out->stats);
 	else
 		WaitArchived(source_tl, PQgetvalue(res, 0, 3));
 	out->ms[3] = MsSinceInstr(t);
@@ -754,7 +931,7 @@ LocalForkAtHead(int64 source_tl, const BpComputeAddr *running, int64 new_tl,
 	/*
 	 * Make the clone durable before anything commits that references it.  A
 	 * clone of a running source needs nothing here: its control file says
-	 * "in production", so the fork's first start syncs the whole data
+	 * "in production" or "in archive recovery", so the fork's first start syncs the whole data
 	 * directory (recovery_init_sync_method) before it accepts connections,
 	 * and callers wait for that before they commit.  A stopped source's
 	 * clone starts as cleanly shut down, with no such sync, and a base
