@@ -603,6 +603,9 @@ ReuseCheckpoint(PGconn *conn, int64 source_tl, BackupStart *bs)
 	insert = ParseLsn(PQgetvalue(res, 0, 0));
 	fpw = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	PQclear(res);
+	elog(DEBUG1, "timeline " INT64_FORMAT ": last checkpoint's redo at %X/%X on WAL timeline %u, insert at %X/%X on %u, full_page_writes %s",
+		 source_tl, LSN_FORMAT_ARGS(cf->checkPointCopy.redo), cf->checkPointCopy.ThisTimeLineID,
+		 LSN_FORMAT_ARGS(insert), bs->tli, fpw ? "on" : "off");
 	if (!fpw || cf->checkPointCopy.ThisTimeLineID != bs->tli ||
 		insert < cf->checkPointCopy.redo ||
 		insert - cf->checkPointCopy.redo > REUSE_CHECKPOINT_MAX_WAL)
