@@ -1084,7 +1084,36 @@ TrashNow(const char *sub)
 	return dir;
 }
 
-/* Move path into the trash as trash/<now>/<sub>/<name>, durably. */
+/*
+ * fsync a directory, unless it is gone: the trash job may have emptied a
+ * trash directory the moment something was moved into it (with
+ * branchpromote.trash_retention = 0), and fsync_fname would PANIC.
+ */
+static void
+FsyncDirIfThere(const char *path)
+{
+	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync directory \"%s\": %m", path)));
+	CloseTransientFile(fd);
+}
+
+/*
+ * Move path into the trash as trash/<now>/<sub>/<name>, durably.  A move
+ * that finds its trash directory already emptied leaves path where it was,
+ * for the reconciler's next pass.
+ */
 static void
 MoveToTrash(const char *path, const char *sub, const char *name)
 {
@@ -1096,8 +1125,8 @@ MoveToTrash(const char *path, const char *sub, const char *name)
 				(errcode_for_file_access(),
 				 errmsg("could not move \"%s\" to the trash \"%s\": %m", path, to),
 				 errhint("Check that branchpromote.data_root is on one writable filesystem with free space, owned by the server's OS user.")));
-	fsync_fname(into, true);
-	fsync_fname(psprintf("%s/timelines", BpDataRoot()), true);
+	FsyncDirIfThere(into);
+	FsyncDirIfThere(pnstrdup(path, strrchr(path, '/') - path));	/* where it was */
 }
 
 /* Remove a timeline (data, archive, log, snapshots): into the trash. */
