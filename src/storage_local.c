@@ -304,25 +304,37 @@ ParseLsn(const char *s)
 	return ((uint64) hi << 32) | lo;
 }
 
-/* A data directory's WAL segment size from its pg_control; 0 if unknown.  Never throws. */
-static int
-ReadSegSize(const char *pgdata)
+/*
+ * A data directory's control file into *cf: false if it cannot be read
+ * whole or its CRC does not match (torn by a concurrent write of a running
+ * server, or damaged).  Never throws.
+ */
+static bool
+ReadControl(const char *pgdata, ControlFileData *cf)
 {
 	int			fd = BasicOpenFile(psprintf("%s/global/pg_control", pgdata), O_RDONLY | PG_BINARY);
-	ControlFileData cf;
 	ssize_t		got;
 	pg_crc32c	crc;
 
 	if (fd < 0)
-		return 0;
-	got = read(fd, &cf, sizeof(cf));
+		return false;
+	got = read(fd, cf, sizeof(*cf));
 	close(fd);
-	if (got != (ssize_t) sizeof(cf))
-		return 0;
+	if (got != (ssize_t) sizeof(*cf))
+		return false;
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &cf, offsetof(ControlFileData, crc));
+	COMP_CRC32C(crc, cf, offsetof(ControlFileData, crc));
 	FIN_CRC32C(crc);
-	if (!EQ_CRC32C(crc, cf.crc) || !IsValidWalSegSize(cf.xlog_seg_size))
+	return EQ_CRC32C(crc, cf->crc);
+}
+
+/* A data directory's WAL segment size from its pg_control; 0 if unknown.  Never throws. */
+static int
+ReadSegSize(const char *pgdata)
+{
+	ControlFileData cf;
+
+	if (!ReadControl(pgdata, &cf) || !IsValidWalSegSize(cf.xlog_seg_size))
 		return 0;
 	return (int) cf.xlog_seg_size;
 }
@@ -546,11 +558,12 @@ RunningNoWalFilter(const char *rel, bool is_dir)
 static bool
 HasTablespaces(const char *pgdata)
 {
-	DIR		   *dir = AllocateDir(psprintf("%s/pg_tblspc", pgdata));
+	char	   *path = psprintf("%s/pg_tblspc", pgdata);
+	DIR		   *dir = AllocateDir(path);
 	struct dirent *de;
 	bool		any = false;
 
-	while ((de = ReadDir(dir, psprintf("%s/pg_tblspc", pgdata))) != NULL)
+	while ((de = ReadDir(dir, path)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			any = true;
 	FreeDir(dir);
@@ -558,7 +571,8 @@ HasTablespaces(const char *pgdata)
 }
 
 /*
- * Can a fork of the running source at conn start from its last checkpoint?
+ * Can a fork of the running source start from its last checkpoint, its WAL
+ * insert position at insert and full_page_writes as fpw?
  * Only if its control file reads whole and says "in production", the
  * checkpoint is on the source's current WAL timeline, full_page_writes is
  * on (what pg_backup_start would force: the first change of each page
@@ -567,42 +581,20 @@ HasTablespaces(const char *pgdata)
  * no tablespace is linked (pg_backup_start's path refuses those).
  * The control file is read before anything is cloned: every change before
  * its checkpoint's redo point is in the files by then, and every later
- * one is in the WAL the fork replays.
+ * one is in the WAL the fork replays.  insert was read before it: a
+ * checkpoint that completed in between leaves insert behind the new redo
+ * point, and the fork takes pg_backup_start's path.
  */
 static bool
-ReuseCheckpoint(PGconn *conn, int64 source_tl, BackupStart *bs)
+ReuseCheckpoint(int64 source_tl, XLogRecPtr insert, bool fpw, BackupStart *bs)
 {
-	int			fd = BasicOpenFile(psprintf("%s/global/pg_control", LocalPgdata(source_tl)),
-								   O_RDONLY | PG_BINARY);
 	ControlFileData *cf = &bs->control;
-	PGresult   *res;
-	XLogRecPtr	insert;
-	bool		fpw;
-	pg_crc32c	crc;
-	bool		whole;
 
-	if (fd < 0 || HasTablespaces(LocalPgdata(source_tl)))
-	{
-		if (fd >= 0)
-			close(fd);
+	if (HasTablespaces(LocalPgdata(source_tl)))
 		return false;			/* pg_backup_stop's map refuses them */
-	}
-	whole = read(fd, cf, sizeof(*cf)) == (ssize_t) sizeof(*cf);
-	close(fd);
-	if (!whole)
-		return false;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, cf, offsetof(ControlFileData, crc));
-	FIN_CRC32C(crc);
-	if (!EQ_CRC32C(crc, cf->crc) || cf->state != DB_IN_PRODUCTION ||
+	if (!ReadControl(LocalPgdata(source_tl), cf) || cf->state != DB_IN_PRODUCTION ||
 		cf->xlog_seg_size != (uint32) bs->segsz)
 		return false;			/* torn by a concurrent write, or not a primary */
-	res = BpExec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn(), "
-				 "pg_catalog.current_setting('full_page_writes') = 'on'", 0, NULL,
-				 bp_operation_timeout_ms);
-	insert = ParseLsn(PQgetvalue(res, 0, 0));
-	fpw = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-	PQclear(res);
 	elog(DEBUG1, "timeline " INT64_FORMAT ": last checkpoint's redo at %X/%X on WAL timeline %u, insert at %X/%X on %u, full_page_writes %s",
 		 source_tl, LSN_FORMAT_ARGS(cf->checkPointCopy.redo), cf->checkPointCopy.ThisTimeLineID,
 		 LSN_FORMAT_ARGS(insert), bs->tli, fpw ? "on" : "off");
@@ -625,19 +617,25 @@ StartBackup(PGconn *conn, int64 source_tl, bool own_wal, BackupStart *bs)
 	PGresult   *res;
 	const char *label[1];
 	XLogRecPtr	start;
+	XLogRecPtr	insert;
+	bool		fpw;
 
-	res = BpExec(conn, "SELECT pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_insert_lsn()), "
-				 "(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size')",
+	res = BpExec(conn, "SELECT i, pg_catalog.pg_walfile_name(i), "
+				 "(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size'), "
+				 "pg_catalog.current_setting('full_page_writes') = 'on' "
+				 "FROM pg_catalog.pg_current_wal_insert_lsn() i",
 				 0, NULL, bp_operation_timeout_ms);
-	bs->tli = (TimeLineID) strtoul(pnstrdup(PQgetvalue(res, 0, 0), 8), NULL, 16);
-	bs->segsz = atoi(PQgetvalue(res, 0, 1));
+	insert = ParseLsn(PQgetvalue(res, 0, 0));
+	bs->tli = (TimeLineID) strtoul(pnstrdup(PQgetvalue(res, 0, 1), 8), NULL, 16);
+	bs->segsz = atoi(PQgetvalue(res, 0, 2));
+	fpw = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 	if (!IsValidWalSegSize(bs->segsz))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("the source compute reported a WAL segment size of \"%s\"", PQgetvalue(res, 0, 1)),
+				 errmsg("the source compute reported a WAL segment size of \"%s\"", PQgetvalue(res, 0, 2)),
 				 errhint("The source compute answered oddly; see its log.")));
 	PQclear(res);
-	bs->reused = own_wal && ReuseCheckpoint(conn, source_tl, bs);
+	bs->reused = own_wal && ReuseCheckpoint(source_tl, insert, fpw, bs);
 	if (bs->reused)
 		return bs->control.checkPointCopy.redo;
 	label[0] = psprintf("branchpromote base backup of timeline " INT64_FORMAT, source_tl);
@@ -934,8 +932,9 @@ LocalForkAtHead(int64 source_tl, const BpComputeAddr *running, int64 new_tl,
 	/*
 	 * Make the clone durable before anything commits that references it.  A
 	 * clone of a running source needs nothing here: its control file says
-	 * "in production" or "in archive recovery", so the fork's first start syncs the whole data
-	 * directory (recovery_init_sync_method) before it accepts connections,
+	 * "in production" or "in archive recovery", so the fork's first start
+	 * syncs the whole data directory (recovery_init_sync_method) before it
+	 * accepts connections,
 	 * and callers wait for that before they commit.  A stopped source's
 	 * clone starts as cleanly shut down, with no such sync, and a base
 	 * snapshot is never started: sync here (one syncfs covers both).
@@ -1668,7 +1667,8 @@ LocalForkAtSnapshot(int64 source_tl, int64 snapshot_id, XLogRecPtr target, int64
 	}
 	/*
 	 * Durable before its row commits: a base backup's clone is synced by its
-	 * first start (its control file says "in production"); a stopped one's
+	 * first start (its control file says "in production" or "in archive
+	 * recovery"); a stopped one's
 	 * by the base snapshot its caller takes before committing (one syncfs
 	 * of the data root), and a rehearsal's never commits.
 	 */
