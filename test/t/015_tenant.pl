@@ -63,6 +63,19 @@ SKIP:
 	like($out, qr/rc=[12]$/, "nor log in to the control server (it said: $out)") or diag($err);
 }
 
+# --- a compute holds no template0: fewer files for every fork to clone
+{
+	my $row = $bp->compute_row('acme', 'dev');
+	my $admin = 'postgresql:///postgres?host=' . $bp->socket_dir_for_port($row->{port}) . "&port=$row->{port}";
+	is(compute_safe_psql($admin, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"),
+		'acme,postgres,template1', 'a new compute holds its project database, postgres and template1, no template0');
+	compute_safe_psql($admin, 'CREATE DATABASE template0 TEMPLATE template1 IS_TEMPLATE true ALLOW_CONNECTIONS false');
+	is(compute_safe_psql($admin, "SELECT datistemplate AND NOT datallowconn FROM pg_database WHERE datname = 'template0'"),
+		't', 'an operator can make template0 again from template1');
+	compute_safe_psql($admin, "ALTER DATABASE template0 IS_TEMPLATE false");
+	compute_safe_psql($admin, "DROP DATABASE template0");
+}
+
 # The payload: try to become a superuser, and log who ran it.
 compute_safe_psql($dev, <<'SQL');
 CREATE TABLE pwn_log (who text, superuser boolean);
