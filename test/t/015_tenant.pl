@@ -36,6 +36,9 @@ $bp->sql(q{UPDATE branchpromote.compute_template
 $bp->json("SELECT branchpromote.create_project('acme')");
 my $direct = sub { $bp->sql("SELECT branchpromote.connection_uri('acme', '$_[0]', true)") };
 my $dev = $direct->('dev');
+# dev's compute as its superuser (the control plane's own peer connection)
+my $dev_row = $bp->compute_row('acme', 'dev');
+my $dev_admin = 'postgresql:///postgres?host=' . $bp->socket_dir_for_port($dev_row->{port}) . "&port=$dev_row->{port}";
 
 # --- 0. computes run as an OS user of their own: even a compute superuser
 # (here: the control plane's own peer connection) is not the control's
@@ -43,20 +46,18 @@ SKIP:
 {
 	my $cuser = $ENV{BP_TEST_COMPUTE_USER};
 	skip 'no compute OS user set up (scripts/test.sh sets one)', 5 unless $cuser;
-	my $row = $bp->compute_row('acme', 'dev');
-	my $uid = (stat("/proc/$row->{pid}"))[4];
+	my $uid = (stat("/proc/$dev_row->{pid}"))[4];
 	is(scalar(getpwuid($uid)), $cuser, "the dev compute runs as $cuser");
 	isnt($uid, $>, "not as the control server's OS user");
-	my $admin = 'postgresql:///postgres?host=' . $bp->socket_dir_for_port($row->{port}) . "&port=$row->{port}";
-	is(compute_safe_psql($admin,
+	is(compute_safe_psql($dev_admin,
 			"CREATE TEMP TABLE w (x text); COPY w FROM PROGRAM 'id -un'; SELECT x FROM w"),
 		$cuser, "a compute superuser's programs run as $cuser");
 	my $control_conf = $node->data_dir . '/postgresql.conf';
-	my ($rc, $out, $err) = compute_psql($admin, "SELECT pg_read_file('$control_conf')");
+	my ($rc, $out, $err) = compute_psql($dev_admin, "SELECT pg_read_file('$control_conf')");
 	like($err, qr/Permission denied/, "it cannot read the control server's files");
 	my $csock = $node->host;
 	my $cport = $node->port;
-	($rc, $out, $err) = compute_psql($admin,
+	($rc, $out, $err) = compute_psql($dev_admin,
 		"CREATE TEMP TABLE w (x text); "
 		  . "COPY w FROM PROGRAM 'psql -XAtq -h $csock -p $cport -d postgres -c \"SELECT 1\" 2>&1; echo rc=\$?' WITH (DELIMITER '|'); "
 		  . "SELECT string_agg(x, ' ') FROM w");
@@ -65,15 +66,13 @@ SKIP:
 
 # --- a compute holds no template0: fewer files for every fork to clone
 {
-	my $row = $bp->compute_row('acme', 'dev');
-	my $admin = 'postgresql:///postgres?host=' . $bp->socket_dir_for_port($row->{port}) . "&port=$row->{port}";
-	is(compute_safe_psql($admin, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"),
+	is(compute_safe_psql($dev_admin, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"),
 		'acme,postgres,template1', 'a new compute holds its project database, postgres and template1, no template0');
-	compute_safe_psql($admin, 'CREATE DATABASE template0 TEMPLATE template1 IS_TEMPLATE true ALLOW_CONNECTIONS false');
-	is(compute_safe_psql($admin, "SELECT datistemplate AND NOT datallowconn FROM pg_database WHERE datname = 'template0'"),
+	compute_safe_psql($dev_admin, 'CREATE DATABASE template0 TEMPLATE template1 IS_TEMPLATE true ALLOW_CONNECTIONS false');
+	is(compute_safe_psql($dev_admin, "SELECT datistemplate AND NOT datallowconn FROM pg_database WHERE datname = 'template0'"),
 		't', 'an operator can make template0 again from template1');
-	compute_safe_psql($admin, "ALTER DATABASE template0 IS_TEMPLATE false");
-	compute_safe_psql($admin, "DROP DATABASE template0");
+	compute_safe_psql($dev_admin, "ALTER DATABASE template0 IS_TEMPLATE false");
+	compute_safe_psql($dev_admin, "DROP DATABASE template0");
 }
 
 # The payload: try to become a superuser, and log who ran it.
