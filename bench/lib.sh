@@ -78,7 +78,7 @@ su_compute() {
 	shift 2
 	port=$(sed -n 4p "$pgdata/postmaster.pid")
 	sockdir=$(sed -n 5p "$pgdata/postmaster.pid")
-	as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"
+	as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d template1 "$@"
 }
 
 # wait_gone DIR WHAT: wait until the reconciler has removed DIR (120 s at most).
@@ -103,9 +103,9 @@ drop_if_exists() {
 }
 
 # Statement timing from a compute's own log: prepare_diag P ENV sets
-# log_min_duration_statement = 0 for database postgres of that compute, where
+# log_min_duration_statement = 0 for database template1 of that compute, where
 # a fork of it connects (pg_backup_start, pg_backup_stop).
-prepare_diag() { su_compute "$1" "${2:-dev}" -c "ALTER DATABASE postgres SET log_min_duration_statement = 0"; }
+prepare_diag() { su_compute "$1" "${2:-dev}" -c "ALTER DATABASE template1 SET log_min_duration_statement = 0"; }
 log_epoch() { date -d "$(awk '{ print $1, $2, $3 }')" +%s.%3N; }
 # stmt LOG PATTERN -> "END_EPOCH DURATION_MS" of the last execution of a statement.
 stmt() {

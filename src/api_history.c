@@ -247,7 +247,7 @@ MoveProd(const ProdMove *m)
 	(void) AskWorker(BP_REQ_STOP, &prod->compute.spec, false, bp_compute_start_timeout_ms);
 	Step(r, "stop prod's compute");
 	prod->compute.spec.timeline_id = new_tl;
-	BpCompute()->set_client_access(&prod->compute.spec, false);
+	BpCompute()->set_client_access(&prod->compute.spec, false, false);
 	BpOpenAtCommit(&prod->compute.spec);
 	reply = AskWorker(BP_REQ_START, &prod->compute.spec, false, bp_compute_start_timeout_ms);
 	CatalogSetComputeState(prod->compute.id, "running", reply.pid, NULL);

@@ -117,7 +117,7 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
 	c.id = c.spec.compute_id;
 	/* closed to clients until this transaction commits (gate.c) */
-	BpCompute()->set_client_access(&c.spec, false);
+	BpCompute()->set_client_access(&c.spec, false, true);
 	BpOpenAtCommit(&c.spec);
 	prepare_ms = MsSince(r->last);
 	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);
@@ -189,15 +189,18 @@ BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *pa
 	BpExecCommand(conn, psprintf("CREATE DATABASE %s OWNER %s", ident, ident),
 				  bp_operation_timeout_ms);
 	/* the control plane's own database on the compute is not the tenant's to enter */
-	BpExecCommand(conn, "REVOKE ALL ON DATABASE postgres FROM PUBLIC", bp_operation_timeout_ms);
+	BpExecCommand(conn, "REVOKE ALL ON DATABASE template1 FROM PUBLIC", bp_operation_timeout_ms);
 	/*
-	 * No template0: every fork clones, hands over and syncs each file, and
-	 * template0 is ~300 of a new timeline's ~1,280 (bench/promote's clone
-	 * 54 -> 44 ms).  The tenant has no CREATEDB; an operator who needs it
-	 * makes it again from template1 (doc/computes.md).
+	 * No template0 and no postgres: every fork clones, hands over and syncs
+	 * each file, and each of them is ~300 of a new timeline's ~1,280
+	 * (bench/promote's clone 54 -> 44 ms without template0).  The control
+	 * plane's own sessions use template1 (pgconn.c); the tenant has no
+	 * CREATEDB; an operator who needs either makes it again from template1
+	 * (doc/computes.md).
 	 */
 	BpExecCommand(conn, "ALTER DATABASE template0 IS_TEMPLATE false", bp_operation_timeout_ms);
 	BpExecCommand(conn, "DROP DATABASE template0", bp_operation_timeout_ms);
+	BpExecCommand(conn, "DROP DATABASE postgres", bp_operation_timeout_ms);
 	BpDisconnect(conn);
 	conn = LedgerConnectReader(spec, name, password);
 	EnsureLedger(conn);

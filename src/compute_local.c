@@ -35,7 +35,7 @@
 #define STOP_TIMEOUT_MS 60000
 
 static bool LocalClientAccessClosed(const BpComputeSpec *spec);
-static bool SyncHba(int64 timeline_id, bool open);
+static bool SyncHba(int64 timeline_id, bool open, bool fresh);
 static BpComputeStatus LocalObserve(const BpComputeSpec *spec, int *instance);
 static void LocalAdminAddress(const BpComputeSpec *spec, BpComputeAddr *addr);
 
@@ -209,7 +209,7 @@ LocalStart(const BpComputeSpec *spec, const BpKeyValue *settings, int nsettings)
 	/* a compute user creates its socket here; the server's user connects */
 	LocalShare(BpSocketRoot(), 0750);
 	LocalShare(sockdir, 0770);
-	(void) SyncHba(spec->timeline_id, !LocalClientAccessClosed(spec));
+	(void) SyncHba(spec->timeline_id, !LocalClientAccessClosed(spec), false);
 	/*
 	 * A postmaster.pid that names a live process which is not this data
 	 * directory's postmaster (a pid reused after a crash) would make the new
@@ -504,9 +504,9 @@ HbaContent(bool open)
 					"host all all ::1/128 scram-sha-256\n" : "");
 }
 
-/* Make pg_hba.conf say what it should; true if it changed. */
+/* Make pg_hba.conf say what it should (fresh: no fsync); true if it changed. */
 static bool
-SyncHba(int64 timeline_id, bool open)
+SyncHba(int64 timeline_id, bool open, bool fresh)
 {
 	char	   *path = LocalHbaFile(timeline_id);
 	char	   *want = HbaContent(open);
@@ -522,7 +522,10 @@ SyncHba(int64 timeline_id, bool open)
 	buf[n] = '\0';
 	if (f != NULL && strcmp(buf, want) == 0)
 		return false;
-	LocalWriteFile(path, want);
+	if (fresh)
+		LocalWriteInNewTree(path, want);
+	else
+		LocalWriteFile(path, want);
 	LocalShare(path, 0640);
 	return true;
 }
@@ -531,10 +534,15 @@ SyncHba(int64 timeline_id, bool open)
  * Closed: only the control plane's own socket connections get in.  The
  * marker is written before the file and removed after it, so a crash in
  * between leaves the compute closed (the reconciler opens committed ones).
+ * A fresh compute's are written without fsync (driver.h): its start writes
+ * pg_hba.conf again from the marker, so a lost marker means open (what its
+ * commit does anyway), a lost pg_hba.conf is rendered again.
  * Idempotent: it also brings a file written by an older version up to date.
  */
+#define CLOSED_TEXT "closed to clients by branchpromote until its operation commits\n"
+
 static void
-LocalSetClientAccess(const BpComputeSpec *spec, bool open)
+LocalSetClientAccess(const BpComputeSpec *spec, bool open, bool fresh)
 {
 	char	   *marker = ClosedMarkerPath(spec->timeline_id);
 	bool		changed;
@@ -543,8 +551,13 @@ LocalSetClientAccess(const BpComputeSpec *spec, bool open)
 	PGconn	   *conn;
 
 	if (!open && !LocalClientAccessClosed(spec))
-		LocalWriteFile(marker, "closed to clients by branchpromote until its operation commits\n");
-	changed = SyncHba(spec->timeline_id, open);
+	{
+		if (fresh)
+			LocalWriteInNewTree(marker, CLOSED_TEXT);
+		else
+			LocalWriteFile(marker, CLOSED_TEXT);
+	}
+	changed = SyncHba(spec->timeline_id, open, fresh);
 	if (open && LocalClientAccessClosed(spec))
 	{
 		if (unlink(marker) != 0 && errno != ENOENT)

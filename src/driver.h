@@ -296,8 +296,12 @@ typedef struct BpComputeDriver
 	/*
 	 * Close a compute to clients (only the control plane's own connections
 	 * get in) or open it again; takes effect at its next start or at once.
+	 * fresh: a compute the caller's transaction just made, not started yet:
+	 * nothing needs to be durable (a crash before commit leaves an orphan;
+	 * after it, a start renders the access again and the reconciler opens
+	 * committed computes).
 	 */
-	void		(*set_client_access) (const BpComputeSpec *spec, bool open);
+	void		(*set_client_access) (const BpComputeSpec *spec, bool open, bool fresh);
 	/* Is it closed to clients? */
 	bool		(*client_access_closed) (const BpComputeSpec *spec);
 	/* The last lines the compute logged, for error details (palloc'd). */

@@ -31,7 +31,7 @@ OpenAtEnd(void *arg, bool commit)
 		/* no ERROR at commit: the reconciler opens what is left closed */
 		PG_TRY();
 		{
-			BpCompute()->set_client_access(spec, true);
+			BpCompute()->set_client_access(spec, true, false);
 		}
 		PG_CATCH();
 		{

@@ -4,9 +4,10 @@
  *
  * A call's catalog rows commit or vanish with its transaction, so its
  * progress is written where an abort or a crash cannot take it back: one
- * file per call under <data_root>/journal, named after the backend, made
- * (and fsynced) when the call begins and appended to (and fsynced) when
- * each step finishes — before the next effect starts.  The first line
+ * file per call under <control data directory>/branchpromote_journal
+ * (earlier versions: <data_root>/journal, still read), named after the
+ * backend, made (and fsynced) when the call begins and appended to (and
+ * fsynced) when each step finishes — before the next effect starts.  The first line
  * says what the call is, each later line one finished step.
  *
  * The call's own transaction decides the rest: at commit (its operation
@@ -61,8 +62,21 @@ typedef struct OpenJournal
 static OpenJournal *current = NULL;
 static int	seq = 0;
 
+/*
+ * In the control server's own data directory, beside the catalog it
+ * completes: its fsyncs wait only for the control's own file system, not
+ * for the computes' (a data root busy with a fork's start made each one
+ * cost up to ~15 ms).
+ */
 static char *
 JournalDir(void)
+{
+	return psprintf("%s/branchpromote_journal", DataDir);
+}
+
+/* Where earlier versions kept it: still read, never written. */
+static char *
+LegacyJournalDir(void)
 {
 	return psprintf("%s/journal", BpDataRoot());
 }
@@ -240,21 +254,15 @@ WriterAlive(int pid, TimestampTz call_started)
 	return true;				/* no status entry to compare: assume it is */
 }
 
-/*
- * Journal files (List of BpJournalEntry *).  With ended_only, only those
- * the reconciler should record: ended, or left by a backend that is gone.
- * Without, only those of calls still running.
- */
-List *
-JournalList(bool ended_only)
+/* JournalList's entries in dir, appended to out. */
+static List *
+JournalListIn(const char *dir, bool ended_only, List *out)
 {
-	char	   *dir = JournalDir();
 	DIR		   *d = AllocateDir(dir);
 	struct dirent *de;
-	List	   *out = NIL;
 
 	if (d == NULL && errno == ENOENT)
-		return NIL;
+		return out;
 	while ((de = ReadDir(d, dir)) != NULL)
 	{
 		BpJournalEntry *e;
@@ -285,6 +293,17 @@ JournalList(bool ended_only)
 	}
 	FreeDir(d);
 	return out;
+}
+/*
+ * Journal files (List of BpJournalEntry *).  With ended_only, only those
+ * the reconciler should record: ended, or left by a backend that is gone.
+ * Without, only those of calls still running.
+ */
+List *
+JournalList(bool ended_only)
+{
+	return JournalListIn(LegacyJournalDir(), ended_only,
+						 JournalListIn(JournalDir(), ended_only, NIL));
 }
 
 /* The reconciler recorded it (outside a transaction: never throws). */

@@ -121,8 +121,10 @@ LocalWriteFile(const char *path, const char *content)
 /*
  * Write a small file in a new tree that is made durable as a whole, by one
  * syncfs, before anything commits that references it (a fork's or a
- * snapshot's files): written and closed, no fsync of its own, no rename.
- * A crash before that sync leaves an uncommitted tree, which goes whole.
+ * snapshot's files), or that a crash may lose (a new compute's access
+ * files, compute_local.c): written and closed, no fsync of its own, no
+ * rename.  A crash before that sync leaves an uncommitted tree, which goes
+ * whole.
  */
 void
 LocalWriteInNewTree(const char *path, const char *content)

@@ -140,7 +140,7 @@ PinnedOptions(void)
 /*
  * Keywords for a connection over the compute's private socket: as the
  * compute's superuser (user NULL: the server's OS user, peer) to database
- * postgres, or as a project's role with its password to its database.
+ * template1 (BP_ADMIN_DATABASE), or as a project's role with its password to its database.
  * options NULL: the role's own defaults.
  */
 static void
@@ -155,7 +155,7 @@ Fill(const BpComputeAddr *addr, const char *dbname, const char *user, const char
 	k[n] = "port";
 	v[n++] = portbuf;
 	k[n] = "dbname";
-	v[n++] = dbname ? dbname : user ? user : "postgres";
+	v[n++] = dbname ? dbname : user ? user : BP_ADMIN_DATABASE;
 	k[n] = "user";
 	v[n++] = user ? user : addr->user[0] ? addr->user : BpOsUserName();
 	k[n] = "application_name";
@@ -216,7 +216,7 @@ ConnectParams(const char *const *k, const char *const *v, int port, int timeout_
 }
 
 /*
- * Connect to a compute's database postgres as its superuser, over its
+ * Connect to a compute's database template1 as its superuser, over its
  * private socket, with pinned settings.  Never to a project's database: a
  * tenant owns that one, and whatever it defines there must never run as a
  * superuser.

@@ -20,6 +20,13 @@ typedef struct BpComputeAddr
 	char		password[128];
 } BpComputeAddr;
 
+/*
+ * The control plane's own database on a compute, closed to the tenant: every
+ * compute has template1 (a new one has no postgres and no template0:
+ * BootstrapApplication), and the tenant has no CREATEDB to copy it.
+ */
+#define BP_ADMIN_DATABASE "template1"
+
 extern PGconn *BpConnect(const BpComputeAddr *addr, int timeout_ms);
 extern PGconn *BpConnectTo(const BpComputeAddr *addr, const char *dbname, int timeout_ms);
 extern PGconn *BpConnectAs(const BpComputeAddr *addr, const char *role,

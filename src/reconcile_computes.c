@@ -85,7 +85,7 @@ DoReconcileCompute(void *arg)
 		return;					/* gone, or an operation holds its project */
 	/* committed, yet closed: the backend that made it died before opening it */
 	if (BpCompute()->client_access_closed(&row.spec))
-		BpCompute()->set_client_access(&row.spec, true);
+		BpCompute()->set_client_access(&row.spec, true, false);
 	st = BpCompute()->observe(&row.spec, &pid);
 	/* running as recorded: the same instance is still there */
 	if (strcmp(row.desired_state, "running") == 0 && strcmp(row.actual_state, "running") == 0 &&
@@ -98,7 +98,7 @@ DoReconcileCompute(void *arg)
 			if (strcmp(row.actual_state, "running") != 0 || row.pid != pid)
 			{
 				/* adopt; a server started by an older version gets today's pg_hba.conf */
-				BpCompute()->set_client_access(&row.spec, true);
+				BpCompute()->set_client_access(&row.spec, true, false);
 				CatalogSetComputeState(id, "running", pid, NULL);
 			}
 			return;

@@ -5,7 +5,7 @@
 #     search_path steered with ALTER DATABASE (a function and an operator
 #     shadowing built-ins), a trigger on the ledger: none of them runs as a
 #     superuser (promote, plan, apply_migrations, fork, rollback);
-#   - the compute's own database postgres is closed to it;
+#   - the compute's own database template1 is closed to it;
 #   - its password reaches the compute only as a SCRAM verifier (16
 #     iterations: a 128-bit random secret needs no stretching);
 #   - holding the ledger's advisory lock or every prepared-transaction slot
@@ -38,7 +38,7 @@ my $direct = sub { $bp->sql("SELECT branchpromote.connection_uri('acme', '$_[0]'
 my $dev = $direct->('dev');
 # dev's compute as its superuser (the control plane's own peer connection)
 my $dev_row = $bp->compute_row('acme', 'dev');
-my $dev_admin = 'postgresql:///postgres?host=' . $bp->socket_dir_for_port($dev_row->{port}) . "&port=$dev_row->{port}";
+my $dev_admin = 'postgresql:///template1?host=' . $bp->socket_dir_for_port($dev_row->{port}) . "&port=$dev_row->{port}";
 
 # --- 0. computes run as an OS user of their own: even a compute superuser
 # (here: the control plane's own peer connection) is not the control's
@@ -64,15 +64,19 @@ SKIP:
 	like($out, qr/rc=[12]$/, "nor log in to the control server (it said: $out)") or diag($err);
 }
 
-# --- a compute holds no template0: fewer files for every fork to clone
+# --- a compute holds no template0 and no postgres: fewer files for every fork to clone
 {
 	is(compute_safe_psql($dev_admin, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"),
-		'acme,postgres,template1', 'a new compute holds its project database, postgres and template1, no template0');
+		'acme,template1', 'a new compute holds its project database and template1, no template0, no postgres');
 	compute_safe_psql($dev_admin, 'CREATE DATABASE template0 TEMPLATE template1 IS_TEMPLATE true ALLOW_CONNECTIONS false');
 	is(compute_safe_psql($dev_admin, "SELECT datistemplate AND NOT datallowconn FROM pg_database WHERE datname = 'template0'"),
 		't', 'an operator can make template0 again from template1');
+	compute_safe_psql($dev_admin, 'CREATE DATABASE postgres');
+	(my $postgres_admin = $dev_admin) =~ s{:///template1\?}{:///postgres?};
+	is(compute_safe_psql($postgres_admin, 'SELECT current_database()'), 'postgres', 'and postgres, for tools that expect it');
 	compute_safe_psql($dev_admin, "ALTER DATABASE template0 IS_TEMPLATE false");
 	compute_safe_psql($dev_admin, "DROP DATABASE template0");
+	compute_safe_psql($dev_admin, "DROP DATABASE postgres");
 }
 
 # The payload: try to become a superuser, and log who ran it.
@@ -165,11 +169,11 @@ $r = $bp->json("SELECT branchpromote.rollback_deploy('acme')");
 held($direct->('prod'), 'a rollback with all of the above in place');
 $prod = $direct->('prod');
 
-# --- 4. the compute's database postgres is not the tenant's
-(my $postgres_db = $dev) =~ s{/acme(\?|$)}{/postgres$1};
-my ($rc, $out, $perr) = compute_psql($postgres_db, 'SELECT 1');
-isnt($rc, 0, "the tenant cannot connect to its compute's database postgres");
-like($perr, qr/permission denied for database "postgres"/, 'refused by privilege');
+# --- 4. the compute's database template1, the control plane's own, is not the tenant's
+(my $admin_db = $dev) =~ s{/acme(\?|$)}{/template1$1};
+my ($rc, $out, $perr) = compute_psql($admin_db, 'SELECT 1');
+isnt($rc, 0, "the tenant cannot connect to its compute's database template1");
+like($perr, qr/permission denied for database "template1"/, 'refused by privilege');
 
 # --- 5. the password reaches a compute only as a SCRAM verifier
 $bp->json("SELECT branchpromote.create_project('beta')");
