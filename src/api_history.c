@@ -189,16 +189,14 @@ typedef struct ProdMove
  * operation_timeout, not compute_start_timeout: the replay is as long as
  * the WAL since the snapshot), drops inherited prepared transactions, and
  * its ledger is read; it is stopped cleanly (it ran without archiving, so
- * its shutdown neither switches segments nor waits for the archiver), and
- * what it wrote goes into the timeline's archive.  Then the catalog moves (a failure there costs no downtime):
+ * its shutdown neither switches segments nor waits for the archiver), what
+ * it wrote goes into the timeline's archive, and its files become its base
+ * snapshot.  Then the catalog moves (a failure there costs no downtime):
  * the old timeline becomes a backup branch, prod points at the new one,
  * the compute row moves (same id, port, credentials: connection URIs keep
- * working).  Then the swap: prod's compute stops while the trial's stopped
- * files are cloned as the new timeline's base snapshot (a failure of that
- * clone leaves the committed prod stopped, as a suspended one: the next
- * client wakes it), and it starts on the new timeline closed to clients
- * until this transaction commits (gate.c), so no client can write to a
- * timeline an abort would remove.  A prod that
+ * working).  Then the swap: prod's compute stops, and it starts on the new
+ * timeline closed to clients until this transaction commits (gate.c), so
+ * no client can write to a timeline an abort would remove.  A prod that
  * was suspended stays so, now on the new timeline: the next client wakes
  * it there.  Returns the backup branch's name.
  */
@@ -212,7 +210,6 @@ MoveProd(const ProdMove *m)
 	int64		new_tl = m->new_tl;
 	char	   *backup = psprintf(BACKUP_PREFIX INT64_FORMAT, old_tl);
 	BpComputeSpec trial;
-	BpAsked		stop;
 	BpReply		reply;
 	BpLedger	ledger;
 	BpSchemaCheck schema;		/* the new prod's, mirrored: a plan of it at zero wakes nothing */
@@ -235,6 +232,7 @@ MoveProd(const ProdMove *m)
 	CatalogLabelTimeline(old_tl, "backup", backup);
 	CatalogInsertTimeline(new_tl, p->id, "prod", m->parent_tl, m->fork_lsn,
 						  m->fork->method);
+	BaseSnapshot(r, &trial);	/* the stopped trial's files */
 	CatalogSetEnvironment(p->id, "prod", new_tl, m->release);
 	CatalogMoveCompute(prod->compute.id, new_tl);
 	CatalogReplaceLedgerMirror(new_tl, &ledger);
@@ -242,25 +240,12 @@ MoveProd(const ProdMove *m)
 
 	if (!prod->running)
 	{
-		BaseSnapshot(r, &trial);	/* the stopped trial's files */
 		prod->compute.spec.timeline_id = new_tl;
 		CatalogSetComputeState(prod->compute.id, "suspended", 0, NULL);
 		return backup;
 	}
-	/* prod's compute stops while the trial's stopped files become the base snapshot */
-	stop = AskWorkerBegin(BP_REQ_STOP, &prod->compute.spec, false, bp_compute_start_timeout_ms);
-	PG_TRY();
-	{
-		BaseSnapshot(r, &trial);
-	}
-	PG_CATCH();
-	{
-		BpForget(stop.pending.slot);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	(void) AskWorkerEnd(&stop);
-	Step(r, "stop prod's compute");	/* what the stop took beyond the snapshot */
+	(void) AskWorker(BP_REQ_STOP, &prod->compute.spec, false, bp_compute_start_timeout_ms);
+	Step(r, "stop prod's compute");
 	prod->compute.spec.timeline_id = new_tl;
 	BpCompute()->set_client_access(&prod->compute.spec, false, false);
 	BpOpenAtCommit(&prod->compute.spec);

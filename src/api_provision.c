@@ -15,8 +15,6 @@
 #include "tenantconn.h"
 
 /* Ask the reconciler; error if it could not. */
-static void RefuseFailed(const BpRequest *req, const BpReply *reply);
-
 static BpReply
 Ask(BpRequest *req, const char *mirror)
 {
@@ -34,22 +32,15 @@ Ask(BpRequest *req, const char *mirror)
 	BpAsk(req, req->timeout_ms + 5000, &reply);	/* the worker's own bound fires first */
 	if (seg)
 		dsm_detach(seg);
-	RefuseFailed(req, &reply);
-	return reply;
-}
-
-/* A request the reconciler could not carry out is an error here. */
-static void
-RefuseFailed(const BpRequest *req, const BpReply *reply)
-{
-	if (!reply->ok)
+	if (!reply.ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("%s failed",
 						req->kind == BP_REQ_TEMPLATE ? "making the timeline template" :
 						req->kind == BP_REQ_START ? "starting the compute" : "stopping the compute"),
-				 errdetail_internal("%s", reply->error),
+				 errdetail_internal("%s", reply.error),
 				 errhint("The server log and the compute's log have more; SELECT * FROM branchpromote.computes shows its state.")));
+	return reply;
 }
 
 static BpRequest
@@ -73,31 +64,6 @@ AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int tim
 	BpRequest	req = Request(kind, spec, committed, timeout_ms);
 
 	return Ask(&req, NULL);
-}
-
-/*
- * The same in two halves, so the caller works while the reconciler acts:
- * AskWorkerBegin hands it the request, AskWorkerEnd waits for the reply
- * (an error if it failed).  Between them, an error must BpForget it.
- */
-BpAsked
-AskWorkerBegin(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms)
-{
-	BpAsked		a;
-
-	a.req = Request(kind, spec, committed, timeout_ms);
-	a.pending = BpAskBegin(&a.req);
-	return a;
-}
-
-BpReply
-AskWorkerEnd(const BpAsked *a)
-{
-	BpReply		reply;
-
-	BpAwait(a->pending, a->req.timeout_ms + 5000, &reply);
-	RefuseFailed(&a->req, &reply);
-	return reply;
 }
 
 /*

@@ -59,14 +59,6 @@ extern bool CanSeeProject(Oid owner);
 extern void LoadProject(const char *name, bool for_update, BpProject *p);
 extern void LoadCompute(const BpProject *p, const char *env, BpComputeRow *c);
 extern BpReply AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms);
-/* a request to the reconciler begun, its reply still to be waited for (AskWorkerEnd) */
-typedef struct BpAsked
-{
-	BpRequest	req;
-	BpPending	pending;
-} BpAsked;
-extern BpAsked AskWorkerBegin(BpRequestKind kind, const BpComputeSpec *spec, bool committed, int timeout_ms);
-extern BpReply AskWorkerEnd(const BpAsked *a);
 extern BpReply AskTrialStart(const BpComputeSpec *spec, int timeout_ms);
 extern BpReply AskWorkerMirroring(BpRequestKind kind, const BpComputeSpec *spec, bool committed,
 								  int timeout_ms, const char *mirror);

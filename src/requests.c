@@ -255,35 +255,16 @@ BpForget(int slot)
 void
 BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply)
 {
-	BpAwait(BpAskBegin(req), timeout_ms, reply);
-}
+	volatile int slot;
+	instr_time	start;
 
-/*
- * Hand the reconciler a request and go on: BpAwait waits for the reply,
- * BpForget gives it up (the caller must call one of them, also on error).
- * Errors if every slot is busy.
- */
-BpPending
-BpAskBegin(const BpRequest *req)
-{
-	BpPending	p;
-
-	INSTR_TIME_SET_CURRENT(p.start);
-	p.slot = Submit(req, false, NULL);
-	if (p.slot < 0)
+	INSTR_TIME_SET_CURRENT(start);
+	slot = Submit(req, false, NULL);
+	if (slot < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("too many requests waiting for the branchpromote reconciler"),
 				 errhint("Try again in a moment.")));
-	return p;
-}
-
-/* Wait for a begun request's reply, timeout_ms from its beginning (or error). */
-void
-BpAwait(BpPending pending, int timeout_ms, BpReply *reply)
-{
-	volatile int slot = pending.slot;
-	instr_time	start = pending.start;
 
 	PG_TRY();
 	{

@@ -5,7 +5,6 @@
 #define BP_REQUESTS_H
 
 #include "datatype/timestamp.h"
-#include "portability/instr_time.h"
 #include "storage/dsm.h"
 
 #include "driver.h"
@@ -64,17 +63,8 @@ extern void BpRequestsShmemRequest(void);
 extern void BpRequestsShmemInit(void);
 extern void BpRequestsInit(void);
 
-/* A request handed to the reconciler whose reply is still to be waited for. */
-typedef struct BpPending
-{
-	int			slot;
-	instr_time	start;
-} BpPending;
-
 /* Backends */
 extern void BpAsk(const BpRequest *req, int timeout_ms, BpReply *reply);
-extern BpPending BpAskBegin(const BpRequest *req);
-extern void BpAwait(BpPending pending, int timeout_ms, BpReply *reply);
 extern bool BpTell(const BpRequest *req);
 extern int	BpSubmit(const BpRequest *req);
 extern bool BpPoll(int slot, BpReply *reply);
