@@ -126,6 +126,31 @@ is(prod_timeline(), $tl1, 'and prod never moved');
 is(prod_ids(), '0,1,2,3,4', 'prod serves its data');
 unlike(slurp_file($bp->node->logfile), qr/terminated by signal/, 'no backend died on the way');
 
+# a rollback that fails in its base snapshot, the last step before prod's
+# compute stops: a lock held on the snapshot table stalls the snapshot's
+# row until the statement times out; the call aborts and prod never
+# stopped serving its old timeline
+{
+	my ($in, $out, $err) = ('', '', '');
+	my $locker = IPC::Run::start([ 'psql', '-XAtq', '-d', $bp->node->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$err);
+	$in .= "BEGIN;\nLOCK TABLE branchpromote.snapshot IN SHARE ROW EXCLUSIVE MODE;\nSELECT 'locked';\n";
+	ok(BranchPromoteTest::wait_until(sub { $locker->pump_nb; $out =~ /locked/ }), 'the snapshot table is locked');
+	my $prod_pid = $bp->compute_row('acme', 'prod')->{pid};
+	my ($st, $lerr) = $bp->sqlstate("SET statement_timeout = '4s'; SELECT branchpromote.rollback_to_lsn('acme', '$l3')");
+	is($st, '57014', 'a rollback stalled in its base snapshot times out') or diag($lerr);
+	is($bp->compute_row('acme', 'prod')->{pid}, $prod_pid, "prod's compute was never stopped");
+	ok(pid_alive($prod_pid), 'and runs');
+	$in .= "ROLLBACK;\n\\q\n";
+	$locker->finish;
+	ok(BranchPromoteTest::wait_until(sub {
+		my ($rc, $o) = compute_psql($prod, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items");
+		$bp->reconciler_pass;
+		$rc == 0 && $o eq '0,1,2,3,4' && join(',', $bp->timeline_dirs) eq join(',', @dirs_before)
+	}), 'prod serves its old timeline, and the fork is gone');
+	is(prod_timeline(), $tl1, 'the catalog never moved');
+}
+
 # rollback across a segment switch: rows up to 3 back, 4 gone
 my $r = $bp->json("SELECT branchpromote.rollback_to_lsn('acme', '$l3')");
 is($r->{lsn}, $l3, 'rollback_to_lsn reports the LSN');
