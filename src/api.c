@@ -535,7 +535,10 @@ Redeploy(const Redeployment *rd)
  * had is what both now record, DDL made outside migrations included: prod's
  * copy read, written into prod's ledger and (a second session) into a
  * running dev's (a stopped dev keeps its record; its drift stays visible
- * until accept_schema).  Steps "read ledger" and "record dev's schema".
+ * until accept_schema).  What prod inherited is what dev recorded at the
+ * fork: when that is what prod's copy reads, neither record changes, and
+ * dev needs no session.  Steps "read ledger" and "record dev's schema"
+ * (only when dev's record changes).
  */
 static void
 FirstLedgerAndSchema(ApiResult *r, const BpProject *p, const BpComputeRow *prod,
@@ -543,6 +546,7 @@ FirstLedgerAndSchema(ApiResult *r, const BpProject *p, const BpComputeRow *prod,
 {
 	PhaseClock	pc;
 	PGconn	   *conn;
+	bool		recorded;
 
 	PhaseBegin(&pc);
 	conn = LedgerConnectReader(&prod->spec, p->name, p->password);
@@ -553,13 +557,15 @@ FirstLedgerAndSchema(ApiResult *r, const BpProject *p, const BpComputeRow *prod,
 	Phase(&pc, "ledger");
 	SchemaRead(conn, out);
 	Phase(&pc, "schema read");
+	recorded = SchemaRecordedIs(conn, out);
 	EnsureLedger(conn);
-	SchemaRecord(conn, out, NULL, 0);
+	if (!recorded)
+		SchemaRecord(conn, out, NULL, 0);
 	BpDisconnect(conn);
 	CatalogSetSchemaMirror(prod->spec.timeline_id, SchemaRecordedJson(out));
 	Phase(&pc, "record");
 	StepPhases(r, "read ledger", pc.buf.data);
-	if (dev == NULL)
+	if (dev == NULL || recorded)
 		return;
 	PhaseBegin(&pc);
 	conn = LedgerConnectReader(&dev->spec, p->name, p->password);

@@ -258,6 +258,31 @@ SchemaRecorded(PGconn *conn, BpSchemaState *out, bool strict)
 	return true;
 }
 
+/*
+ * Does the timeline record exactly st already (fingerprint and objects)?
+ * Compared by the compute, so nothing is parsed here.
+ */
+bool
+SchemaRecordedIs(PGconn *conn, const BpSchemaState *st)
+{
+	const char *params[2] = {st->fingerprint, st->text};
+	PGresult   *res;
+	bool		same;
+
+	res = BpExec(conn, "SELECT pg_catalog.to_regclass('branchpromote_ledger.schema_state') IS NOT NULL",
+				 0, NULL, bp_operation_timeout_ms);
+	same = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!same)
+		return false;
+	res = BpExec(conn, "SELECT count(*) FROM branchpromote_ledger.schema_state "
+				 "WHERE fingerprint OPERATOR(pg_catalog.=) $1 AND objects OPERATOR(pg_catalog.=) $2",
+				 2, params, bp_operation_timeout_ms);
+	same = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	PQclear(res);
+	return same;
+}
+
 /* Make the table of the recorded state if this timeline has none yet. */
 void
 SchemaEnsureTable(PGconn *conn)

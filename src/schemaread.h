@@ -37,6 +37,7 @@ extern char *SchemaRecordedJson(const BpSchemaState *st);
 extern bool SchemaCheckQuietly(const BpComputeSpec *spec, const char *project,
 							   const char *password, BpSchemaCheck *check);
 extern bool SchemaRecorded(PGconn *conn, BpSchemaState *out, bool strict);
+extern bool SchemaRecordedIs(PGconn *conn, const BpSchemaState *st);
 extern void SchemaRecord(PGconn *conn, const BpSchemaState *st, const char *const *versions,
 						 int nversions);
 extern void SchemaEnsureTable(PGconn *conn);

@@ -208,7 +208,7 @@ is( $bp->sql(
 		"SELECT string_agg(s->>'step', ',') FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
 		  . "WHERE o.project = 'shop' AND o.kind = 'promote_branch'"),
 	"plan,fork running dev (backup mode),start compute,read ledger,record dev's schema,base snapshot",
-	"a first deploy's steps: one session on the new prod, one on the running dev");
+	"a first deploy's steps: one session on the new prod, one on the running dev (its tables were made by hand: its record changes; 018 has the other case)");
 is( $bp->sql(
 		"SELECT (s->'phases'->>'recovery')::float8 > 0 AND (s->'phases'->>'ready')::float8 >= 0 "
 		  . "AND (s->'phases'->>'ready')::float8 < (s->>'ms')::float8 "

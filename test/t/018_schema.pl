@@ -216,5 +216,35 @@ is($bp->compute_row('shop', 'prod')->{actual_state}, 'suspended', 'prod stayed s
 my $sfp = $bp->json("SELECT branchpromote.schema_fingerprint('shop', 'prod')");
 is(names($sfp->{drift}{added}), 'column public.orders.note', 'schema_fingerprint of a suspended prod (woken)');
 
+# ---- a first deploy of a dev with DDL made outside migrations: prod's
+# copy is read and recorded on both (a running dev gets a second session);
+# without such DDL neither record changes and dev gets no session
+sub first_deploy_steps
+{
+	my ($project) = @_;
+	return $bp->sql("SELECT string_agg(s->>'step', ',') FROM branchpromote.operations o, jsonb_array_elements(o.steps) s "
+		  . "WHERE o.project = '$project' AND o.kind = 'promote_branch'");
+}
+for my $case ([ 'clean', 0 ], [ 'drifted', 1 ])
+{
+	my ($project, $by_hand) = @$case;
+	$bp->json("SELECT branchpromote.create_project('$project')");
+	$bp->json("SELECT branchpromote.apply_migrations('$project', 'dev', '"
+		  . migs({ version => '0001', sql => 'CREATE TABLE t (id int PRIMARY KEY)' }) . "')");
+	compute_safe_psql($bp->uri($project, 'dev'), 'ALTER TABLE t ADD COLUMN by_hand text') if $by_hand;
+	my $before = $bp->json("SELECT branchpromote.schema_fingerprint('$project', 'dev')");
+	is(defined $before->{drift}, !!$by_hand, "$project: dev's drift before its first deploy");
+	my $d = $bp->json("SELECT branchpromote.promote_branch('$project', 'v1')");
+	is($d->{schema}{result}, $before->{fingerprint}, "$project: the first deploy records dev's actual schema");
+	my $dev_after = $bp->json("SELECT branchpromote.schema_fingerprint('$project', 'dev')");
+	my $prod_after = $bp->json("SELECT branchpromote.schema_fingerprint('$project', 'prod')");
+	is($dev_after->{recorded}, $before->{fingerprint}, "$project: dev records it");
+	is($prod_after->{recorded}, $before->{fingerprint}, "$project: prod records it");
+	is($dev_after->{drift}, undef, "$project: no drift left on dev");
+	is(first_deploy_steps($project),
+		'plan,fork running dev (backup mode),start compute,read ledger,' . ($by_hand ? "record dev's schema," : '') . 'base snapshot',
+		$by_hand ? "$project: dev's record changed in a session of its own" : "$project: no session on dev, nothing to record there");
+}
+
 $bp->teardown;
 done_testing();
