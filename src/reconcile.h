@@ -77,7 +77,14 @@ extern char *RendererDigest(void);
 extern void DoManifest(void *arg);
 extern void DoListComputes(void *arg);
 extern void DoReconcileCompute(void *arg);
-extern void ResolvePrepared(PGconn *conn, int64 compute_id);
+extern int	ResolvePrepared(PGconn *conn, int64 compute_id);
+
+/* DoRefreshLedger's argument: the compute, and whether to mirror it anyway */
+typedef struct RefreshItem
+{
+	int64		compute_id;
+	bool		mirrors;
+} RefreshItem;
 extern void DoRefreshLedger(void *arg);
 extern void DoIdle(void *arg);
 extern bool CreatorFinished(FullTransactionId creator);

@@ -50,14 +50,19 @@ MirrorSchema(const BpComputeRow *row)
 }
 
 /*
- * Refresh the catalog's copy of a running compute's ledger (the ledger
- * itself lives in the timeline: migrations applied there directly, or
- * inherited by a fork, show up here).
+ * Finish a running compute's orphaned prepared transactions, and refresh
+ * the catalog's copies of its ledger and schema check (the ledger itself
+ * lives in the timeline: migrations applied there directly, or inherited
+ * by a fork, show up here) when asked to (the pass once a minute) or when
+ * finishing one changed them.  The mirrors cost a second session and the
+ * schema read, so the full passes after each call skip them: every call
+ * that changes a ledger writes its mirrors itself.
  */
 void
 DoRefreshLedger(void *arg)
 {
-	int64		id = *(int64 *) arg;
+	const RefreshItem *item = arg;
+	int64		id = item->compute_id;
 	BpComputeRow row;
 	bool		locked;
 	int			pid;
@@ -68,7 +73,11 @@ DoRefreshLedger(void *arg)
 		BpCompute()->observe(&row.spec, &pid) != BP_COMPUTE_READY)
 		return;
 	conn = LedgerConnect(&row.spec, row.project, row.project_password);
-	ResolvePrepared(conn, id);
+	if (ResolvePrepared(conn, id) == 0 && !item->mirrors)
+	{
+		BpDisconnect(conn);
+		return;
+	}
 	LedgerRead(conn, &ledger);
 	BpDisconnect(conn);
 	CatalogReplaceLedgerMirror(row.spec.timeline_id, &ledger);

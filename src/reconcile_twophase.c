@@ -42,11 +42,12 @@
  * may still be running: after a crash an unflushed xid can be handed out
  * again, so it never decides the outcome.
  */
-void
+int
 ResolvePrepared(PGconn *conn, int64 compute_id)
 {
 	const char **still;
 	int			nstill = 0;
+	int			finished = 0;
 
 	PGresult   *res = BpExec(conn, "SELECT gid FROM pg_catalog.pg_prepared_xacts "
 							 "WHERE gid LIKE '" BP_GID_PREFIX "%' AND database = current_database()",
@@ -75,7 +76,9 @@ ResolvePrepared(PGconn *conn, int64 compute_id)
 						commit ? "committed" : "rolled back", gid,
 						commit ? "committed" : "did not commit")));
 		nstill--;
+		finished++;
 	}
 	PQclear(res);
 	CatalogForgetPrepared(compute_id, still, nstill);
+	return finished;
 }

@@ -115,11 +115,13 @@ HistoryIntervalMs(void)
  * every compute; the periodic passes between skip computes suspended on
  * purpose (only a wake, which is a request, changes those).  History is
  * maintained in full passes and every HistoryIntervalMs().  Manifests are
- * rendered only when their inputs changed.  Returns whether some request
- * had to wait.
+ * rendered only when their inputs changed.  Running computes' orphaned
+ * prepared transactions are finished in every full pass, their ledger and
+ * schema mirrors refreshed once a minute (mirrors), or at once where
+ * finishing one changed them.  Returns whether some request had to wait.
  */
 static bool
-ReconcilePass(bool full)
+ReconcilePass(bool full, bool mirrors)
 {
 	static TimestampTz next_history = 0;
 	bool		installed = false;
@@ -170,9 +172,14 @@ ReconcilePass(bool full)
 			RecordFailure(b->id, err);
 		else if (b->actual_running)
 		{
-			if (full)			/* API calls refresh the mirrors they change */
-				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, &b->id,
+			/* API calls refresh the mirrors they change: the others once a minute */
+			RefreshItem refresh = {b->id, mirrors};
+
+			deferred |= ProcessRequests();
+			if (full)
+				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, &refresh,
 							   NULL, 0);
+			deferred |= ProcessRequests();
 			(void) RunItem("checking a compute for clients", true, DoIdle, &b->id,
 						   NULL, 0);
 		}
@@ -231,6 +238,7 @@ branchpromote_reconciler_main(Datum arg)
 {
 	TimestampTz next_pass = 0;
 	TimestampTz next_full = 0;
+	TimestampTz next_mirrors = 0;	/* requested full passes do not move it */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -273,9 +281,12 @@ branchpromote_reconciler_main(Datum arg)
 		if (requested || want_full || GetCurrentTimestamp() >= next_pass)
 		{
 			TimestampTz start = GetCurrentTimestamp();
-			bool		full = requested || want_full || start >= next_full;
+			bool		mirrors = start >= next_mirrors;	/* the first, then one a minute */
+			bool		full = requested || want_full || mirrors || start >= next_full;
 
-			deferred |= ReconcilePass(full);
+			if (mirrors)
+				next_mirrors = TimestampTzPlusMilliseconds(start, FULL_PASS_INTERVAL_MS);
+			deferred |= ReconcilePass(full, mirrors);
 			if (full)
 			{
 				want_full = false;
