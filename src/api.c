@@ -104,7 +104,7 @@ branchpromote_create_project(PG_FUNCTION_ARGS)
 	CatalogInsertTimeline(timeline_id, project_id, "dev", 0, InvalidXLogRecPtr,
 						  method);
 	CatalogSetEnvironment(project_id, "dev", timeline_id, NULL);
-	c = ProvisionCompute(&r, project_id, "dev", timeline_id);
+	c = ProvisionCompute(&r, project_id, "dev", timeline_id, true);
 	BootstrapApplication(&c.spec, name, password);
 	Step(&r, "bootstrap application role and database");
 	BaseSnapshot(&r, &c.spec);
@@ -470,6 +470,8 @@ Redeploy(const Redeployment *rd)
 	CatalogInsertAnchor(prod_tl, anchor_name, "pre-deploy", applied.lsn_before);
 	CatalogSetEnvironment(p->id, "prod", prod_tl, release ? release : rd->prod_release);
 	CatalogReplaceLedgerMirror(prod_tl, &after);
+	if (applied.n > 0)			/* its last batch recorded the schema it read */
+		CatalogSetSchemaMirror(prod_tl, SchemaRecordedJson(&applied.result));
 	CatalogReplaceLedgerMirror(lg->dev.spec.timeline_id, &lg->dev_ledger);
 
 	initStringInfo(&versions);
@@ -673,7 +675,7 @@ Promote(FunctionCallInfo fcinfo, Attempt *attempt)
 						  fork.method);
 	CatalogSetEnvironment(p.id, "prod", prod_tl, release);
 	(void) CatalogProtect(p.id, "prod", CatalogCaller());	/* from its first deploy */
-	prod = ProvisionCompute(&r, p.id, "prod", prod_tl);
+	prod = ProvisionCompute(&r, p.id, "prod", prod_tl, true);
 	{
 		BpLedger	inherited;
 
@@ -1158,6 +1160,8 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	NotePrepared(c.id);
 	Step(&r, "apply migrations");
 	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
+	if (applied.n > 0)			/* its last batch recorded the schema it read */
+		CatalogSetSchemaMirror(c.spec.timeline_id, SchemaRecordedJson(&applied.result));
 	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 

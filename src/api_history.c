@@ -695,7 +695,7 @@ branchpromote_fork_branch(PG_FUNCTION_ARGS)
 	CatalogInsertTimeline(new_tl, p.id, "preview", parent_tl, target, fork.method);
 	CatalogLabelTimeline(new_tl, "preview", branch);	/* its expiry: at the end */
 	CatalogSetEnvironment(p.id, branch, new_tl, NULL);
-	c = ProvisionCompute(&r, p.id, branch, new_tl);
+	c = ProvisionCompute(&r, p.id, branch, new_tl, true);
 	DropInheritedPrepared(&c.spec, p.name, p.password, NULL, NULL);
 	if (mask.apply)
 	{

@@ -103,9 +103,11 @@ AskTrialStart(const BpComputeSpec *spec, int timeout_ms)
  * A new compute for env on timeline, started and recorded as running;
  * clients get in once the calling transaction commits, so none writes to
  * a timeline an abort would remove, and none before its base snapshot.
+ * fresh: the timeline is new in this transaction (an abort removes it, so
+ * its access files need no fsync); false for one kept (restore_branch).
  */
 BpComputeRow
-ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id)
+ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id, bool fresh)
 {
 	BpComputeRow c;
 	BpReply		reply;
@@ -117,7 +119,7 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 	c.spec.compute_id = CatalogInsertCompute(project_id, env, timeline_id, c.spec.port, 0);
 	c.id = c.spec.compute_id;
 	/* closed to clients until this transaction commits (gate.c) */
-	BpCompute()->set_client_access(&c.spec, false, true);
+	BpCompute()->set_client_access(&c.spec, false, fresh);
 	BpOpenAtCommit(&c.spec);
 	prepare_ms = MsSince(r->last);
 	reply = AskWorker(BP_REQ_START, &c.spec, false, bp_compute_start_timeout_ms);

@@ -180,7 +180,7 @@ branchpromote_restore_branch(PG_FUNCTION_ARGS)
 		/* its server may still run until the reconciler's next pass: down first */
 		BpCompute()->stop_timeline(t.id, false);
 		CatalogSetEnvironment(p.id, branch, t.id, NULL);
-		c = ProvisionCompute(&r, p.id, branch, t.id);
+		c = ProvisionCompute(&r, p.id, branch, t.id, false);	/* a kept timeline */
 	}
 	BpWakeWorkerAtCommit();
 	CatalogRecordOperation(name, "restore_branch", actor, r.started_at, StepsJson(&r));

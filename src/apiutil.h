@@ -62,7 +62,8 @@ extern BpReply AskWorker(BpRequestKind kind, const BpComputeSpec *spec, bool com
 extern BpReply AskTrialStart(const BpComputeSpec *spec, int timeout_ms);
 extern BpReply AskWorkerMirroring(BpRequestKind kind, const BpComputeSpec *spec, bool committed,
 								  int timeout_ms, const char *mirror);
-extern BpComputeRow ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id);
+extern BpComputeRow ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline_id,
+									 bool fresh);
 extern void BootstrapApplication(const BpComputeSpec *spec, const char *name, const char *password);
 extern char *NewPassword(void);
 extern char *CallerName(void);

@@ -246,5 +246,26 @@ for my $case ([ 'clean', 0 ], [ 'drifted', 1 ])
 		$by_hand ? "$project: dev's record changed in a session of its own" : "$project: no session on dev, nothing to record there");
 }
 
+# ---- apply_migrations and a re-deploy write the schema mirror of what they
+# change themselves (the reconciler refreshes running computes' only once a
+# minute): seen inside the call's own transaction, before any pass could
+sub mirror_in_call
+{
+	my ($env, $call, $path) = @_;
+	my @out = split /\n/, $bp->sql("BEGIN; SELECT ($call) #>> '$path'; "
+		  . "SELECT t.schema_mirror->>'fingerprint' FROM branchpromote.timeline t "
+		  . "JOIN branchpromote.environments e ON e.timeline = t.id WHERE e.project = 'clean' AND e.env = '$env'; COMMIT;");
+	return @out;
+}
+my $clean_before = $bp->json("SELECT branchpromote.schema_fingerprint('clean', 'dev')")->{fingerprint};
+my ($applied_fp, $dev_mirror) = mirror_in_call('dev', "SELECT branchpromote.apply_migrations('clean', 'dev', '"
+	  . migs({ version => '0002', sql => 'CREATE TABLE u (id int)' }) . "')", '{schema_fingerprint}');
+isnt($applied_fp, $clean_before, 'apply_migrations changed the schema');
+is($dev_mirror, $applied_fp, "and wrote dev's schema mirror in its own transaction");
+my ($result_fp, $prod_mirror) = mirror_in_call('prod', "SELECT branchpromote.promote_branch('clean', 'v2', rehearse => false)",
+	'{schema,result}');
+is($result_fp, $applied_fp, 'the re-deploy gave prod that schema');
+is($prod_mirror, $applied_fp, "and wrote prod's schema mirror in its own transaction");
+
 $bp->teardown;
 done_testing();
