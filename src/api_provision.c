@@ -5,8 +5,6 @@
  */
 #include "postgres.h"
 
-#include "common/scram-common.h"
-
 #include "utils/builtins.h"
 
 #include "apiutil.h"
@@ -137,39 +135,6 @@ ProvisionCompute(ApiResult *r, int64 project_id, const char *env, int64 timeline
 					  reply.spawn_ms, Max(0.0, reply.elapsed_ms - reply.spawn_ms - reply.ready_ms),
 					  reply.ready_ms));
 	return c;
-}
-
-/*
- * The SCRAM-SHA-256 verifier of a password made by NewPassword: only the
- * verifier goes over the wire (and into any statement log).  Its iteration
- * count is 16, not libpq's 4096.  PBKDF2's iterations slow down guessing a
- * human's password from a stolen verifier; this one is 128 random bits,
- * which no number of guesses finds, at 16 iterations or at 4096.  Every
- * login pays them on the client's side (libpq: ~7 ms at 4096 here), and
- * the control plane logs in as the role at every deploy, as the
- * application's clients do at every connection.
- */
-#define BP_SCRAM_ITERATIONS 16
-
-static char *
-ScramVerifier(const char *password)
-{
-	char		salt[SCRAM_DEFAULT_SALT_LEN];
-	const char *errstr = NULL;
-	char	   *verifier;
-
-	if (!pg_strong_random(salt, sizeof(salt)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random salt for a SCRAM verifier"),
-				 errhint("Check that the operating system's random source (getrandom, /dev/urandom) works.")));
-	verifier = scram_build_secret(salt, sizeof(salt), BP_SCRAM_ITERATIONS, password, &errstr);
-	if (verifier == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not make a SCRAM verifier: %s", errstr ? errstr : "unknown error"),
-				 errhint("Check the server log for out-of-memory errors.")));
-	return verifier;
 }
 
 /* Make the project's application role and database on its new dev compute. */

@@ -12,5 +12,6 @@ extern PGconn *LedgerConnectReader(const BpComputeSpec *spec, const char *projec
 								   const char *password);
 extern PGconn *LedgerConnect(const BpComputeSpec *spec, const char *project,
 							 const char *password);
+extern char *ScramVerifier(const char *password);
 
 #endif

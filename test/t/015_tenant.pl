@@ -238,6 +238,23 @@ $in .= "\\q\n";
 $holder->finish;
 held($direct->('prod'), 'after the blocking attempts');
 
+# --- 7b. a tenant that locks the control plane out of its own compute: its
+# password changed, CONNECT revoked, no connection allowed to its database;
+# the next call gives the role its access and the control's password back
+{
+	my $beta = $bp->sql("SELECT branchpromote.connection_uri('beta', 'dev', true)");
+	compute_safe_psql($beta, "ALTER ROLE beta PASSWORD 'mine'; REVOKE CONNECT ON DATABASE beta FROM PUBLIC, beta; "
+		  . "ALTER DATABASE beta CONNECTION LIMIT 0");
+	my ($rc, undef, $lerr) = compute_psql($beta, 'SELECT 1');
+	isnt($rc, 0, 'the tenant locked itself and the control plane out') or diag($lerr);
+	my $ap = $bp->json("SELECT branchpromote.apply_migrations('beta', 'dev', '"
+		  . '[{"version": "0001", "sql": "CREATE TABLE t (id int)"}]' . "')");
+	is_deeply([ map { $_->{version} } @{ $ap->{applied} } ], ['0001'], 'a migration still goes through');
+	is(compute_safe_psql($beta, 'SELECT count(*) FROM t'), '0', "and the application's URI works again");
+	like(slurp_file($bp->node->logfile), qr/gave role "beta" its password and its way into database "beta" back/,
+		'the server log says what was repaired');
+}
+
 # --- 8. stats helpers called directly show a deployer only its own projects
 $bp->sql(<<'SQL');
 CREATE ROLE bp_alice; CREATE ROLE bp_bob;
