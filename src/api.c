@@ -399,6 +399,15 @@ typedef struct Redeployment
 	const Ledgers *lg;
 } Redeployment;
 
+/* What a run of migrations left, in the timeline's ledger and schema mirrors. */
+static void
+MirrorApplied(int64 timeline_id, const BpApplied *applied, const BpLedger *after)
+{
+	CatalogReplaceLedgerMirror(timeline_id, after);
+	if (applied->n > 0)			/* its last batch recorded the schema it read */
+		CatalogSetSchemaMirror(timeline_id, SchemaRecordedJson(&applied->result));
+}
+
 /*
  * A re-deploy: keep prod's data, anchor its current LSN, apply the
  * migrations dev has and prod lacks (SQL from dev's ledger), pin the release.
@@ -469,9 +478,7 @@ Redeploy(const Redeployment *rd)
 	snprintf(anchor_name, sizeof(anchor_name), "pre-deploy %s", timestamptz_to_str(r->started_at));
 	CatalogInsertAnchor(prod_tl, anchor_name, "pre-deploy", applied.lsn_before);
 	CatalogSetEnvironment(p->id, "prod", prod_tl, release ? release : rd->prod_release);
-	CatalogReplaceLedgerMirror(prod_tl, &after);
-	if (applied.n > 0)			/* its last batch recorded the schema it read */
-		CatalogSetSchemaMirror(prod_tl, SchemaRecordedJson(&applied.result));
+	MirrorApplied(prod_tl, &applied, &after);
 	CatalogReplaceLedgerMirror(lg->dev.spec.timeline_id, &lg->dev_ledger);
 
 	initStringInfo(&versions);
@@ -1159,9 +1166,7 @@ branchpromote_apply_migrations(PG_FUNCTION_ARGS)
 	CatalogRecordPrepared(applied.gid, c.id);
 	NotePrepared(c.id);
 	Step(&r, "apply migrations");
-	CatalogReplaceLedgerMirror(c.spec.timeline_id, &after);
-	if (applied.n > 0)			/* its last batch recorded the schema it read */
-		CatalogSetSchemaMirror(c.spec.timeline_id, SchemaRecordedJson(&applied.result));
+	MirrorApplied(c.spec.timeline_id, &applied, &after);
 	CatalogRecordOperation(name, "apply_migrations", actor, r.started_at, StepsJson(&r));
 	PutWoke(&r);
 

@@ -504,6 +504,16 @@ HbaContent(bool open)
 					"host all all ::1/128 scram-sha-256\n" : "");
 }
 
+/* A compute's access file: durably, unless it is fresh (driver.h). */
+static void
+WriteAccessFile(const char *path, const char *content, bool fresh)
+{
+	if (fresh)
+		LocalWriteInNewTree(path, content);
+	else
+		LocalWriteFile(path, content);
+}
+
 /* Make pg_hba.conf say what it should (fresh: no fsync); true if it changed. */
 static bool
 SyncHba(int64 timeline_id, bool open, bool fresh)
@@ -522,10 +532,7 @@ SyncHba(int64 timeline_id, bool open, bool fresh)
 	buf[n] = '\0';
 	if (f != NULL && strcmp(buf, want) == 0)
 		return false;
-	if (fresh)
-		LocalWriteInNewTree(path, want);
-	else
-		LocalWriteFile(path, want);
+	WriteAccessFile(path, want, fresh);
 	LocalShare(path, 0640);
 	return true;
 }
@@ -539,8 +546,6 @@ SyncHba(int64 timeline_id, bool open, bool fresh)
  * commit does anyway), a lost pg_hba.conf is rendered again.
  * Idempotent: it also brings a file written by an older version up to date.
  */
-#define CLOSED_TEXT "closed to clients by branchpromote until its operation commits\n"
-
 static void
 LocalSetClientAccess(const BpComputeSpec *spec, bool open, bool fresh)
 {
@@ -551,12 +556,7 @@ LocalSetClientAccess(const BpComputeSpec *spec, bool open, bool fresh)
 	PGconn	   *conn;
 
 	if (!open && !LocalClientAccessClosed(spec))
-	{
-		if (fresh)
-			LocalWriteInNewTree(marker, CLOSED_TEXT);
-		else
-			LocalWriteFile(marker, CLOSED_TEXT);
-	}
+		WriteAccessFile(marker, "closed to clients by branchpromote until its operation commits\n", fresh);
 	changed = SyncHba(spec->timeline_id, open, fresh);
 	if (open && LocalClientAccessClosed(spec))
 	{

@@ -7,8 +7,8 @@
  * file per call under <control data directory>/branchpromote_journal
  * (earlier versions: <data_root>/journal, still read), named after the
  * backend, made (and fsynced) when the call begins and appended to (and
- * fsynced) when each step finishes — before the next effect starts.  The first line
- * says what the call is, each later line one finished step.
+ * fsynced) when each step finishes — before the next effect starts.  The
+ * first line says what the call is, each later line one finished step.
  *
  * The call's own transaction decides the rest: at commit (its operation
  * row is then committed) the file goes; at an abort — of the transaction,
@@ -294,6 +294,7 @@ JournalListIn(const char *dir, bool ended_only, List *out)
 	FreeDir(d);
 	return out;
 }
+
 /*
  * Journal files (List of BpJournalEntry *).  With ended_only, only those
  * the reconciler should record: ended, or left by a backend that is gone.

@@ -140,7 +140,8 @@ PinnedOptions(void)
 /*
  * Keywords for a connection over the compute's private socket: as the
  * compute's superuser (user NULL: the server's OS user, peer) to database
- * template1 (BP_ADMIN_DATABASE), or as a project's role with its password to its database.
+ * template1 (BP_ADMIN_DATABASE), or as a project's role with its password
+ * to its database.
  * options NULL: the role's own defaults.
  */
 static void

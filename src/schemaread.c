@@ -217,6 +217,18 @@ SchemaRead(PGconn *conn, BpSchemaState *out)
 	out->ms = INSTR_TIME_GET_MILLISEC(end);
 }
 
+/* Has this timeline the table of the recorded state (not before 0.6.0)? */
+static bool
+StateTableExists(PGconn *conn)
+{
+	PGresult   *res = BpExec(conn, "SELECT pg_catalog.to_regclass('branchpromote_ledger.schema_state') IS NOT NULL",
+							 0, NULL, bp_operation_timeout_ms);
+	bool		exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return exists;
+}
+
 /*
  * The state this timeline's ledger recorded; false when it has none (a
  * timeline made before 0.6.0: unknown, not drift).  A row that does not
@@ -228,14 +240,8 @@ SchemaRecorded(PGconn *conn, BpSchemaState *out, bool strict)
 {
 	PGresult   *res;
 
-	res = BpExec(conn, "SELECT pg_catalog.to_regclass('branchpromote_ledger.schema_state') IS NOT NULL",
-				 0, NULL, bp_operation_timeout_ms);
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
-	{
-		PQclear(res);
+	if (!StateTableExists(conn))
 		return false;
-	}
-	PQclear(res);
 	res = BpExec(conn, "SELECT objects FROM branchpromote_ledger.schema_state", 0, NULL,
 				 bp_operation_timeout_ms);
 	if (PQntuples(res) != 1)
@@ -269,11 +275,7 @@ SchemaRecordedIs(PGconn *conn, const BpSchemaState *st)
 	PGresult   *res;
 	bool		same;
 
-	res = BpExec(conn, "SELECT pg_catalog.to_regclass('branchpromote_ledger.schema_state') IS NOT NULL",
-				 0, NULL, bp_operation_timeout_ms);
-	same = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!same)
+	if (!StateTableExists(conn))
 		return false;
 	res = BpExec(conn, "SELECT count(*) FROM branchpromote_ledger.schema_state "
 				 "WHERE fingerprint OPERATOR(pg_catalog.=) $1 AND objects OPERATOR(pg_catalog.=) $2",

@@ -175,10 +175,12 @@ ReconcilePass(bool full, bool mirrors)
 			/* API calls refresh the mirrors they change: the others once a minute */
 			RefreshItem refresh = {b->id, mirrors};
 
-			deferred |= ProcessRequests();
 			if (full)
+			{
+				deferred |= ProcessRequests();
 				(void) RunItem("refreshing a ledger mirror", true, DoRefreshLedger, &refresh,
 							   NULL, 0);
+			}
 			deferred |= ProcessRequests();
 			(void) RunItem("checking a compute for clients", true, DoIdle, &b->id,
 						   NULL, 0);
