@@ -50,6 +50,7 @@ typedef struct CloneState
 	const char *src_root;
 	const char *dst_root;
 	bool		interruptible;	/* the backend's own thread: stop for its interrupts */
+	bool		walking;		/* a tree's walk: a file gone since it was listed is skipped */
 	pg_atomic_uint32 *cancel;	/* a thread's: set by the backend to stop it */
 	const char *failed;			/* "could not ... file", NULL while all is well */
 	bool		not_regular;	/* it failed on what is neither file nor directory */
@@ -167,9 +168,15 @@ CloneFile(CloneState *st, const char *src, const char *dst, mode_t mode, off_t s
 	int			out;
 	bool		ok = true;
 
+	/*
+	 * Gone since the walk listed it: a running source's checkpoint unlinks
+	 * the old files of relations dropped or rewritten before it (TRUNCATE,
+	 * VACUUM FULL; their WAL says so), as it may between the lstat and
+	 * here; a base backup skips them too.
+	 */
 	in = open(src, O_RDONLY | O_CLOEXEC | PG_BINARY);
 	if (in < 0)
-		return Fail(st, "could not open file", src);
+		return (st->walking && errno == ENOENT) || Fail(st, "could not open file", src);
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | PG_BINARY, mode & 0777);
 	if (out < 0)
 	{
@@ -244,6 +251,7 @@ InitState(CloneState *st, const char *src, const char *dst, BpCloneFilterFn filt
 	st->src_root = src;
 	st->dst_root = dst;
 	st->interruptible = true;
+	st->walking = true;
 }
 
 /*
@@ -257,6 +265,7 @@ BpCloneFile(const char *src, const char *dst, mode_t mode, BpCloneStats *stats)
 	struct stat sb;
 
 	InitState(&st, src, dst, NULL, stats);
+	st.walking = false;
 	if (stat(src, &sb) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
